@@ -1,0 +1,272 @@
+import type { GGUFTensorInfo } from '../../gguf/types.ts';
+import { activationBytes, dequantizeRow, quantizeActivations, roundToF16, vecDot } from '../../quant/index.ts';
+import { GGMLType, TYPE_TRAITS } from '../../quant/types.ts';
+import type {
+  Activation,
+  AttentionParams,
+  Backend,
+  BackendOptions,
+  KVCache,
+  KVCacheSpec,
+  RopeParams,
+  Weight,
+} from '../backend.ts';
+
+/**
+ * The reference backend: plain scalar TypeScript, the specification the WASM
+ * and WebGPU backends are tested against. Every op executes at once.
+ */
+interface JsWeight extends Weight {
+  readonly bytes: Uint8Array;
+  /** Bytes per row of ne[0] elements. */
+  readonly rowBytes: number;
+}
+
+interface JsActivation extends Activation {
+  readonly data: Float32Array;
+}
+
+interface JsKVCache extends KVCache {
+  /** [layer][position][kvHead*headDim], values already rounded to the cache type. */
+  readonly k: Float32Array[];
+  readonly v: Float32Array[];
+}
+
+const f32 = Math.fround;
+
+export class JsBackend implements Backend {
+  readonly name = 'js' as const;
+  readonly description = 'reference (scalar TypeScript)';
+  private readonly exactF32: boolean;
+  private quantScratch = new Uint8Array(0);
+  private rowScratch = new Float32Array(0);
+  private scoreScratch = new Float64Array(0);
+
+  constructor(opts: BackendOptions = {}) {
+    this.exactF32 = opts.exactF32 ?? false;
+  }
+
+  async loadWeight(info: GGUFTensorInfo, bytes: Uint8Array): Promise<Weight> {
+    const traits = TYPE_TRAITS.get(info.type);
+    const ne0 = info.shape[0];
+    const rowBytes = traits ? (ne0 / traits.blockSize) * traits.typeSize : 0;
+    const w: JsWeight = { name: info.name, type: info.type, shape: info.shape, bytes, rowBytes };
+    return w;
+  }
+
+  createActivation(rows: number, cols: number): Activation {
+    const a: JsActivation = { rows, cols, data: new Float32Array(rows * cols) };
+    return a;
+  }
+
+  createKVCache(spec: KVCacheSpec): KVCache {
+    const rowSize = spec.nCtx * spec.nKvHeads * spec.headDim;
+    const c: JsKVCache = {
+      spec,
+      k: Array.from({ length: spec.nLayers }, () => new Float32Array(rowSize)),
+      v: Array.from({ length: spec.nLayers }, () => new Float32Array(rowSize)),
+    };
+    return c;
+  }
+
+  getRows(table: Weight, ids: readonly number[], out: Activation): void {
+    const w = table as JsWeight;
+    const o = out as JsActivation;
+    const n = w.shape[0];
+    ids.forEach((id, r) => dequantizeRow(w.type, w.bytes, o.data, n, id * w.rowBytes, r * n));
+  }
+
+  rmsNorm(x: Activation, weight: Weight, eps: number, out: Activation): void {
+    const xs = (x as JsActivation).data;
+    const os = (out as JsActivation).data;
+    const g = this.weightAsF32(weight);
+    const n = x.cols;
+    for (let r = 0; r < x.rows; r++) {
+      const base = r * n;
+      let sum = 0; // ggml sums in double
+      for (let i = 0; i < n; i++) sum += xs[base + i] * xs[base + i];
+      const mean = f32(sum / n);
+      const scale = f32(1 / f32(Math.sqrt(f32(mean + eps))));
+      for (let i = 0; i < n; i++) os[base + i] = f32(f32(xs[base + i] * scale) * g[i]);
+    }
+  }
+
+  matmul(w: Weight, x: Activation, out: Activation): void {
+    const wt = w as JsWeight;
+    const xs = (x as JsActivation).data;
+    const os = (out as JsActivation).data;
+    const [nIn, nOut] = wt.shape;
+    if (this.exactF32) return this.matmulF32(wt, xs, x.rows, os, nIn, nOut);
+    // Quantize each activation row once to the weight type's partner format, as llama.cpp does.
+    const actType = TYPE_TRAITS.get(wt.type)!.vecDotType;
+    const aBytes = activationBytes(actType, nIn);
+    const act = this.scratchBytes(aBytes * x.rows);
+    for (let r = 0; r < x.rows; r++) quantizeActivations(actType, xs, r * nIn, nIn, act, r * aBytes);
+    for (let r = 0; r < x.rows; r++) {
+      for (let o = 0; o < nOut; o++) {
+        os[r * nOut + o] = vecDot(wt.type, nIn, wt.bytes, o * wt.rowBytes, act, r * aBytes);
+      }
+    }
+  }
+
+  private matmulF32(w: JsWeight, xs: Float32Array, rows: number, os: Float32Array, nIn: number, nOut: number): void {
+    const row = this.scratchRow(nIn);
+    for (let o = 0; o < nOut; o++) {
+      dequantizeRow(w.type, w.bytes, row, nIn, o * w.rowBytes, 0);
+      for (let r = 0; r < rows; r++) {
+        let s = 0;
+        for (let i = 0; i < nIn; i++) s += row[i] * xs[r * nIn + i];
+        os[r * nOut + o] = s;
+      }
+    }
+  }
+
+  rope(x: Activation, positions: readonly number[], p: RopeParams): void {
+    const xs = (x as JsActivation).data;
+    // ggml advances theta by repeated f32 multiplication; we do the same so that angles match.
+    const thetaScale = f32(p.freqBase ** (-2 / p.nDims));
+    const cos = new Float32Array(p.nDims / 2);
+    const sin = new Float32Array(p.nDims / 2);
+    for (let r = 0; r < x.rows; r++) {
+      let theta = f32(positions[r]);
+      for (let i = 0; i < p.nDims / 2; i++) {
+        const angle = f32(p.freqScale * theta);
+        cos[i] = Math.cos(angle);
+        sin[i] = Math.sin(angle);
+        theta = f32(theta * thetaScale);
+      }
+      for (let h = 0; h < p.nHeads; h++) {
+        const base = r * x.cols + h * p.headDim;
+        for (let i = 0; i < p.nDims / 2; i++) {
+          // norm: pairs (2i, 2i+1); neox: pairs (i, i + nDims/2)
+          const a = p.mode === 'norm' ? base + 2 * i : base + i;
+          const b = p.mode === 'norm' ? a + 1 : a + p.nDims / 2;
+          const x0 = xs[a];
+          const x1 = xs[b];
+          xs[a] = f32(x0 * cos[i] - x1 * sin[i]);
+          xs[b] = f32(x0 * sin[i] + x1 * cos[i]);
+        }
+      }
+    }
+  }
+
+  kvStore(cache: KVCache, layer: number, k: Activation, v: Activation, positions: readonly number[]): void {
+    const c = cache as JsKVCache;
+    const width = c.spec.nKvHeads * c.spec.headDim;
+    const round = this.cacheRounding(c);
+    const ks = (k as JsActivation).data;
+    const vs = (v as JsActivation).data;
+    positions.forEach((pos, r) => {
+      for (let i = 0; i < width; i++) {
+        c.k[layer][pos * width + i] = round(ks[r * width + i]);
+        c.v[layer][pos * width + i] = round(vs[r * width + i]);
+      }
+    });
+  }
+
+  attention(
+    cache: KVCache,
+    layer: number,
+    q: Activation,
+    positions: readonly number[],
+    p: AttentionParams,
+    out: Activation,
+  ): void {
+    const c = cache as JsKVCache;
+    const qs = (q as JsActivation).data;
+    const os = (out as JsActivation).data;
+    const K = c.k[layer];
+    const V = c.v[layer];
+    const kvWidth = p.nKvHeads * p.headDim;
+    const groupSize = p.nHeads / p.nKvHeads;
+    // ggml's mul_mat converts q and the probabilities to the cache type before the products.
+    const round = this.cacheRounding(c);
+    const qh = new Float32Array(p.headDim);
+    for (let r = 0; r < q.rows; r++) {
+      const nKv = positions[r] + 1;
+      const scores = this.scratchScores(nKv);
+      for (let h = 0; h < p.nHeads; h++) {
+        const kvHead = Math.floor(h / groupSize);
+        const qBase = r * q.cols + h * p.headDim;
+        for (let d = 0; d < p.headDim; d++) qh[d] = round(qs[qBase + d]);
+        let max = Number.NEGATIVE_INFINITY;
+        for (let j = 0; j < nKv; j++) {
+          const kBase = j * kvWidth + kvHead * p.headDim;
+          let dot = 0;
+          for (let d = 0; d < p.headDim; d++) dot += qh[d] * K[kBase + d];
+          scores[j] = f32(f32(dot) * p.scale);
+          if (scores[j] > max) max = scores[j];
+        }
+        let sum = 0;
+        for (let j = 0; j < nKv; j++) {
+          scores[j] = f32(Math.exp(scores[j] - max));
+          sum += scores[j];
+        }
+        const inv = f32(1 / sum);
+        for (let j = 0; j < nKv; j++) scores[j] = round(f32(scores[j] * inv));
+        const oBase = r * out.cols + h * p.headDim;
+        for (let d = 0; d < p.headDim; d++) {
+          let acc = 0;
+          for (let j = 0; j < nKv; j++) acc += scores[j] * V[j * kvWidth + kvHead * p.headDim + d];
+          os[oBase + d] = acc;
+        }
+      }
+    }
+  }
+
+  swiglu(gate: Activation, up: Activation): void {
+    const g = (gate as JsActivation).data;
+    const u = (up as JsActivation).data;
+    for (let i = 0; i < g.length; i++) {
+      const x = g[i];
+      g[i] = f32(f32(x / f32(1 + f32(Math.exp(-x)))) * u[i]);
+    }
+  }
+
+  add(x: Activation, y: Activation): void {
+    const xs = (x as JsActivation).data;
+    const ys = (y as JsActivation).data;
+    for (let i = 0; i < xs.length; i++) xs[i] = f32(xs[i] + ys[i]);
+  }
+
+  copyRow(x: Activation, row: number, out: Activation): void {
+    const xs = (x as JsActivation).data;
+    (out as JsActivation).data.set(xs.subarray(row * x.cols, (row + 1) * x.cols));
+  }
+
+  async read(x: Activation): Promise<Float32Array> {
+    return (x as JsActivation).data.slice();
+  }
+
+  async dispose(): Promise<void> {}
+
+  private weightAsF32(w: Weight): Float32Array {
+    const jw = w as JsWeight;
+    const n = jw.shape.reduce((a, b) => a * b, 1);
+    if (jw.type === GGMLType.F32 && jw.bytes.byteOffset % 4 === 0) {
+      return new Float32Array(jw.bytes.buffer, jw.bytes.byteOffset, n);
+    }
+    const out = new Float32Array(n);
+    dequantizeRow(jw.type, jw.bytes, out, n, 0, 0);
+    return out;
+  }
+
+  private cacheRounding(c: JsKVCache): (x: number) => number {
+    return c.spec.type === 'f16' ? roundToF16 : f32;
+  }
+
+  private scratchBytes(n: number): Uint8Array {
+    if (this.quantScratch.length < n) this.quantScratch = new Uint8Array(n);
+    return this.quantScratch;
+  }
+
+  private scratchRow(n: number): Float32Array {
+    if (this.rowScratch.length < n) this.rowScratch = new Float32Array(n);
+    return this.rowScratch;
+  }
+
+  private scratchScores(n: number): Float64Array {
+    if (this.scoreScratch.length < n) this.scoreScratch = new Float64Array(n);
+    return this.scoreScratch;
+  }
+}

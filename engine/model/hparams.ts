@@ -1,0 +1,84 @@
+import { ChordError } from '../../shared/errors.ts';
+import type { GGUFMetadataEntry } from '../gguf/types.ts';
+
+/** The hyper-parameters of a decoder-only transformer, read from GGUF metadata. */
+export interface HParams {
+  arch: string;
+  nEmbd: number;
+  nLayers: number;
+  nFF: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  nCtxTrain: number;
+  vocabSize: number;
+  normEps: number;
+  ropeDims: number;
+  ropeFreqBase: number;
+  /** 1 / linear scaling factor (1 when unscaled). */
+  ropeFreqScale: number;
+}
+
+type Metadata = ReadonlyMap<string, GGUFMetadataEntry>;
+
+function num(md: Metadata, key: string): number | undefined {
+  const e = md.get(key);
+  if (e === undefined) return undefined;
+  if (typeof e.value === 'number') return e.value;
+  if (typeof e.value === 'bigint') return Number(e.value);
+  throw new ChordError('MODEL_INVALID', `metadata ${key} is not a number`);
+}
+
+function requireNum(md: Metadata, key: string): number {
+  const v = num(md, key);
+  if (v === undefined) throw new ChordError('GGUF_MISSING_KEY', `missing metadata key ${key}`);
+  return v;
+}
+
+function positiveInt(value: number, key: string): number {
+  if (!Number.isInteger(value) || value <= 0) throw new ChordError('MODEL_INVALID', `${key} must be a positive integer, got ${value}`);
+  return value;
+}
+
+export function readHParams(md: Metadata): HParams {
+  const archEntry = md.get('general.architecture');
+  if (archEntry === undefined || typeof archEntry.value !== 'string') {
+    throw new ChordError('GGUF_MISSING_KEY', 'missing metadata key general.architecture');
+  }
+  const arch = archEntry.value;
+  const k = (name: string) => `${arch}.${name}`;
+  const nEmbd = positiveInt(requireNum(md, k('embedding_length')), k('embedding_length'));
+  const nHeads = positiveInt(requireNum(md, k('attention.head_count')), k('attention.head_count'));
+  const nKvHeads = positiveInt(num(md, k('attention.head_count_kv')) ?? nHeads, k('attention.head_count_kv'));
+  if (nHeads % nKvHeads !== 0) {
+    throw new ChordError('MODEL_INVALID', `head_count ${nHeads} is not a multiple of head_count_kv ${nKvHeads}`);
+  }
+  const headDim = positiveInt(num(md, k('attention.key_length')) ?? nEmbd / nHeads, 'head dimension');
+  const ropeDims = num(md, k('rope.dimension_count')) ?? headDim;
+  if (ropeDims % 2 !== 0 || ropeDims > headDim) throw new ChordError('MODEL_INVALID', `bad rope.dimension_count ${ropeDims}`);
+
+  const tokens = md.get('tokenizer.ggml.tokens');
+  const vocabSize = num(md, k('vocab_size')) ?? (Array.isArray(tokens?.value) ? tokens.value.length : undefined);
+  if (vocabSize === undefined) throw new ChordError('GGUF_MISSING_KEY', 'no vocabulary size (tokenizer.ggml.tokens)');
+
+  const scalingType = md.get(k('rope.scaling.type'))?.value;
+  const scalingFactor = num(md, k('rope.scaling.factor')) ?? num(md, k('rope.scale_linear'));
+  const linear = scalingType === undefined || scalingType === 'linear';
+  const ropeFreqScale = linear && scalingFactor !== undefined && scalingFactor > 0 ? 1 / scalingFactor : 1;
+
+  return {
+    arch,
+    nEmbd,
+    nLayers: positiveInt(requireNum(md, k('block_count')), k('block_count')),
+    nFF: positiveInt(requireNum(md, k('feed_forward_length')), k('feed_forward_length')),
+    nHeads,
+    nKvHeads,
+    headDim,
+    nCtxTrain: num(md, k('context_length')) ?? 2048,
+    vocabSize,
+    normEps: num(md, k('attention.layer_norm_rms_epsilon')) ?? 1e-5,
+    ropeDims,
+    ropeFreqBase: num(md, k('rope.freq_base')) ?? 10000,
+    ropeFreqScale,
+  };
+}

@@ -1,0 +1,96 @@
+import { ChordError, throwIfAborted } from '../../shared/errors.ts';
+import type { Backend, BackendName } from '../backend/backend.ts';
+import { JsBackend } from '../backend/js/index.ts';
+import { readGGUF, readTensorBytes } from '../gguf/reader.ts';
+import type { ByteSource } from '../io/byte-source.ts';
+import { TYPE_TRAITS } from '../quant/types.ts';
+import { loadTokenizer } from '../tokenizer/index.ts';
+import { readHParams } from './hparams.ts';
+import { llamaTensorShapes } from './llama.ts';
+import { Model, summarizeTensorTypes } from './model.ts';
+
+export interface LoadProgress {
+  loadedBytes: number;
+  totalBytes: number;
+}
+
+export interface LoadOptions {
+  backend?: 'auto' | BackendName;
+  threads?: number;
+  /** All-f32 arithmetic: no activation quantization (the KV cache type is chosen per sequence). */
+  exactF32?: boolean;
+  onProgress?: (p: LoadProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** Architectures whose forward pass we have, by GGUF general.architecture. */
+const SUPPORTED_ARCHITECTURES = new Set(['llama']);
+
+function createBackend(opts: LoadOptions): Backend {
+  const requested = opts.backend ?? 'auto';
+  if (requested === 'auto' || requested === 'js') return new JsBackend({ exactF32: opts.exactF32 });
+  throw new ChordError('BACKEND_UNAVAILABLE', `the ${requested} backend is not available in this build`);
+}
+
+/** Reads and validates a GGUF model, loads its weights into a backend, and builds its tokenizer. */
+export async function loadModelFromSource(source: ByteSource, opts: LoadOptions = {}): Promise<Model> {
+  const file = await readGGUF(source, { signal: opts.signal });
+  const hparams = readHParams(file.metadata);
+  if (!SUPPORTED_ARCHITECTURES.has(hparams.arch)) {
+    throw new ChordError('UNSUPPORTED_ARCHITECTURE', `architecture '${hparams.arch}' is not supported`, {
+      arch: hparams.arch,
+    });
+  }
+  const tokenizer = loadTokenizer(file.metadata);
+  const expected = llamaTensorShapes(hparams);
+  const optional = new Set(['output.weight']); // absent when the output is tied to token_embd
+  expected.set('output.weight', [hparams.nEmbd, hparams.vocabSize]);
+  for (const [name, shape] of expected) {
+    const t = file.tensors.find((x) => x.name === name);
+    if (!t) {
+      if (optional.has(name)) continue;
+      throw new ChordError('MODEL_INVALID', `missing tensor ${name}`);
+    }
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new ChordError('MODEL_INVALID', `tensor ${name} has shape [${t.shape}], expected [${shape}]`);
+    }
+  }
+
+  const backend = createBackend(opts);
+  const weights = new Map();
+  const needed = file.tensors.filter((t) => expected.has(t.name));
+  const totalBytes = needed.reduce((a, t) => a + t.byteSize, 0);
+  let loadedBytes = 0;
+  try {
+    for (const t of needed) {
+      throwIfAborted(opts.signal);
+      if (!TYPE_TRAITS.get(t.type)?.supported) {
+        throw new ChordError('UNSUPPORTED_QUANT_TYPE', `tensor ${t.name} has unsupported type ${t.type}`);
+      }
+      const bytes = await readTensorBytes(source, file, t, opts.signal);
+      weights.set(t.name, await backend.loadWeight(t, bytes));
+      loadedBytes += t.byteSize;
+      opts.onProgress?.({ loadedBytes, totalBytes });
+    }
+  } catch (e) {
+    await backend.dispose();
+    throw e;
+  }
+  const template = file.metadata.get('tokenizer.chat_template')?.value;
+  const name = file.metadata.get('general.name')?.value;
+  return new Model(
+    {
+      arch: hparams.arch,
+      name: typeof name === 'string' ? name : undefined,
+      hparams,
+      fileSize: source.size,
+      ...summarizeTensorTypes(file),
+      chatTemplate: typeof template === 'string' ? template : undefined,
+      backend: backend.description,
+    },
+    tokenizer,
+    file,
+    backend,
+    weights,
+  );
+}

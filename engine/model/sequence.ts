@@ -1,0 +1,209 @@
+import { ChordError, throwIfAborted } from '../../shared/errors.ts';
+import type { ChatMessage } from '../chat/template.ts';
+import { Sampler, topKProbabilities } from '../sampling/index.ts';
+import { StopMatcher } from '../sampling/stop.ts';
+import type { FinishReason, GenerateOptions, GenerationChunk, GenerationResult } from './generation.ts';
+import type { LlamaForward } from './llama.ts';
+import type { Model } from './model.ts';
+
+/** Tokens are evaluated in batches of this many during prefill. */
+const PREFILL_BATCH = 64;
+
+/**
+ * One conversation's state: its KV cache and the tokens in it. A new prompt
+ * that extends the tokens already evaluated reuses them.
+ */
+export class Sequence {
+  /** Tokens whose keys and values are in the cache, in order. */
+  private cached: number[] = [];
+  private busy = false;
+
+  constructor(
+    private readonly model: Model,
+    private readonly forwardPass: LlamaForward,
+    readonly contextSize: number,
+  ) {}
+
+  get tokens(): readonly number[] {
+    return this.cached;
+  }
+
+  reset(): void {
+    this.cached = [];
+  }
+
+  /** Evaluates tokens after those already cached and returns the logits after the last. */
+  async evaluate(tokens: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+    if (tokens.length === 0) throw new ChordError('INVALID_ARGUMENT', 'nothing to evaluate');
+    if (this.cached.length + tokens.length > this.contextSize) {
+      throw new ChordError('CONTEXT_OVERFLOW', `${this.cached.length + tokens.length} tokens exceed the context of ${this.contextSize}`);
+    }
+    const vocab = this.model.info.hparams.vocabSize;
+    for (const t of tokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= vocab) throw new ChordError('INVALID_ARGUMENT', `token id ${t} is outside the vocabulary`);
+    }
+    let logits: Float32Array | undefined;
+    for (let i = 0; i < tokens.length; i += PREFILL_BATCH) {
+      throwIfAborted(signal);
+      const batch = tokens.slice(i, i + PREFILL_BATCH);
+      const start = this.cached.length;
+      logits = await this.forwardPass.forward(batch, batch.map((_, j) => start + j));
+      this.cached.push(...batch);
+    }
+    return logits!;
+  }
+
+  /** Forgets cached tokens after the first `n`. */
+  truncate(n: number): void {
+    this.cached.length = Math.min(n, this.cached.length);
+  }
+
+  /**
+   * Streams a completion of a prompt (raw text, BOS added as the model wants)
+   * or of chat messages (rendered with the model's chat template).
+   */
+  generate(input: string | readonly ChatMessage[], opts: GenerateOptions = {}): Generation {
+    return new Generation(this.run(input, opts));
+  }
+
+  private async *run(
+    input: string | readonly ChatMessage[],
+    opts: GenerateOptions,
+  ): AsyncGenerator<GenerationChunk, GenerationResult> {
+    if (this.busy) throw new ChordError('INVALID_ARGUMENT', 'this sequence is already generating');
+    this.busy = true;
+    try {
+      return yield* this.runExclusive(input, opts);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async *runExclusive(
+    input: string | readonly ChatMessage[],
+    opts: GenerateOptions,
+  ): AsyncGenerator<GenerationChunk, GenerationResult> {
+    const { model } = this;
+    const tokenizer = model.tokenizer;
+    const promptTokens =
+      typeof input === 'string'
+        ? model.tokenize(input, { addSpecial: true, parseSpecial: false })
+        : model.tokenize(model.applyChatTemplate(input, { addGenerationPrompt: true }), {
+            addSpecial: !model.chatTemplateAddsBos(),
+            parseSpecial: true,
+          });
+    if (promptTokens.length === 0) throw new ChordError('INVALID_ARGUMENT', 'the prompt is empty');
+    if (promptTokens.length >= this.contextSize) {
+      throw new ChordError('CONTEXT_OVERFLOW', `the prompt has ${promptTokens.length} tokens; the context holds ${this.contextSize}`);
+    }
+    const maxTokens = opts.maxTokens ?? this.contextSize;
+    const sampler = new Sampler(opts, model.info.hparams.vocabSize);
+    const stop = new StopMatcher(opts.stop ?? []);
+    const decoder = tokenizer.createStreamDecoder();
+
+    // Reuse the longest cached prefix, but always evaluate at least the last prompt token.
+    let common = 0;
+    while (common < this.cached.length && common < promptTokens.length - 1 && this.cached[common] === promptTokens[common]) common++;
+    this.truncate(common);
+
+    const t0 = performance.now();
+    let logits = await this.evaluate(promptTokens.slice(common), opts.signal);
+    const t1 = performance.now();
+
+    const history = [...promptTokens];
+    const generated: number[] = [];
+    let text = '';
+    let finishReason: FinishReason = 'length';
+    while (generated.length < maxTokens) {
+      if (opts.signal?.aborted) {
+        finishReason = 'abort';
+        break;
+      }
+      const top = opts.topLogprobs ? topKProbabilities(logits, opts.topLogprobs) : undefined;
+      const id = sampler.sample(logits, history);
+      generated.push(id);
+      history.push(id);
+      if (tokenizer.isEog(id) && !opts.ignoreEog) {
+        finishReason = 'eog';
+        break;
+      }
+      const { emit, stopped } = stop.push(decoder.push(id));
+      text += emit;
+      yield { text: emit, tokenId: id, top };
+      if (stopped) {
+        finishReason = 'stop';
+        break;
+      }
+      if (generated.length >= maxTokens) break;
+      if (this.cached.length >= this.contextSize) {
+        finishReason = 'context';
+        break;
+      }
+      logits = await this.evaluate([id], opts.signal);
+    }
+    if (finishReason !== 'stop') {
+      const tail = stop.push(decoder.flush()).emit + stop.flush();
+      if (tail) {
+        text += tail;
+        yield { text: tail, tokenId: -1 };
+      }
+    }
+    const t2 = performance.now();
+    const decoded = Math.max(0, generated.length - 1);
+    return {
+      text,
+      tokens: generated,
+      promptTokens,
+      finishReason,
+      usage: { promptTokens: promptTokens.length, completionTokens: generated.length },
+      timings: {
+        prefillMs: t1 - t0,
+        decodeMs: t2 - t1,
+        prefillTokPerS: ((promptTokens.length - common) / (t1 - t0)) * 1000,
+        decodeTokPerS: decoded > 0 ? (decoded / (t2 - t1)) * 1000 : 0,
+      },
+    };
+  }
+}
+
+/** An async iterable of chunks that also resolves the whole result. */
+export class Generation implements AsyncIterable<GenerationChunk> {
+  readonly done: Promise<GenerationResult>;
+  private resolveDone!: (r: GenerationResult) => void;
+  private rejectDone!: (e: unknown) => void;
+  private started = false;
+
+  constructor(private readonly gen: AsyncGenerator<GenerationChunk, GenerationResult>) {
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => {}); // observed through iteration; avoid unhandled rejections
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<GenerationChunk> {
+    if (this.started) throw new ChordError('INVALID_ARGUMENT', 'a generation can be iterated once');
+    this.started = true;
+    try {
+      while (true) {
+        const r = await this.gen.next();
+        if (r.done) {
+          this.resolveDone(r.value);
+          return;
+        }
+        yield r.value;
+      }
+    } catch (e) {
+      this.rejectDone(e);
+      throw e;
+    } finally {
+      await this.gen.return(undefined as never);
+    }
+  }
+
+  /** Runs the generation to its end and returns the whole text. */
+  async text(): Promise<string> {
+    if (!this.started) for await (const _ of this);
+    return (await this.done).text;
+  }
+}
