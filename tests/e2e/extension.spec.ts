@@ -1,4 +1,8 @@
+import type { Browser } from 'wxt/browser';
 import { expect, test } from './fixtures.ts';
+
+// The callbacks given to serviceWorker.evaluate run inside the extension, where `chrome` is a global.
+declare const chrome: typeof Browser;
 
 test('the background service worker starts from the built extension', async ({ serviceWorker, extensionId }) => {
   expect(serviceWorker.url()).toBe(`chrome-extension://${extensionId}/background.js`);
