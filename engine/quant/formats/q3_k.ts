@@ -1,0 +1,94 @@
+/**
+ * Q3_K: 256 weights in 110 bytes; 16 sub-blocks of 16, x = d * (sc - 32) * q, q in -4..3.
+ *
+ *   offset 0     hmask[32]   u8    high bit: bit k of hmask[l] belongs to weight 32k + l;
+ *                                   a CLEAR bit subtracts 4
+ *   offset 32    qs[64]      u8    low 2 bits: in each half (128 weights, 32 bytes),
+ *                                   bits 2k..2k+1 of byte l hold weight 32k + l
+ *   offset 96    scales[12]  u8    16 scales of 6 bits, biased by 32 (see k-scales.ts)
+ *   offset 108   d           f16   super-block scale
+ *
+ * Activations for the dot product are Q8_K.
+ */
+import { GGMLType } from '../types.ts';
+import { type BlockCodec, fround, readF16, readF32, readI8 } from './block.ts';
+import { unpackQ3KScales } from './k-scales.ts';
+
+const QK = 256;
+const SIZE = 110;
+const Q8_K_SIZE = 292;
+
+// Scratch for the hot loops (JavaScript is single-threaded per realm).
+const scales = new Int32Array(16);
+const aux8 = new Int8Array(QK);
+const aux32 = new Int32Array(8);
+const sums = new Float64Array(8);
+
+function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
+  for (let i = 0; i < nBlocks; i++) {
+    const b = srcOffset + i * SIZE;
+    let y = dstOffset + i * QK;
+    const dAll = readF16(src, b + 108);
+    unpackQ3KScales(src, b + 96, scales);
+    let is = 0;
+    let m = 1;
+    for (let half = 0; half < 2; half++) {
+      const q = b + 32 + 32 * half;
+      for (let shift = 0; shift < 8; shift += 2) {
+        for (let part = 0; part < 2; part++) {
+          const dl = fround(dAll * (scales[is++] as number));
+          for (let l = 16 * part; l < 16 * part + 16; l++) {
+            const low = ((src[q + l] as number) >> shift) & 3;
+            const qv = low - ((src[b + l] as number) & m ? 0 : 4);
+            dst[y++] = dl * qv;
+          }
+        }
+        m <<= 1;
+      }
+    }
+  }
+}
+
+/** The 256 signed 3-bit quants of one block, in weight order, into aux8. */
+function unpackQuants(w: Uint8Array, wb: number): void {
+  let k = 0;
+  let m = 1;
+  for (let half = 0; half < 2; half++) {
+    const q = wb + 32 + 32 * half;
+    for (let shift = 0; shift < 8; shift += 2) {
+      for (let l = 0; l < 32; l++)
+        aux8[k++] = (((w[q + l] as number) >> shift) & 3) - ((w[wb + l] as number) & m ? 0 : 4);
+      m <<= 1;
+    }
+  }
+}
+
+/**
+ * ggml_vec_dot_q3_K_q8_K_generic: eight int32 lanes (lane = index mod 8) of
+ * scale * q8 * q per block, then eight float partial sums across blocks, added
+ * up at the end.
+ */
+function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  sums.fill(0);
+  for (let i = 0; i < nBlocks; i++) {
+    const wb = wOffset + i * SIZE;
+    const ab = aOffset + i * Q8_K_SIZE;
+    unpackQuants(w, wb);
+    unpackQ3KScales(w, wb + 96, scales);
+    aux32.fill(0);
+    for (let j = 0; j < 16; j++) {
+      const scale = scales[j] as number;
+      for (let l = 0; l < 16; l++) {
+        const k = 16 * j + l;
+        aux32[l & 7] = (aux32[l & 7] as number) + scale * readI8(a, ab + 4 + k) * (aux8[k] as number);
+      }
+    }
+    const d = fround(readF16(w, wb + 108) * readF32(a, ab));
+    for (let l = 0; l < 8; l++) sums[l] = fround((sums[l] as number) + fround(d * fround(aux32[l] as number)));
+  }
+  let sumf = 0;
+  for (let l = 0; l < 8; l++) sumf = fround(sumf + (sums[l] as number));
+  return sumf;
+}
+
+export const Q3_K: BlockCodec = { type: GGMLType.Q3_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };

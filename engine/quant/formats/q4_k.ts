@@ -1,0 +1,87 @@
+/**
+ * Q4_K: 256 weights in 144 bytes; 8 sub-blocks of 32, x = d*sc*q - dmin*m, q in 0..15.
+ *
+ *   offset 0    d           f16   super-block scale for the scales
+ *   offset 2    dmin        f16   super-block scale for the mins
+ *   offset 4    scales[12]  u8    8 scales and 8 mins of 6 bits (see k-scales.ts)
+ *   offset 16   qs[128]     u8    4-bit quants: each 32-byte chunk c holds sub-block 2c
+ *                                  in the low nibbles and sub-block 2c+1 in the high ones
+ *
+ * Activations for the dot product are Q8_K.
+ */
+import { GGMLType } from '../types.ts';
+import { type BlockCodec, fround, readF16, readF32, readI8, readI16 } from './block.ts';
+import { scaleMinK4 } from './k-scales.ts';
+
+const QK = 256;
+const SIZE = 144;
+const Q8_K_SIZE = 292;
+
+const scaleMin = new Int32Array(2);
+const subScales = new Int32Array(8);
+const subMins = new Int32Array(8);
+const aux32 = new Int32Array(8);
+const sums = new Float64Array(8);
+
+function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
+  for (let i = 0; i < nBlocks; i++) {
+    const b = srcOffset + i * SIZE;
+    let y = dstOffset + i * QK;
+    const d = readF16(src, b);
+    const min = readF16(src, b + 2);
+    for (let c = 0; c < 4; c++) {
+      const q = b + 16 + 32 * c;
+      scaleMinK4(2 * c, src, b + 4, scaleMin);
+      const d1 = fround(d * (scaleMin[0] as number));
+      const m1 = fround(min * (scaleMin[1] as number));
+      scaleMinK4(2 * c + 1, src, b + 4, scaleMin);
+      const d2 = fround(d * (scaleMin[0] as number));
+      const m2 = fround(min * (scaleMin[1] as number));
+      for (let l = 0; l < 32; l++) dst[y++] = fround(d1 * ((src[q + l] as number) & 0x0f)) - m1;
+      for (let l = 0; l < 32; l++) dst[y++] = fround(d2 * ((src[q + l] as number) >> 4)) - m2;
+    }
+  }
+}
+
+/**
+ * ggml_vec_dot_q4_K_q8_K_generic: the mins through the Q8_K bsums (subtracted
+ * from sumf block by block), the scaled quants in eight int32 lanes (lane =
+ * index mod 8) turned into eight float partial sums, added to sumf at the end.
+ */
+function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  sums.fill(0);
+  let sumf = 0;
+  for (let i = 0; i < nBlocks; i++) {
+    const wb = wOffset + i * SIZE;
+    const ab = aOffset + i * Q8_K_SIZE;
+    for (let j = 0; j < 8; j++) {
+      scaleMinK4(j, w, wb + 4, scaleMin);
+      subScales[j] = scaleMin[0] as number;
+      subMins[j] = scaleMin[1] as number;
+    }
+    let sumi = 0;
+    for (let j = 0; j < 16; j++) sumi += readI16(a, ab + 260 + 2 * j) * (subMins[j >> 1] as number);
+    aux32.fill(0);
+    for (let c = 0; c < 4; c++) {
+      const q = wb + 16 + 32 * c;
+      const lowScale = subScales[2 * c] as number;
+      const highScale = subScales[2 * c + 1] as number;
+      const q8 = ab + 4 + 64 * c;
+      for (let l = 0; l < 32; l++) {
+        aux32[l & 7] = (aux32[l & 7] as number) + lowScale * readI8(a, q8 + l) * ((w[q + l] as number) & 0x0f);
+      }
+      for (let l = 0; l < 32; l++) {
+        aux32[l & 7] = (aux32[l & 7] as number) + highScale * readI8(a, q8 + 32 + l) * ((w[q + l] as number) >> 4);
+      }
+    }
+    const ad = readF32(a, ab);
+    const d = fround(readF16(w, wb) * ad);
+    for (let l = 0; l < 8; l++) sums[l] = fround((sums[l] as number) + fround(d * fround(aux32[l] as number)));
+    const dmin = fround(readF16(w, wb + 2) * ad);
+    sumf = fround(sumf - fround(dmin * sumi));
+  }
+  for (let l = 0; l < 8; l++) sumf = fround(sumf + (sums[l] as number));
+  return sumf;
+}
+
+export const Q4_K: BlockCodec = { type: GGMLType.Q4_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };

@@ -1,0 +1,97 @@
+/**
+ * Q5_K: 256 weights in 176 bytes; 8 sub-blocks of 32, x = d*sc*q - dmin*m, q in 0..31.
+ *
+ *   offset 0    d           f16   super-block scale for the scales
+ *   offset 2    dmin        f16   super-block scale for the mins
+ *   offset 4    scales[12]  u8    8 scales and 8 mins of 6 bits (see k-scales.ts)
+ *   offset 16   qh[32]      u8    fifth bit: bit s of qh[l] belongs to weight 32s + l
+ *   offset 48   qs[128]     u8    low 4 bits, laid out as in Q4_K
+ *
+ * Activations for the dot product are Q8_K.
+ */
+import { GGMLType } from '../types.ts';
+import { type BlockCodec, fround, readF16, readF32, readI8, readI16 } from './block.ts';
+import { scaleMinK4 } from './k-scales.ts';
+
+const QK = 256;
+const SIZE = 176;
+const Q8_K_SIZE = 292;
+
+const scaleMin = new Int32Array(2);
+const subScales = new Int32Array(8);
+const subMins = new Int32Array(8);
+const aux32 = new Int32Array(8);
+const sums = new Float64Array(8);
+
+function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
+  for (let i = 0; i < nBlocks; i++) {
+    const b = srcOffset + i * SIZE;
+    let y = dstOffset + i * QK;
+    const d = readF16(src, b);
+    const min = readF16(src, b + 2);
+    const qh = b + 16;
+    for (let c = 0; c < 4; c++) {
+      const ql = b + 48 + 32 * c;
+      const u1 = 1 << (2 * c);
+      const u2 = 2 << (2 * c);
+      scaleMinK4(2 * c, src, b + 4, scaleMin);
+      const d1 = fround(d * (scaleMin[0] as number));
+      const m1 = fround(min * (scaleMin[1] as number));
+      scaleMinK4(2 * c + 1, src, b + 4, scaleMin);
+      const d2 = fround(d * (scaleMin[0] as number));
+      const m2 = fround(min * (scaleMin[1] as number));
+      for (let l = 0; l < 32; l++) {
+        const q = ((src[ql + l] as number) & 0x0f) + ((src[qh + l] as number) & u1 ? 16 : 0);
+        dst[y++] = fround(d1 * q) - m1;
+      }
+      for (let l = 0; l < 32; l++) {
+        const q = ((src[ql + l] as number) >> 4) + ((src[qh + l] as number) & u2 ? 16 : 0);
+        dst[y++] = fround(d2 * q) - m2;
+      }
+    }
+  }
+}
+
+/** ggml_vec_dot_q5_K_q8_K_generic: as Q4_K, with the fifth bit added to each quant. */
+function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  sums.fill(0);
+  let sumf = 0;
+  for (let i = 0; i < nBlocks; i++) {
+    const wb = wOffset + i * SIZE;
+    const ab = aOffset + i * Q8_K_SIZE;
+    for (let j = 0; j < 8; j++) {
+      scaleMinK4(j, w, wb + 4, scaleMin);
+      subScales[j] = scaleMin[0] as number;
+      subMins[j] = scaleMin[1] as number;
+    }
+    let sumi = 0;
+    for (let j = 0; j < 16; j++) sumi += readI16(a, ab + 260 + 2 * j) * (subMins[j >> 1] as number);
+    aux32.fill(0);
+    const qh = wb + 16;
+    for (let c = 0; c < 4; c++) {
+      const ql = wb + 48 + 32 * c;
+      const u1 = 1 << (2 * c);
+      const u2 = 2 << (2 * c);
+      const lowScale = subScales[2 * c] as number;
+      const highScale = subScales[2 * c + 1] as number;
+      const q8 = ab + 4 + 64 * c;
+      for (let l = 0; l < 32; l++) {
+        const q = ((w[ql + l] as number) & 0x0f) + ((w[qh + l] as number) & u1 ? 16 : 0);
+        aux32[l & 7] = (aux32[l & 7] as number) + lowScale * readI8(a, q8 + l) * q;
+      }
+      for (let l = 0; l < 32; l++) {
+        const q = ((w[ql + l] as number) >> 4) + ((w[qh + l] as number) & u2 ? 16 : 0);
+        aux32[l & 7] = (aux32[l & 7] as number) + highScale * readI8(a, q8 + 32 + l) * q;
+      }
+    }
+    const ad = readF32(a, ab);
+    const d = fround(readF16(w, wb) * ad);
+    for (let l = 0; l < 8; l++) sums[l] = fround((sums[l] as number) + fround(d * fround(aux32[l] as number)));
+    const dmin = fround(readF16(w, wb + 2) * ad);
+    sumf = fround(sumf - fround(dmin * sumi));
+  }
+  for (let l = 0; l < 8; l++) sumf = fround(sumf + (sums[l] as number));
+  return sumf;
+}
+
+export const Q5_K: BlockCodec = { type: GGMLType.Q5_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };

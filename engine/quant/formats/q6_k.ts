@@ -1,0 +1,74 @@
+/**
+ * Q6_K: 256 weights in 210 bytes; 16 sub-blocks of 16, x = d * sc * (q - 32), q in 0..63.
+ *
+ *   offset 0     ql[128]     u8    low 4 bits; in each half h (128 weights, 64 bytes):
+ *                                   ql[l] low/high nibble -> weights l / l+64,
+ *                                   ql[l+32] low/high nibble -> weights l+32 / l+96
+ *   offset 128   qh[64]      u8    high 2 bits; in each half (32 bytes), bit pairs
+ *                                   0,1,2,3 of qh[l] -> weights l, l+32, l+64, l+96
+ *   offset 192   scales[16]  i8    sub-block scales
+ *   offset 208   d           f16   super-block scale
+ *
+ * Activations for the dot product are Q8_K.
+ */
+import { GGMLType } from '../types.ts';
+import { type BlockCodec, fround, readF16, readF32, readI8 } from './block.ts';
+
+const QK = 256;
+const SIZE = 210;
+const Q8_K_SIZE = 292;
+
+const aux8 = new Int8Array(QK);
+const aux32 = new Int32Array(8);
+const sums = new Float64Array(8);
+
+/** The 256 signed 6-bit quants (q - 32) of one block, in weight order, into out. */
+function unpackQuants(src: Uint8Array, b: number, out: Int8Array): void {
+  for (let half = 0; half < 2; half++) {
+    const ql = b + 64 * half;
+    const qh = b + 128 + 32 * half;
+    const y = 128 * half;
+    for (let l = 0; l < 32; l++) {
+      const lo0 = src[ql + l] as number;
+      const lo1 = src[ql + l + 32] as number;
+      const hi = src[qh + l] as number;
+      out[y + l] = ((lo0 & 0x0f) | ((hi & 3) << 4)) - 32;
+      out[y + l + 32] = ((lo1 & 0x0f) | (((hi >> 2) & 3) << 4)) - 32;
+      out[y + l + 64] = ((lo0 >> 4) | (((hi >> 4) & 3) << 4)) - 32;
+      out[y + l + 96] = ((lo1 >> 4) | (((hi >> 6) & 3) << 4)) - 32;
+    }
+  }
+}
+
+function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOffset: number, nBlocks: number): void {
+  for (let i = 0; i < nBlocks; i++) {
+    const b = srcOffset + i * SIZE;
+    const y = dstOffset + i * QK;
+    const d = readF16(src, b + 208);
+    unpackQuants(src, b, aux8);
+    // Weight k lies in sub-block k >> 4; y = (d * sc) * q, rounded as in C.
+    for (let k = 0; k < QK; k++) dst[y + k] = fround(d * readI8(src, b + 192 + (k >> 4))) * (aux8[k] as number);
+  }
+}
+
+/** ggml_vec_dot_q6_K_q8_K_generic: eight int32 lanes of scale * q8 * q, eight float partial sums. */
+function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  sums.fill(0);
+  for (let i = 0; i < nBlocks; i++) {
+    const wb = wOffset + i * SIZE;
+    const ab = aOffset + i * Q8_K_SIZE;
+    unpackQuants(w, wb, aux8);
+    aux32.fill(0);
+    for (let k = 0; k < QK; k++) {
+      const scale = readI8(w, wb + 192 + (k >> 4));
+      aux32[k & 7] = (aux32[k & 7] as number) + scale * readI8(a, ab + 4 + k) * (aux8[k] as number);
+    }
+    const d = fround(readF16(w, wb + 208) * readF32(a, ab));
+    for (let l = 0; l < 8; l++) sums[l] = fround((sums[l] as number) + fround(d * fround(aux32[l] as number)));
+  }
+  let sumf = 0;
+  for (let l = 0; l < 8; l++) sumf = fround(sumf + (sums[l] as number));
+  return sumf;
+}
+
+export const Q6_K: BlockCodec = { type: GGMLType.Q6_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };
