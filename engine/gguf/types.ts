@@ -28,6 +28,11 @@ export interface GGUFMetadataEntry {
   /** For arrays: the element type (nested arrays have ARRAY here). */
   readonly arrayType?: GGUFValueType;
   readonly value: GGUFValue;
+  /**
+   * Only for arrays of arrays: the inner arrays as entries, so that their element
+   * types survive (the plain `value` cannot tell u32 from i32).
+   */
+  readonly elements?: readonly GGUFMetadataEntry[];
 }
 
 export interface GGUFTensorInfo {
