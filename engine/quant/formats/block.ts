@@ -105,7 +105,7 @@ export function roundHalfEven(x: number): number {
  * the mantissa. Valid for |x| <= 4194303.
  */
 export function nearestInt(x: number): number {
-  return roundHalfEven(fround(x));
+  return roundHalfEven(fround(x)) | 0; // an int: no -0
 }
 
 /** Truncating C cast of a float to int8_t, for values inside int8 range after truncation. */
