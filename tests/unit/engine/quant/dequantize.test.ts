@@ -327,7 +327,7 @@ describe('float formats', () => {
   it('F32, F16 and BF16 rows decode from any byte offset', () => {
     const bytes = new Uint8Array(1 + 4 * 3);
     const view = new DataView(bytes.buffer);
-    [1.5, -2.25, 3e-40].forEach((x, i) => view.setFloat32(1 + 4 * i, x, true));
+    for (const [i, x] of [1.5, -2.25, 3e-40].entries()) view.setFloat32(1 + 4 * i, x, true);
     expectSame(decode2(GGMLType.F32, bytes, 3, 1), [1.5, -2.25, 3e-40]);
     const aligned = new Uint8Array(12);
     aligned.set(bytes.subarray(1));
