@@ -172,6 +172,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
   private resolveDone!: (r: GenerationResult) => void;
   private rejectDone!: (e: unknown) => void;
   private started = false;
+  private settled = false;
 
   constructor(private readonly gen: AsyncGenerator<GenerationChunk, GenerationResult>) {
     this.done = new Promise((resolve, reject) => {
@@ -188,16 +189,20 @@ export class Generation implements AsyncIterable<GenerationChunk> {
       while (true) {
         const r = await this.gen.next();
         if (r.done) {
+          this.settled = true;
           this.resolveDone(r.value);
           return;
         }
         yield r.value;
       }
     } catch (e) {
+      this.settled = true;
       this.rejectDone(e);
       throw e;
     } finally {
       await this.gen.return(undefined as never);
+      // The consumer stopped iterating early: the generation ends there.
+      if (!this.settled) this.rejectDone(new ChordError('ABORTED', 'the caller stopped reading the generation'));
     }
   }
 
