@@ -21,13 +21,13 @@ const scratchU32 = new Uint32Array(scratchF32.buffer);
 /** The IEEE-754 bits of fround(x). */
 export function f32Bits(x: number): number {
   scratchF32[0] = x;
-  return scratchU32[0] as number;
+  return scratchU32[0];
 }
 
 /** The float32 whose bits are `bits` (an unsigned 32-bit integer). */
 export function f32FromBits(bits: number): number {
   scratchU32[0] = bits;
-  return scratchF32[0] as number;
+  return scratchF32[0];
 }
 
 let halfTable: Float32Array | undefined;
@@ -57,7 +57,7 @@ export function f16Table(): Float32Array {
 /** binary16 bits -> float value (exact: every half is a float32). */
 export function f16ToF32(bits: number): number {
   if (halfTable === undefined) halfTable = buildHalfTable();
-  return halfTable[bits & 0xffff] as number;
+  return halfTable[bits & 0xffff];
 }
 
 /** float -> binary16 bits, round to nearest even (x86 F16C `_cvtss_sh(x, 0)`). */

@@ -41,29 +41,27 @@ export interface BlockCodec {
 
 /** Unsigned 16-bit little-endian. */
 export function readU16(b: Uint8Array, o: number): number {
-  return (b[o] as number) | ((b[o + 1] as number) << 8);
+  return b[o] | (b[o + 1] << 8);
 }
 
 /** Signed 16-bit little-endian. */
 export function readI16(b: Uint8Array, o: number): number {
-  return (((b[o] as number) | ((b[o + 1] as number) << 8)) << 16) >> 16;
+  return ((b[o] | (b[o + 1] << 8)) << 16) >> 16;
 }
 
 /** Unsigned 32-bit little-endian. */
 export function readU32(b: Uint8Array, o: number): number {
-  return (
-    ((b[o] as number) | ((b[o + 1] as number) << 8) | ((b[o + 2] as number) << 16) | ((b[o + 3] as number) << 24)) >>> 0
-  );
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 }
 
 /** Signed 8-bit. */
 export function readI8(b: Uint8Array, o: number): number {
-  return ((b[o] as number) << 24) >> 24;
+  return (b[o] << 24) >> 24;
 }
 
 /** An f16 field, as a float. */
 export function readF16(b: Uint8Array, o: number): number {
-  return f16ToF32((b[o] as number) | ((b[o + 1] as number) << 8));
+  return f16ToF32(b[o] | (b[o + 1] << 8));
 }
 
 /** An f32 field (little-endian), as a float. */

@@ -47,7 +47,7 @@ function dequantizeF32(src: Uint8Array, srcOffset: number, dst: Float32Array, ds
 }
 
 function quantizeF32(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, n: number): void {
-  for (let i = 0; i < n; i++) writeU32(dst, dstOffset + 4 * i, f32Bits(src[srcOffset + i] as number));
+  for (let i = 0; i < n; i++) writeU32(dst, dstOffset + 4 * i, f32Bits(src[srcOffset + i]));
 }
 
 function vecDotF32(n: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
@@ -59,7 +59,7 @@ function vecDotF32(n: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOf
     const av = f32ViewOf(a);
     const wi = wb >>> 2;
     const ai = ab >>> 2;
-    for (let i = 0; i < n; i++) sum += fround((wv[wi + i] as number) * (av[ai + i] as number));
+    for (let i = 0; i < n; i++) sum += fround(wv[wi + i] * av[ai + i]);
   } else {
     for (let i = 0; i < n; i++) sum += fround(readF32(w, wOffset + 4 * i) * readF32(a, aOffset + 4 * i));
   }
@@ -72,14 +72,14 @@ function dequantizeF16(src: Uint8Array, srcOffset: number, dst: Float32Array, ds
   if ((byteStart & 1) === 0) {
     const view = u16ViewOf(src);
     const s = byteStart >>> 1;
-    for (let i = 0; i < n; i++) dst[dstOffset + i] = table[view[s + i] as number] as number;
+    for (let i = 0; i < n; i++) dst[dstOffset + i] = table[view[s + i]];
     return;
   }
-  for (let i = 0; i < n; i++) dst[dstOffset + i] = table[readU16(src, srcOffset + 2 * i)] as number;
+  for (let i = 0; i < n; i++) dst[dstOffset + i] = table[readU16(src, srcOffset + 2 * i)];
 }
 
 function quantizeF16(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, n: number): void {
-  for (let i = 0; i < n; i++) writeU16(dst, dstOffset + 2 * i, f32ToF16(src[srcOffset + i] as number));
+  for (let i = 0; i < n; i++) writeU16(dst, dstOffset + 2 * i, f32ToF16(src[srcOffset + i]));
 }
 
 function vecDotF16(n: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
@@ -93,12 +93,12 @@ function vecDotF16(n: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOf
     const wi = wb >>> 1;
     const ai = ab >>> 1;
     for (let i = 0; i < n; i++) {
-      sum += fround((table[wv[wi + i] as number] as number) * (table[av[ai + i] as number] as number));
+      sum += fround(table[wv[wi + i]] * table[av[ai + i]]);
     }
   } else {
     for (let i = 0; i < n; i++) {
-      const x = table[readU16(w, wOffset + 2 * i)] as number;
-      const y = table[readU16(a, aOffset + 2 * i)] as number;
+      const x = table[readU16(w, wOffset + 2 * i)];
+      const y = table[readU16(a, aOffset + 2 * i)];
       sum += fround(x * y);
     }
   }
@@ -110,7 +110,7 @@ function dequantizeBF16(src: Uint8Array, srcOffset: number, dst: Float32Array, d
 }
 
 function quantizeBF16(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, n: number): void {
-  for (let i = 0; i < n; i++) writeU16(dst, dstOffset + 2 * i, f32ToBf16(src[srcOffset + i] as number));
+  for (let i = 0; i < n; i++) writeU16(dst, dstOffset + 2 * i, f32ToBf16(src[srcOffset + i]));
 }
 
 function vecDotBF16(n: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {

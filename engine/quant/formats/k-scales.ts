@@ -11,11 +11,11 @@
  */
 export function scaleMinK4(j: number, b: Uint8Array, o: number, out: Int32Array): void {
   if (j < 4) {
-    out[0] = (b[o + j] as number) & 63;
-    out[1] = (b[o + j + 4] as number) & 63;
+    out[0] = b[o + j] & 63;
+    out[1] = b[o + j + 4] & 63;
   } else {
-    out[0] = ((b[o + j + 4] as number) & 0x0f) | (((b[o + j - 4] as number) >> 6) << 4);
-    out[1] = ((b[o + j + 4] as number) >> 4) | (((b[o + j] as number) >> 6) << 4);
+    out[0] = (b[o + j + 4] & 0x0f) | ((b[o + j - 4] >> 6) << 4);
+    out[1] = (b[o + j + 4] >> 4) | ((b[o + j] >> 6) << 4);
   }
 }
 
@@ -27,8 +27,8 @@ export function scaleMinK4(j: number, b: Uint8Array, o: number, out: Int32Array)
  */
 export function unpackQ3KScales(b: Uint8Array, o: number, out: Int32Array): void {
   for (let j = 0; j < 16; j++) {
-    const low = j < 8 ? (b[o + j] as number) & 0x0f : (b[o + j - 8] as number) >> 4;
-    const high = ((b[o + 8 + (j & 3)] as number) >> (2 * (j >> 2))) & 3;
+    const low = j < 8 ? b[o + j] & 0x0f : b[o + j - 8] >> 4;
+    const high = (b[o + 8 + (j & 3)] >> (2 * (j >> 2))) & 3;
     out[j] = (low | (high << 4)) - 32;
   }
 }

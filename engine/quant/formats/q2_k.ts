@@ -27,11 +27,11 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
       const q = b + 16 + 32 * half;
       for (let shift = 0; shift < 8; shift += 2) {
         for (let part = 0; part < 2; part++) {
-          const sc = src[b + is++] as number;
+          const sc = src[b + is++];
           const dl = fround(d * (sc & 0x0f));
           const ml = fround(min * (sc >> 4));
           for (let l = 0; l < 16; l++) {
-            const qv = ((src[q + 16 * part + l] as number) >> shift) & 3;
+            const qv = (src[q + 16 * part + l] >> shift) & 3;
             dst[y++] = fround(dl * qv) - ml;
           }
         }
@@ -47,7 +47,7 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     const wb = wOffset + i * SIZE;
     const ab = aOffset + i * Q8_K_SIZE;
     let summs = 0;
-    for (let j = 0; j < 16; j++) summs += readI16(a, ab + 260 + 2 * j) * ((w[wb + j] as number) >> 4);
+    for (let j = 0; j < 16; j++) summs += readI16(a, ab + 260 + 2 * j) * (w[wb + j] >> 4);
     const ad = readF32(a, ab);
     const dall = fround(ad * readF16(w, wb + 80));
     const dmin = fround(ad * readF16(w, wb + 82));
@@ -58,10 +58,9 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
       const q2 = wb + 16 + 32 * half;
       for (let shift = 0; shift < 8; shift += 2) {
         for (let part = 0; part < 2; part++) {
-          const d = (w[wb + is++] as number) & 0x0f;
+          const d = w[wb + is++] & 0x0f;
           let isuml = 0;
-          for (let l = 16 * part; l < 16 * part + 16; l++)
-            isuml += readI8(a, q8 + l) * (((w[q2 + l] as number) >> shift) & 3);
+          for (let l = 16 * part; l < 16 * part + 16; l++) isuml += readI8(a, q8 + l) * ((w[q2 + l] >> shift) & 3);
           isum += d * isuml;
         }
         q8 += 32;

@@ -36,10 +36,10 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
       const q = b + 32 + 32 * half;
       for (let shift = 0; shift < 8; shift += 2) {
         for (let part = 0; part < 2; part++) {
-          const dl = fround(dAll * (scales[is++] as number));
+          const dl = fround(dAll * scales[is++]);
           for (let l = 16 * part; l < 16 * part + 16; l++) {
-            const low = ((src[q + l] as number) >> shift) & 3;
-            const qv = low - ((src[b + l] as number) & m ? 0 : 4);
+            const low = (src[q + l] >> shift) & 3;
+            const qv = low - (src[b + l] & m ? 0 : 4);
             dst[y++] = dl * qv;
           }
         }
@@ -56,8 +56,7 @@ function unpackQuants(w: Uint8Array, wb: number): void {
   for (let half = 0; half < 2; half++) {
     const q = wb + 32 + 32 * half;
     for (let shift = 0; shift < 8; shift += 2) {
-      for (let l = 0; l < 32; l++)
-        aux8[k++] = (((w[q + l] as number) >> shift) & 3) - ((w[wb + l] as number) & m ? 0 : 4);
+      for (let l = 0; l < 32; l++) aux8[k++] = ((w[q + l] >> shift) & 3) - (w[wb + l] & m ? 0 : 4);
       m <<= 1;
     }
   }
@@ -77,17 +76,17 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     unpackQ3KScales(w, wb + 96, scales);
     aux32.fill(0);
     for (let j = 0; j < 16; j++) {
-      const scale = scales[j] as number;
+      const scale = scales[j];
       for (let l = 0; l < 16; l++) {
         const k = 16 * j + l;
-        aux32[l & 7] = (aux32[l & 7] as number) + scale * readI8(a, ab + 4 + k) * (aux8[k] as number);
+        aux32[l & 7] = aux32[l & 7] + scale * readI8(a, ab + 4 + k) * aux8[k];
       }
     }
     const d = fround(readF16(w, wb + 108) * readF32(a, ab));
-    for (let l = 0; l < 8; l++) sums[l] = fround((sums[l] as number) + fround(d * fround(aux32[l] as number)));
+    for (let l = 0; l < 8; l++) sums[l] = fround(sums[l] + fround(d * fround(aux32[l])));
   }
   let sumf = 0;
-  for (let l = 0; l < 8; l++) sumf = fround(sumf + (sums[l] as number));
+  for (let l = 0; l < 8; l++) sumf = fround(sumf + sums[l]);
   return sumf;
 }
 

@@ -19,7 +19,7 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
     const y = dstOffset + i * QK;
     const d = readF16(src, b);
     for (let j = 0; j < QK / 2; j++) {
-      const q = src[b + 2 + j] as number;
+      const q = src[b + 2 + j];
       dst[y + j] = ((q & 0x0f) - 8) * d;
       dst[y + j + QK / 2] = ((q >> 4) - 8) * d;
     }
@@ -34,7 +34,7 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     let amax = 0;
     let max = 0;
     for (let j = 0; j < QK; j++) {
-      const v = src[x + j] as number;
+      const v = src[x + j];
       if (amax < Math.abs(v)) {
         amax = Math.abs(v);
         max = v;
@@ -44,8 +44,8 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     const id = d !== 0 ? fround(1 / d) : 0;
     writeF16(dst, b, d);
     for (let j = 0; j < QK / 2; j++) {
-      const x0 = fround((src[x + j] as number) * id);
-      const x1 = fround((src[x + j + QK / 2] as number) * id);
+      const x0 = fround(src[x + j] * id);
+      const x1 = fround(src[x + j + QK / 2] * id);
       // MIN(15, (int8_t)(x + 8.5f)): truncation after adding 8.5 rounds half up.
       const q0 = Math.min(15, truncToInt8(fround(x0 + 8.5))) & 0xff;
       const q1 = Math.min(15, truncToInt8(fround(x1 + 8.5))) & 0xff;
@@ -63,7 +63,7 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     let sumi0 = 0;
     let sumi1 = 0;
     for (let j = 0; j < QK / 2; j++) {
-      const q = w[wb + 2 + j] as number;
+      const q = w[wb + 2 + j];
       sumi0 += ((q & 0x0f) - 8) * readI8(a, ab + 2 + j);
       sumi1 += ((q >> 4) - 8) * readI8(a, ab + 2 + j + QK / 2);
     }

@@ -22,7 +22,7 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
     const d = readF16(src, b);
     const m = readF16(src, b + 2);
     for (let j = 0; j < QK / 2; j++) {
-      const q = src[b + 4 + j] as number;
+      const q = src[b + 4 + j];
       dst[y + j] = fround((q & 0x0f) * d) + m;
       dst[y + j + QK / 2] = fround((q >> 4) * d) + m;
     }
@@ -37,7 +37,7 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     let min = FLT_MAX;
     let max = -FLT_MAX;
     for (let j = 0; j < QK; j++) {
-      const v = src[x + j] as number;
+      const v = src[x + j];
       if (v < min) min = v;
       if (v > max) max = v;
     }
@@ -46,8 +46,8 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     writeF16(dst, b, d);
     writeF16(dst, b + 2, min);
     for (let j = 0; j < QK / 2; j++) {
-      const x0 = fround(fround((src[x + j] as number) - min) * id);
-      const x1 = fround(fround((src[x + j + QK / 2] as number) - min) * id);
+      const x0 = fround(fround(src[x + j] - min) * id);
+      const x1 = fround(fround(src[x + j + QK / 2] - min) * id);
       const q0 = Math.min(15, truncToInt8(fround(x0 + 0.5))) & 0xff;
       const q1 = Math.min(15, truncToInt8(fround(x1 + 0.5))) & 0xff;
       dst[b + 4 + j] = (q0 | (q1 << 4)) & 0xff;
@@ -64,7 +64,7 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     let sumi0 = 0;
     let sumi1 = 0;
     for (let j = 0; j < QK / 2; j++) {
-      const q = w[wb + 4 + j] as number;
+      const q = w[wb + 4 + j];
       sumi0 += (q & 0x0f) * readI8(a, ab + 4 + j);
       sumi1 += (q >> 4) * readI8(a, ab + 4 + j + QK / 2);
     }

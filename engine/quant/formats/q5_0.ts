@@ -21,7 +21,7 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
     const d = readF16(src, b);
     const qh = readU32(src, b + 2);
     for (let j = 0; j < QK / 2; j++) {
-      const q = src[b + 6 + j] as number;
+      const q = src[b + 6 + j];
       const h0 = ((qh >>> j) << 4) & 0x10;
       const h1 = (qh >>> (j + 12)) & 0x10;
       dst[y + j] = (((q & 0x0f) | h0) - 16) * d;
@@ -38,7 +38,7 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     let amax = 0;
     let max = 0;
     for (let j = 0; j < QK; j++) {
-      const v = src[x + j] as number;
+      const v = src[x + j];
       if (amax < Math.abs(v)) {
         amax = Math.abs(v);
         max = v;
@@ -49,8 +49,8 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     writeF16(dst, b, d);
     let qh = 0;
     for (let j = 0; j < QK / 2; j++) {
-      const x0 = fround((src[x + j] as number) * id);
-      const x1 = fround((src[x + j + QK / 2] as number) * id);
+      const x0 = fround(src[x + j] * id);
+      const x1 = fround(src[x + j + QK / 2] * id);
       const q0 = Math.min(31, truncToInt8(fround(x0 + 16.5))) & 0xff;
       const q1 = Math.min(31, truncToInt8(fround(x1 + 16.5))) & 0xff;
       dst[b + 6 + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
@@ -71,7 +71,7 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     let sumi0 = 0;
     let sumi1 = 0;
     for (let j = 0; j < QK / 2; j++) {
-      const q = w[wb + 6 + j] as number;
+      const q = w[wb + 6 + j];
       const x0 = ((q & 0x0f) | (((qh >>> j) << 4) & 0x10)) - 16;
       const x1 = ((q >> 4) | ((qh >>> (j + 12)) & 0x10)) - 16;
       sumi0 += x0 * readI8(a, ab + 2 + j);

@@ -24,7 +24,7 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
     const m = readF16(src, b + 2);
     const qh = readU32(src, b + 4);
     for (let j = 0; j < QK / 2; j++) {
-      const q = src[b + 8 + j] as number;
+      const q = src[b + 8 + j];
       const x0 = (q & 0x0f) | (((qh >>> j) << 4) & 0x10);
       const x1 = (q >> 4) | ((qh >>> (j + 12)) & 0x10);
       dst[y + j] = fround(x0 * d) + m;
@@ -41,7 +41,7 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     let min = FLT_MAX;
     let max = -FLT_MAX;
     for (let j = 0; j < QK; j++) {
-      const v = src[x + j] as number;
+      const v = src[x + j];
       if (v < min) min = v;
       if (v > max) max = v;
     }
@@ -51,8 +51,8 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     writeF16(dst, b + 2, min);
     let qh = 0;
     for (let j = 0; j < QK / 2; j++) {
-      const x0 = fround(fround((src[x + j] as number) - min) * id);
-      const x1 = fround(fround((src[x + j + QK / 2] as number) - min) * id);
+      const x0 = fround(fround(src[x + j] - min) * id);
+      const x1 = fround(fround(src[x + j + QK / 2] - min) * id);
       // (uint8_t) truncation; the values are never negative here.
       const q0 = Math.trunc(fround(x0 + 0.5)) & 0xff;
       const q1 = Math.trunc(fround(x1 + 0.5)) & 0xff;
@@ -74,7 +74,7 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     let sumi0 = 0;
     let sumi1 = 0;
     for (let j = 0; j < QK / 2; j++) {
-      const q = w[wb + 8 + j] as number;
+      const q = w[wb + 8 + j];
       const x0 = (q & 0x0f) | (((qh >>> j) << 4) & 0x10);
       const x1 = (q >> 4) | ((qh >>> (j + 12)) & 0x10);
       sumi0 += x0 * readI8(a, ab + 4 + j);

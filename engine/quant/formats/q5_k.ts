@@ -35,17 +35,17 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
       const u1 = 1 << (2 * c);
       const u2 = 2 << (2 * c);
       scaleMinK4(2 * c, src, b + 4, scaleMin);
-      const d1 = fround(d * (scaleMin[0] as number));
-      const m1 = fround(min * (scaleMin[1] as number));
+      const d1 = fround(d * scaleMin[0]);
+      const m1 = fround(min * scaleMin[1]);
       scaleMinK4(2 * c + 1, src, b + 4, scaleMin);
-      const d2 = fround(d * (scaleMin[0] as number));
-      const m2 = fround(min * (scaleMin[1] as number));
+      const d2 = fround(d * scaleMin[0]);
+      const m2 = fround(min * scaleMin[1]);
       for (let l = 0; l < 32; l++) {
-        const q = ((src[ql + l] as number) & 0x0f) + ((src[qh + l] as number) & u1 ? 16 : 0);
+        const q = (src[ql + l] & 0x0f) + (src[qh + l] & u1 ? 16 : 0);
         dst[y++] = fround(d1 * q) - m1;
       }
       for (let l = 0; l < 32; l++) {
-        const q = ((src[ql + l] as number) >> 4) + ((src[qh + l] as number) & u2 ? 16 : 0);
+        const q = (src[ql + l] >> 4) + (src[qh + l] & u2 ? 16 : 0);
         dst[y++] = fround(d2 * q) - m2;
       }
     }
@@ -61,36 +61,36 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     const ab = aOffset + i * Q8_K_SIZE;
     for (let j = 0; j < 8; j++) {
       scaleMinK4(j, w, wb + 4, scaleMin);
-      subScales[j] = scaleMin[0] as number;
-      subMins[j] = scaleMin[1] as number;
+      subScales[j] = scaleMin[0];
+      subMins[j] = scaleMin[1];
     }
     let sumi = 0;
-    for (let j = 0; j < 16; j++) sumi += readI16(a, ab + 260 + 2 * j) * (subMins[j >> 1] as number);
+    for (let j = 0; j < 16; j++) sumi += readI16(a, ab + 260 + 2 * j) * subMins[j >> 1];
     aux32.fill(0);
     const qh = wb + 16;
     for (let c = 0; c < 4; c++) {
       const ql = wb + 48 + 32 * c;
       const u1 = 1 << (2 * c);
       const u2 = 2 << (2 * c);
-      const lowScale = subScales[2 * c] as number;
-      const highScale = subScales[2 * c + 1] as number;
+      const lowScale = subScales[2 * c];
+      const highScale = subScales[2 * c + 1];
       const q8 = ab + 4 + 64 * c;
       for (let l = 0; l < 32; l++) {
-        const q = ((w[ql + l] as number) & 0x0f) + ((w[qh + l] as number) & u1 ? 16 : 0);
-        aux32[l & 7] = (aux32[l & 7] as number) + lowScale * readI8(a, q8 + l) * q;
+        const q = (w[ql + l] & 0x0f) + (w[qh + l] & u1 ? 16 : 0);
+        aux32[l & 7] = aux32[l & 7] + lowScale * readI8(a, q8 + l) * q;
       }
       for (let l = 0; l < 32; l++) {
-        const q = ((w[ql + l] as number) >> 4) + ((w[qh + l] as number) & u2 ? 16 : 0);
-        aux32[l & 7] = (aux32[l & 7] as number) + highScale * readI8(a, q8 + 32 + l) * q;
+        const q = (w[ql + l] >> 4) + (w[qh + l] & u2 ? 16 : 0);
+        aux32[l & 7] = aux32[l & 7] + highScale * readI8(a, q8 + 32 + l) * q;
       }
     }
     const ad = readF32(a, ab);
     const d = fround(readF16(w, wb) * ad);
-    for (let l = 0; l < 8; l++) sums[l] = fround((sums[l] as number) + fround(d * fround(aux32[l] as number)));
+    for (let l = 0; l < 8; l++) sums[l] = fround(sums[l] + fround(d * fround(aux32[l])));
     const dmin = fround(readF16(w, wb + 2) * ad);
     sumf = fround(sumf - fround(dmin * sumi));
   }
-  for (let l = 0; l < 8; l++) sumf = fround(sumf + (sums[l] as number));
+  for (let l = 0; l < 8; l++) sumf = fround(sumf + sums[l]);
   return sumf;
 }
 

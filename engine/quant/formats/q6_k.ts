@@ -29,9 +29,9 @@ function unpackQuants(src: Uint8Array, b: number, out: Int8Array): void {
     const qh = b + 128 + 32 * half;
     const y = 128 * half;
     for (let l = 0; l < 32; l++) {
-      const lo0 = src[ql + l] as number;
-      const lo1 = src[ql + l + 32] as number;
-      const hi = src[qh + l] as number;
+      const lo0 = src[ql + l];
+      const lo1 = src[ql + l + 32];
+      const hi = src[qh + l];
       out[y + l] = ((lo0 & 0x0f) | ((hi & 3) << 4)) - 32;
       out[y + l + 32] = ((lo1 & 0x0f) | (((hi >> 2) & 3) << 4)) - 32;
       out[y + l + 64] = ((lo0 >> 4) | (((hi >> 4) & 3) << 4)) - 32;
@@ -47,7 +47,7 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
     const d = readF16(src, b + 208);
     unpackQuants(src, b, aux8);
     // Weight k lies in sub-block k >> 4; y = (d * sc) * q, rounded as in C.
-    for (let k = 0; k < QK; k++) dst[y + k] = fround(d * readI8(src, b + 192 + (k >> 4))) * (aux8[k] as number);
+    for (let k = 0; k < QK; k++) dst[y + k] = fround(d * readI8(src, b + 192 + (k >> 4))) * aux8[k];
   }
 }
 
@@ -61,13 +61,13 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     aux32.fill(0);
     for (let k = 0; k < QK; k++) {
       const scale = readI8(w, wb + 192 + (k >> 4));
-      aux32[k & 7] = (aux32[k & 7] as number) + scale * readI8(a, ab + 4 + k) * (aux8[k] as number);
+      aux32[k & 7] = aux32[k & 7] + scale * readI8(a, ab + 4 + k) * aux8[k];
     }
     const d = fround(readF16(w, wb + 208) * readF32(a, ab));
-    for (let l = 0; l < 8; l++) sums[l] = fround((sums[l] as number) + fround(d * fround(aux32[l] as number)));
+    for (let l = 0; l < 8; l++) sums[l] = fround(sums[l] + fround(d * fround(aux32[l])));
   }
   let sumf = 0;
-  for (let l = 0; l < 8; l++) sumf = fround(sumf + (sums[l] as number));
+  for (let l = 0; l < 8; l++) sumf = fround(sumf + sums[l]);
   return sumf;
 }
 

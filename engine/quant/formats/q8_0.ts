@@ -28,7 +28,7 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
 
 function blockAbsMax(src: Float32Array, x: number): number {
   let amax = 0;
-  for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[x + j] as number));
+  for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[x + j]));
   return amax;
 }
 
@@ -40,7 +40,7 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     const d = fround(blockAbsMax(src, x) / 127);
     const id = d !== 0 ? fround(1 / d) : 0;
     writeF16(dst, b, d);
-    for (let j = 0; j < QK; j++) dst[b + 2 + j] = roundHalfAway(fround((src[x + j] as number) * id)) & 0xff;
+    for (let j = 0; j < QK; j++) dst[b + 2 + j] = roundHalfAway(fround(src[x + j] * id)) & 0xff;
   }
 }
 
@@ -59,7 +59,7 @@ export function quantizeQ8_0Activations(
     writeF16(dst, b, fround(max / 127));
     const id = max !== 0 ? fround(127 / max) : 0;
     for (let j = 0; j < QK; j++) {
-      const q = roundHalfEven(fround((src[x + j] as number) * id));
+      const q = roundHalfEven(fround(src[x + j] * id));
       dst[b + 2 + j] = Math.max(-128, Math.min(127, q)) & 0xff; // packs_epi16 saturates
     }
   }

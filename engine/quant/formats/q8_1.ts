@@ -28,7 +28,7 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
 
 function blockAbsMax(src: Float32Array, x: number): number {
   let amax = 0;
-  for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[x + j] as number));
+  for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[x + j]));
   return amax;
 }
 
@@ -42,7 +42,7 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     writeF16(dst, b, d);
     let sum = 0;
     for (let j = 0; j < QK; j++) {
-      const q = roundHalfAway(fround((src[x + j] as number) * id));
+      const q = roundHalfAway(fround(src[x + j] * id));
       dst[b + 4 + j] = q & 0xff;
       sum += q;
     }
@@ -67,7 +67,7 @@ export function quantizeQ8_1Activations(
     const id = max !== 0 ? fround(127 / max) : 0;
     let sum = 0;
     for (let j = 0; j < QK; j++) {
-      const q = roundHalfEven(fround((src[x + j] as number) * id));
+      const q = roundHalfEven(fround(src[x + j] * id));
       dst[b + 4 + j] = Math.max(-128, Math.min(127, q)) & 0xff;
       sum += q; // summed from the int32 lanes, before the saturating packs
     }

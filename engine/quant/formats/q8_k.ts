@@ -35,10 +35,10 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
     let max = 0;
     let amax = 0;
     for (let j = 0; j < QK; j++) {
-      const ax = Math.abs(src[x + j] as number);
+      const ax = Math.abs(src[x + j]);
       if (ax > amax) {
         amax = ax;
-        max = src[x + j] as number;
+        max = src[x + j];
       }
     }
     if (amax === 0) {
@@ -51,7 +51,7 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
       let sum = 0;
       for (let l = 0; l < 16; l++) {
         const j = g * 16 + l;
-        const q = Math.min(127, nearestInt(fround(iscale * (src[x + j] as number))));
+        const q = Math.min(127, nearestInt(fround(iscale * src[x + j])));
         dst[b + 4 + j] = q & 0xff;
         sum += q;
       }
