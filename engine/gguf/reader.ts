@@ -62,7 +62,8 @@ class NeedMoreBytes {
   constructor(readonly end: number) {}
 }
 
-const utf8 = new TextDecoder('utf-8');
+// ignoreBOM: a string that starts with U+FEFF (SPM vocabs have such a token) must keep it.
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
 /** A bounds-checked little-endian cursor over the first bytes of a file of `fileSize` bytes. */
