@@ -66,6 +66,15 @@ export function loadTokenizer(metadata: ReadonlyMap<string, GGUFMetadataEntry>):
 }
 
 const SPACE_ESCAPE = '\u2581';
+
+/**
+ * llama.cpp tokenizes UTF-8 bytes: a JS string's lone surrogates reach it as
+ * U+FFFD (what any UTF-8 encoder makes of them), so they become U+FFFD here too.
+ */
+function wellFormed(text: string): string {
+  return /[\ud800-\udfff]/.test(text) ? text.replace(LONE_SURROGATE, '\ufffd') : text;
+}
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const optional = (id: number) => (id === NO_TOKEN ? undefined : id);
 
 class GGUFTokenizer implements Tokenizer {
@@ -106,7 +115,7 @@ class GGUFTokenizer implements Tokenizer {
   tokenize(text: string, opts: TokenizeOptions = {}): number[] {
     const v = this.vocab;
     const addSpecial = opts.addSpecial ?? false;
-    const fragments = partitionSpecial(v, text, opts.parseSpecial ?? false);
+    const fragments = partitionSpecial(v, wellFormed(text), opts.parseSpecial ?? false);
     const out: number[] = [];
     const pushIf = (cond: boolean, id: number) => {
       if (cond && id !== NO_TOKEN) out.push(id);
