@@ -120,23 +120,32 @@ export function applyTopP(c: CandidateSet, p: number): void {
   const sumF = f32(sum);
   const prob = (id: number) => f32(f32(Math.exp(f32(logits[id] - max))) / sumF);
 
+  // unsorted: like llama.cpp, first try whether the best 256 suffice (one cheap pass)
+  const head = c.sorted ? c.size : Math.min(TOP_P_FIRST_GUESS, c.size);
+  if (!c.sorted) selectTopK(logits, c.ids, c.size, head);
   let cum = 0;
-  if (c.sorted) {
-    for (let i = 0; i < c.size; i++) {
-      cum = f32(cum + prob(c.ids[i]));
-      if (cum >= p) {
-        c.size = i + 1;
-        break;
-      }
+  for (let i = 0; i < head; i++) {
+    cum = f32(cum + prob(c.ids[i]));
+    if (cum >= p) {
+      c.size = i + 1;
+      c.sorted = true;
+      return;
     }
-    return;
   }
-  c.size = takeBestWhile(logits, c.ids, c.size, (id) => {
-    cum = f32(cum + prob(id));
-    return cum < p;
-  });
+  if (head < c.size) {
+    // not enough: keep taking the best of the rest (all of which rank below the head)
+    c.size =
+      head +
+      takeBestWhile(logits, c.ids.subarray(head, c.size), c.size - head, (id) => {
+        cum = f32(cum + prob(id));
+        return cum < p;
+      });
+  }
   c.sorted = true;
 }
+
+/** How many of the best candidates top-p sorts first, before it falls back to a heap over the rest. */
+const TOP_P_FIRST_GUESS = 256;
 
 /**
  * Min-p: keeps tokens whose probability is at least p times the largest one,
@@ -169,9 +178,15 @@ export function applyMinP(c: CandidateSet, p: number): void {
  * Temperature then `dist`: draws one candidate with probability
  * softmax(logit / temperature), walking the cumulative sum against one uniform
  * draw as llama.cpp's dist sampler does (one draw even for a single candidate,
- * to keep the generator in step). temperature must be > 0.
+ * to keep the generator in step). temperature must be > 0. `weights` is
+ * scratch of at least c.size floats.
  */
-export function sampleCandidate(c: CandidateSet, temperature: number, rng: MT19937): number {
+export function sampleCandidate(
+  c: CandidateSet,
+  temperature: number,
+  rng: MT19937,
+  weights: Float32Array = new Float32Array(c.size),
+): number {
   const { logits, ids, size } = c;
   temperature = f32(temperature);
   if (size === 0) throw new ChordError('INTERNAL', 'no candidates left to sample from');
@@ -181,12 +196,16 @@ export function sampleCandidate(c: CandidateSet, temperature: number, rng: MT199
   }
   const max = f32(candidateMax(c) / temperature);
   let sum = 0;
-  for (let i = 0; i < size; i++) sum += f32(Math.exp(f32(f32(logits[ids[i]] / temperature) - max)));
+  for (let i = 0; i < size; i++) {
+    const w = f32(Math.exp(f32(f32(logits[ids[i]] / temperature) - max)));
+    weights[i] = w;
+    sum += w;
+  }
   const target = sum * rng.nextDouble();
   if (!(sum > 0)) return ids[0];
   let run = 0;
   for (let i = 0; i < size; i++) {
-    run += f32(Math.exp(f32(f32(logits[ids[i]] / temperature) - max)));
+    run += weights[i];
     if (run >= target) return ids[i];
   }
   return ids[size - 1];

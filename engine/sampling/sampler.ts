@@ -101,8 +101,9 @@ export class Sampler {
   /** penalized copy of the logits */
   private readonly work: Float32Array;
   private readonly counts: Uint32Array;
-  /** candidate ids, reused for every token */
+  /** candidate ids and their sampling weights, reused for every token */
   private readonly ids: Int32Array;
+  private readonly weights: Float32Array;
 
   constructor(
     params: SamplingParams,
@@ -117,6 +118,7 @@ export class Sampler {
     this.work = penalties ? new Float32Array(vocabSize) : new Float32Array(0);
     this.counts = penalties ? new Uint32Array(vocabSize) : new Uint32Array(0);
     this.ids = new Int32Array(vocabSize);
+    this.weights = new Float32Array(vocabSize);
   }
 
   /** The seed in use (the drawn one when none was given). */
@@ -145,7 +147,7 @@ export class Sampler {
     applyTopK(c, p.topK);
     applyTopP(c, p.topP);
     applyMinP(c, p.minP);
-    return sampleCandidate(c, p.temperature, this.rng);
+    return sampleCandidate(c, p.temperature, this.rng, this.weights);
   }
 
   /** Restarts the random sequence: the same seed again, or a fresh random one when none was given. */

@@ -54,12 +54,18 @@ export function selectTopK(logits: Float32Array, ids: Int32Array, size: number, 
   if (k <= 0) return;
   if (k > size) k = size;
   heapify(logits, ids, k, true);
+  // most ids lose to the root at once: keep its logit at hand for that one comparison
+  let rootId = ids[0];
+  let rootLogit = logits[rootId];
   for (let i = k; i < size; i++) {
     const id = ids[i];
-    if (ranksBefore(logits, id, ids[0])) {
-      ids[i] = ids[0];
+    const l = logits[id];
+    if (l > rootLogit || (l === rootLogit && id < rootId)) {
+      ids[i] = rootId;
       ids[0] = id;
       siftDown(logits, ids, 0, k, true);
+      rootId = ids[0];
+      rootLogit = logits[rootId];
     }
   }
   // heapsort the survivors: moving the worst to the back each time leaves them best first

@@ -43,14 +43,15 @@ export function softmax(logits: Float32Array, out: Float32Array = new Float32Arr
 /** Index of the largest logit; ties go to the lowest id. NaN never wins. */
 export function argmax(logits: Float32Array): number {
   if (logits.length === 0) throw new ChordError('INVALID_ARGUMENT', 'argmax of an empty vector');
+  // start from the first number (NaN compares false with everything and would never be replaced)
   let best = 0;
-  let bestLogit = logits[0];
-  for (let i = 1; i < logits.length; i++) {
-    const l = logits[i];
-    // strict `>` keeps the first of equal maxima; a leading NaN gives way to the first number
-    if (l > bestLogit || (Number.isNaN(bestLogit) && !Number.isNaN(l))) {
+  while (best < logits.length - 1 && Number.isNaN(logits[best])) best++;
+  let bestLogit = logits[best];
+  for (let i = best + 1; i < logits.length; i++) {
+    // strict `>` keeps the first of equal maxima
+    if (logits[i] > bestLogit) {
       best = i;
-      bestLogit = l;
+      bestLogit = logits[i];
     }
   }
   return best;

@@ -118,6 +118,24 @@ describe('top-p', () => {
     expect(kept(c)).toEqual([3]);
   });
 
+  it('keeps more than the first 256 when it must (large unsorted vocabulary)', () => {
+    // 3000 tokens, logits -0.005 * rank in a scrambled order: by the definition, sum the sorted
+    // probabilities until they reach p = 0.9 (about 460 of them)
+    const n = 3000;
+    const rankOf = (id: number) => (id * 1237) % n;
+    const l = Float32Array.from({ length: n }, (_, id) => -0.005 * rankOf(id));
+    const z = Array.from(l, Math.exp).reduce((a, b) => a + b);
+    let cum = 0;
+    let want = 0;
+    while (cum < 0.9) cum += Math.exp(-0.005 * want++) / z;
+    expect(want).toBeGreaterThan(256);
+    expect(cum - 0.9).toBeGreaterThan(1e-5); // not a borderline case for float32 sums
+    const c = allCandidates(l);
+    applyTopP(c, 0.9);
+    expect(c.size).toBe(want);
+    expect(kept(c).map(rankOf)).toEqual(Array.from({ length: want }, (_, r) => r));
+  });
+
   it('p >= 1 is a no-op', () => {
     const c = allCandidates(logitsQ());
     applyTopP(c, 1);
