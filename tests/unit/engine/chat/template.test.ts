@@ -176,6 +176,14 @@ describe('template globals', () => {
     expect(renderChatTemplate(t, [], { extra: { tools: [1, 2] } })).toBe('2 <1|n>{x}');
   });
 
+  it('leaves `.format` on non-strings an ordinary attribute (a JSON schema key)', () => {
+    const t = '{{ p.format }}|{{ p.get("format") }}';
+    expect(renderChatTemplate(t, [], { extra: { p: { format: 'date-time' } } })).toBe('date-time|date-time');
+    expect(() => renderChatTemplate("{{ '{:>5}'.format(1) }}", [], {})).toThrow(
+      expect.objectContaining({ code: 'TEMPLATE_ERROR' }),
+    );
+  });
+
   it('defaults add_generation_prompt to false and tokens to empty strings', () => {
     expect(renderChatTemplate('[{{ bos_token }}{{ add_generation_prompt }}]', [], {})).toBe('[false]');
   });
