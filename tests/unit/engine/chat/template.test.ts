@@ -292,3 +292,26 @@ describe('fallbackChatFormat', () => {
     expect(fallbackChatFormat([], { addGenerationPrompt: true })).toBe('Assistant:');
   });
 });
+
+/**
+ * llama.cpp's own formatter (llama_chat_apply_template: C++ per template family,
+ * no Jinja; libllama v0.4.0 from node-llama-cpp 3.21.1) as an independent oracle.
+ * It never writes BOS, and writes Mistral's EOS as the literal "</s>".
+ */
+describe.runIf(templatesDir)("agrees with llama.cpp's built-in chat formats", () => {
+  const golden: { cases: { file: string; system: boolean; ok: boolean; prompt: string }[] } = JSON.parse(
+    readFileSync(new URL('./llama-chat.golden.json', import.meta.url), 'utf8'),
+  );
+  it('has the expected cases', () => expect(golden.cases.map((c) => c.ok)).toEqual([true, true, true, true, true]));
+  for (const c of golden.cases) {
+    it(c.file, () => {
+      const out = renderChatTemplate(readTemplate(c.file), c.system ? conversation : withoutSystem, {
+        bosToken: '',
+        eosToken: '</s>',
+        addGenerationPrompt: true,
+        now: JULY_26_2024,
+      });
+      expect(out).toBe(c.prompt);
+    });
+  }
+});
