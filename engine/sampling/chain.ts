@@ -115,10 +115,10 @@ export function applyTopP(c: CandidateSet, p: number): void {
   if (p >= 1 || c.size === 0) return;
   const { logits } = c;
   const max = candidateMax(c);
+  // llama.cpp's softmax sums in float
   let sum = 0;
-  for (let i = 0; i < c.size; i++) sum += f32(Math.exp(f32(logits[c.ids[i]] - max)));
-  const sumF = f32(sum);
-  const prob = (id: number) => f32(f32(Math.exp(f32(logits[id] - max))) / sumF);
+  for (let i = 0; i < c.size; i++) sum = f32(sum + f32(Math.exp(f32(logits[c.ids[i]] - max))));
+  const prob = (id: number) => f32(f32(Math.exp(f32(logits[id] - max))) / sum);
 
   // unsorted: like llama.cpp, first try whether the best 256 suffice (one cheap pass)
   const head = c.sorted ? c.size : Math.min(TOP_P_FIRST_GUESS, c.size);

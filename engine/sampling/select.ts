@@ -26,7 +26,7 @@ function siftDown(logits: Float32Array, ids: Int32Array, node: number, size: num
     if (left >= size) return;
     const right = left + 1;
     let top = node;
-    // `above(x, y)`: x belongs nearer the root than y
+    // move up the child that belongs nearer the root: the worse one in a min-heap, the better one otherwise
     if (worstOnTop ? ranksBefore(logits, ids[top], ids[left]) : ranksBefore(logits, ids[left], ids[top])) top = left;
     if (
       right < size &&

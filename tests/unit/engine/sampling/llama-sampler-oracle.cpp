@@ -48,6 +48,7 @@ int main() {
           { 1, 2, 3 }, 60 },
         { "defaults-150000",    150000, 30.0, 20.0, 0.8f, 40, 0.95f, 0.05f,   64, 1.1f, 0.0f, 0.0f, 2024,
           { 100, 149999, 77777 }, 50 },
+        { "no-top-k-150000",    150000, 30.0, 20.0, 1.2f,  0, 0.95f, 0.02f,   64, 1.0f, 0.0f, 0.0f,  808, {}, 30 },
     };
 
     printf("{\n  \"generator\": \"tests/unit/engine/sampling/llama-sampler-oracle.cpp (libllama v0.4.0 from node-llama-cpp 3.21.1)\",\n  \"cases\": [\n");

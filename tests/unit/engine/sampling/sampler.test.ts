@@ -159,7 +159,7 @@ describe("Sampler against llama.cpp's sampler chain", () => {
   );
 
   it('has the expected cases', () => {
-    expect(golden.cases.length).toBe(8);
+    expect(golden.cases.length).toBe(9);
   });
 
   for (const c of golden.cases) {
