@@ -39,6 +39,21 @@ export interface BlockCodec {
   readonly vecDot?: (nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number) => number;
 }
 
+const int8Views = new WeakMap<ArrayBufferLike, Int8Array>();
+
+/**
+ * The bytes of `b` seen as int8, as a view over b's whole buffer (made once per
+ * buffer, so hot loops do not allocate): element `b.byteOffset + i` is b[i] as int8.
+ */
+export function int8ViewOf(b: Uint8Array): Int8Array {
+  let v = int8Views.get(b.buffer);
+  if (v === undefined || v.length !== b.buffer.byteLength) {
+    v = new Int8Array(b.buffer);
+    int8Views.set(b.buffer, v);
+  }
+  return v;
+}
+
 /** Unsigned 16-bit little-endian. */
 export function readU16(b: Uint8Array, o: number): number {
   return b[o] | (b[o + 1] << 8);

@@ -10,7 +10,7 @@
  * Activations for the dot product are Q8_K.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readF32, readI8, readI16 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI16 } from './block.ts';
 
 const QK = 256;
 const SIZE = 84;
@@ -42,6 +42,8 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
 
 /** ggml_vec_dot_q2_K_q8_K_generic: mins via the Q8_K bsums, then dall * isum - dmin * summs per block. */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
+  const aBase = a.byteOffset;
   let sumf = 0;
   for (let i = 0; i < nBlocks; i++) {
     const wb = wOffset + i * SIZE;
@@ -60,7 +62,7 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
         for (let part = 0; part < 2; part++) {
           const d = w[wb + is++] & 0x0f;
           let isuml = 0;
-          for (let l = 16 * part; l < 16 * part + 16; l++) isuml += readI8(a, q8 + l) * ((w[q2 + l] >> shift) & 3);
+          for (let l = 16 * part; l < 16 * part + 16; l++) isuml += a8[aBase + q8 + l] * ((w[q2 + l] >> shift) & 3);
           isum += d * isuml;
         }
         q8 += 32;

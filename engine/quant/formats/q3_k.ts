@@ -11,7 +11,7 @@
  * Activations for the dot product are Q8_K.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readF32, readI8 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, readF32 } from './block.ts';
 import { unpackQ3KScales } from './k-scales.ts';
 
 const QK = 256;
@@ -68,6 +68,8 @@ function unpackQuants(w: Uint8Array, wb: number): void {
  * up at the end.
  */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
+  const aBase = a.byteOffset;
   sums.fill(0);
   for (let i = 0; i < nBlocks; i++) {
     const wb = wOffset + i * SIZE;
@@ -79,7 +81,7 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
       const scale = scales[j];
       for (let l = 0; l < 16; l++) {
         const k = 16 * j + l;
-        aux32[l & 7] = aux32[l & 7] + scale * readI8(a, ab + 4 + k) * aux8[k];
+        aux32[l & 7] = aux32[l & 7] + scale * a8[aBase + ab + 4 + k] * aux8[k];
       }
     }
     const d = fround(readF16(w, wb + 108) * readF32(a, ab));

@@ -7,7 +7,7 @@
  * Activations for the dot product are Q8_0.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readI8, truncToInt8, writeF16 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, truncToInt8, writeF16 } from './block.ts';
 
 const QK = 32;
 const SIZE = 18;
@@ -56,16 +56,18 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
 
 /** ggml_vec_dot_q4_0_q8_0_generic: integer sum per block, then sumi * dw * da. */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
   let sumf = 0;
   for (let i = 0; i < nBlocks; i++) {
     const wb = wOffset + i * SIZE;
     const ab = aOffset + i * Q8_0_SIZE;
+    const aq = a.byteOffset + ab + 2;
     let sumi0 = 0;
     let sumi1 = 0;
     for (let j = 0; j < QK / 2; j++) {
       const q = w[wb + 2 + j];
-      sumi0 += ((q & 0x0f) - 8) * readI8(a, ab + 2 + j);
-      sumi1 += ((q >> 4) - 8) * readI8(a, ab + 2 + j + QK / 2);
+      sumi0 += ((q & 0x0f) - 8) * a8[aq + j];
+      sumi1 += ((q >> 4) - 8) * a8[aq + j + QK / 2];
     }
     const sumi = sumi0 + sumi1;
     sumf = fround(sumf + fround(fround(sumi * readF16(w, wb)) * readF16(a, ab)));

@@ -8,7 +8,7 @@
  * Activations for the dot product are Q8_1 (whose s = d * sum(q) carries the m term).
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readI8, truncToInt8, writeF16 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, truncToInt8, writeF16 } from './block.ts';
 
 const QK = 32;
 const SIZE = 20;
@@ -57,6 +57,8 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
 
 /** ggml_vec_dot_q4_1_q8_1_generic: (dw * da) * sumi + mw * sa per block. */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
+  const aBase = a.byteOffset;
   let sumf = 0;
   for (let i = 0; i < nBlocks; i++) {
     const wb = wOffset + i * SIZE;
@@ -65,8 +67,8 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     let sumi1 = 0;
     for (let j = 0; j < QK / 2; j++) {
       const q = w[wb + 4 + j];
-      sumi0 += (q & 0x0f) * readI8(a, ab + 4 + j);
-      sumi1 += (q >> 4) * readI8(a, ab + 4 + j + QK / 2);
+      sumi0 += (q & 0x0f) * a8[aBase + ab + 4 + j];
+      sumi1 += (q >> 4) * a8[aBase + ab + 4 + j + QK / 2];
     }
     const sumi = sumi0 + sumi1;
     const scaled = fround(fround(readF16(w, wb) * readF16(a, ab)) * sumi);

@@ -10,7 +10,7 @@
  * Activations for the dot product are Q8_K.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readF32, readI8, readI16 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI16 } from './block.ts';
 import { scaleMinK4 } from './k-scales.ts';
 
 const QK = 256;
@@ -49,6 +49,8 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
  * index mod 8) turned into eight float partial sums, added to sumf at the end.
  */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
+  const aBase = a.byteOffset;
   sums.fill(0);
   let sumf = 0;
   for (let i = 0; i < nBlocks; i++) {
@@ -68,10 +70,10 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
       const highScale = subScales[2 * c + 1];
       const q8 = ab + 4 + 64 * c;
       for (let l = 0; l < 32; l++) {
-        aux32[l & 7] = aux32[l & 7] + lowScale * readI8(a, q8 + l) * (w[q + l] & 0x0f);
+        aux32[l & 7] = aux32[l & 7] + lowScale * a8[aBase + q8 + l] * (w[q + l] & 0x0f);
       }
       for (let l = 0; l < 32; l++) {
-        aux32[l & 7] = aux32[l & 7] + highScale * readI8(a, q8 + 32 + l) * (w[q + l] >> 4);
+        aux32[l & 7] = aux32[l & 7] + highScale * a8[aBase + q8 + 32 + l] * (w[q + l] >> 4);
       }
     }
     const ad = readF32(a, ab);

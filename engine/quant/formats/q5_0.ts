@@ -8,7 +8,7 @@
  * Activations for the dot product are Q8_0.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readI8, readU32, truncToInt8, writeF16, writeU32 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, readU32, truncToInt8, writeF16, writeU32 } from './block.ts';
 
 const QK = 32;
 const SIZE = 22;
@@ -63,6 +63,8 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
 
 /** ggml_vec_dot_q5_0_q8_0_generic: (dw * da) * sumi per block. */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
+  const aBase = a.byteOffset;
   let sumf = 0;
   for (let i = 0; i < nBlocks; i++) {
     const wb = wOffset + i * SIZE;
@@ -74,8 +76,8 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
       const q = w[wb + 6 + j];
       const x0 = ((q & 0x0f) | (((qh >>> j) << 4) & 0x10)) - 16;
       const x1 = ((q >> 4) | ((qh >>> (j + 12)) & 0x10)) - 16;
-      sumi0 += x0 * readI8(a, ab + 2 + j);
-      sumi1 += x1 * readI8(a, ab + 2 + j + QK / 2);
+      sumi0 += x0 * a8[aBase + ab + 2 + j];
+      sumi1 += x1 * a8[aBase + ab + 2 + j + QK / 2];
     }
     const sumi = sumi0 + sumi1;
     sumf = fround(sumf + fround(fround(readF16(w, wb) * readF16(a, ab)) * sumi));

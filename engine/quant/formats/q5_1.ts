@@ -9,7 +9,7 @@
  * Activations for the dot product are Q8_1.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readI8, readU32, writeF16, writeU32 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, readU32, writeF16, writeU32 } from './block.ts';
 
 const QK = 32;
 const SIZE = 24;
@@ -66,6 +66,8 @@ function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffs
 
 /** ggml_vec_dot_q5_1_q8_1_generic: (dw * da) * sumi + mw * sa per block. */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
+  const aBase = a.byteOffset;
   let sumf = 0;
   for (let i = 0; i < nBlocks; i++) {
     const wb = wOffset + i * SIZE;
@@ -77,8 +79,8 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
       const q = w[wb + 8 + j];
       const x0 = (q & 0x0f) | (((qh >>> j) << 4) & 0x10);
       const x1 = (q >> 4) | ((qh >>> (j + 12)) & 0x10);
-      sumi0 += x0 * readI8(a, ab + 4 + j);
-      sumi1 += x1 * readI8(a, ab + 4 + j + QK / 2);
+      sumi0 += x0 * a8[aBase + ab + 4 + j];
+      sumi1 += x1 * a8[aBase + ab + 4 + j + QK / 2];
     }
     const sumi = sumi0 + sumi1;
     const scaled = fround(fround(readF16(w, wb) * readF16(a, ab)) * sumi);

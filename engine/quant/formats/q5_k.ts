@@ -10,7 +10,7 @@
  * Activations for the dot product are Q8_K.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readF32, readI8, readI16 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI16 } from './block.ts';
 import { scaleMinK4 } from './k-scales.ts';
 
 const QK = 256;
@@ -54,6 +54,8 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
 
 /** ggml_vec_dot_q5_K_q8_K_generic: as Q4_K, with the fifth bit added to each quant. */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
+  const aBase = a.byteOffset;
   sums.fill(0);
   let sumf = 0;
   for (let i = 0; i < nBlocks; i++) {
@@ -77,11 +79,11 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
       const q8 = ab + 4 + 64 * c;
       for (let l = 0; l < 32; l++) {
         const q = (w[ql + l] & 0x0f) + (w[qh + l] & u1 ? 16 : 0);
-        aux32[l & 7] = aux32[l & 7] + lowScale * readI8(a, q8 + l) * q;
+        aux32[l & 7] = aux32[l & 7] + lowScale * a8[aBase + q8 + l] * q;
       }
       for (let l = 0; l < 32; l++) {
         const q = (w[ql + l] >> 4) + (w[qh + l] & u2 ? 16 : 0);
-        aux32[l & 7] = aux32[l & 7] + highScale * readI8(a, q8 + 32 + l) * q;
+        aux32[l & 7] = aux32[l & 7] + highScale * a8[aBase + q8 + 32 + l] * q;
       }
     }
     const ad = readF32(a, ab);

@@ -12,7 +12,7 @@
  * Activations for the dot product are Q8_K.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readF32, readI8 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI8 } from './block.ts';
 
 const QK = 256;
 const SIZE = 210;
@@ -53,6 +53,8 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
 
 /** ggml_vec_dot_q6_K_q8_K_generic: eight int32 lanes of scale * q8 * q, eight float partial sums. */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
+  const aBase = a.byteOffset;
   sums.fill(0);
   for (let i = 0; i < nBlocks; i++) {
     const wb = wOffset + i * SIZE;
@@ -61,7 +63,7 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     aux32.fill(0);
     for (let k = 0; k < QK; k++) {
       const scale = readI8(w, wb + 192 + (k >> 4));
-      aux32[k & 7] = aux32[k & 7] + scale * readI8(a, ab + 4 + k) * aux8[k];
+      aux32[k & 7] = aux32[k & 7] + scale * a8[aBase + ab + 4 + k] * aux8[k];
     }
     const d = fround(readF16(w, wb + 208) * readF32(a, ab));
     for (let l = 0; l < 8; l++) sums[l] = fround(sums[l] + fround(d * fround(aux32[l])));

@@ -12,7 +12,16 @@
  *   _mm256_round_ps(_MM_ROUND_NEAREST), i.e. round half to even.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readI8, roundHalfAway, roundHalfEven, writeF16 } from './block.ts';
+import {
+  type BlockCodec,
+  fround,
+  int8ViewOf,
+  readF16,
+  readI8,
+  roundHalfAway,
+  roundHalfEven,
+  writeF16,
+} from './block.ts';
 
 const QK = 32;
 const SIZE = 34;
@@ -67,12 +76,16 @@ export function quantizeQ8_0Activations(
 
 /** ggml_vec_dot_q8_0_q8_0_generic: sumi * (dw * da) per block. */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
+  const aBase = a.byteOffset;
+  const w8 = int8ViewOf(w);
+  const wBase = w.byteOffset;
   let sumf = 0;
   for (let i = 0; i < nBlocks; i++) {
     const wb = wOffset + i * SIZE;
     const ab = aOffset + i * SIZE;
     let sumi = 0;
-    for (let j = 0; j < QK; j++) sumi += readI8(w, wb + 2 + j) * readI8(a, ab + 2 + j);
+    for (let j = 0; j < QK; j++) sumi += w8[wBase + wb + 2 + j] * a8[aBase + ab + 2 + j];
     sumf = fround(sumf + fround(sumi * fround(readF16(w, wb) * readF16(a, ab))));
   }
   return sumf;
