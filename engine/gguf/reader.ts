@@ -10,7 +10,7 @@
  * is a u32 element type, a u64 count and the elements.
  *
  * Only the header is read, through the ByteSource, in a window that starts at
- * 1 MiB and doubles until the header fits; tensor data stays in the source. The
+ * 1 MiB and grows fourfold until the header fits; tensor data stays in the source. The
  * header parser itself is synchronous over the bytes it has and asks for a bigger
  * window when it runs off the end, so the same code parses an in-memory file.
  *
@@ -66,9 +66,61 @@ class NeedMoreBytes {
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
+/**
+ * UTF-8 bytes to a string. Vocabularies hold hundreds of thousands of short
+ * strings, for which TextDecoder's per-call cost dominates the parse: short,
+ * well-formed ones are decoded here into UTF-16 code units; anything longer or
+ * malformed goes to TextDecoder (which replaces bad sequences with U+FFFD).
+ */
+const SHORT_STRING = 64;
+
+function decodeUTF8(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start > SHORT_STRING) return utf8.decode(bytes.subarray(start, end));
+  let s = '';
+  for (let i = start; i < end; ) {
+    const b = bytes[i];
+    if (b < 0x80) {
+      s += String.fromCharCode(b);
+      i++;
+      continue;
+    }
+    let cp: number;
+    let len: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) {
+      cp = b & 0x1f;
+      len = 2;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      cp = b & 0x0f;
+      len = 3;
+      if (b === 0xe0) lo = 0xa0; // overlong
+      if (b === 0xed) hi = 0x9f; // surrogates
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      cp = b & 0x07;
+      len = 4;
+      if (b === 0xf0) lo = 0x90; // overlong
+      if (b === 0xf4) hi = 0x8f; // beyond U+10FFFF
+    } else {
+      return utf8.decode(bytes.subarray(start, end));
+    }
+    if (i + len > end) return utf8.decode(bytes.subarray(start, end));
+    for (let k = 1; k < len; k++) {
+      const c = bytes[i + k];
+      if (c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return utf8.decode(bytes.subarray(start, end));
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    i += len;
+    s += String.fromCodePoint(cp);
+  }
+  return s;
+}
+
 /** A bounds-checked little-endian cursor over the first bytes of a file of `fileSize` bytes. */
 class HeaderCursor {
   pos = 0;
+  /** What is being read (a key, a tensor), for error messages; set per entry, not per value. */
+  context = 'header';
   private readonly view: DataView;
 
   constructor(
@@ -86,11 +138,15 @@ class HeaderCursor {
   /** Makes sure `n` more bytes can be read: truncated when the file ends first. */
   need(n: number, what: string): void {
     if (n > this.remaining) {
-      throw new ChordError('GGUF_TRUNCATED', `${this.name}: file ends inside ${what} at byte ${this.pos}`, {
-        offset: this.pos,
-        needed: n,
-        fileSize: this.fileSize,
-      });
+      throw new ChordError(
+        'GGUF_TRUNCATED',
+        `${this.name}: file ends inside ${what} of ${this.context} at byte ${this.pos}`,
+        {
+          offset: this.pos,
+          needed: n,
+          fileSize: this.fileSize,
+        },
+      );
     }
     if (this.pos + n > this.bytes.length) throw new NeedMoreBytes(this.pos + n);
   }
@@ -118,26 +174,34 @@ class HeaderCursor {
     return v;
   }
 
-  /** A u64 count of items that each take at least `minBytes`: checked against the file before use. */
+  /**
+   * A u64 count of items that each take at least `minBytes`, checked against the
+   * bytes left in the file before anyone allocates for it. Read as two u32 halves:
+   * this runs for every string, and BigInt arithmetic would dominate the parse.
+   */
   count(what: string, minBytes: number): number {
-    const at = this.pos;
-    const n = this.u64(what);
-    if (n * BigInt(minBytes) > BigInt(this.remaining)) {
-      throw new ChordError('GGUF_TRUNCATED', `${this.name}: ${what} of ${n} does not fit in the file`, {
-        offset: at,
-        count: n.toString(),
-        bytesLeft: this.remaining,
+    this.need(8, what);
+    const lo = this.view.getUint32(this.pos, true);
+    const hi = this.view.getUint32(this.pos + 4, true);
+    // Anything at or above 2^53 cannot fit in a file (hi ≥ 2^21); below, the double is exact.
+    const n = hi * 4294967296 + lo;
+    if (hi >= 0x200000 || n * minBytes > this.remaining - 8) {
+      throw new ChordError('GGUF_TRUNCATED', `${this.name}: ${what} of ${this.context} does not fit in the file`, {
+        offset: this.pos,
+        count: ((BigInt(hi) << 32n) | BigInt(lo)).toString(),
+        bytesLeft: this.remaining - 8,
       });
     }
-    return Number(n);
+    this.pos += 8;
+    return n;
   }
 
   string(what: string): string {
-    const length = this.count(`${what} length`, 1);
+    const length = this.count(what, 1);
     this.need(length, what);
-    const s = utf8.decode(this.bytes.subarray(this.pos, this.pos + length));
+    const start = this.pos;
     this.pos += length;
-    return s;
+    return decodeUTF8(this.bytes, start, this.pos);
   }
 
   /** `n` values of a fixed-size type, read after a single bounds check. */
@@ -207,10 +271,10 @@ function readArray(c: HeaderCursor, name: string, key: string, depth = 0): GGUFM
     });
   }
   const arrayType = checkValueType(c, name, c.u32('array type'), key);
-  const n = c.count(`array '${key}'`, minValueBytes(arrayType));
+  const n = c.count('array length', minValueBytes(arrayType));
   if (arrayType === GGUFValueType.STRING) {
     const value: string[] = new Array(n);
-    for (let i = 0; i < n; i++) value[i] = c.string(`string ${i} of '${key}'`);
+    for (let i = 0; i < n; i++) value[i] = c.string('array string');
     return { type: GGUFValueType.ARRAY, arrayType, value };
   }
   if (arrayType === GGUFValueType.ARRAY) {
@@ -222,8 +286,8 @@ function readArray(c: HeaderCursor, name: string, key: string, depth = 0): GGUFM
 }
 
 function readEntry(c: HeaderCursor, name: string, key: string): GGUFMetadataEntry {
-  const type = checkValueType(c, name, c.u32(`type of '${key}'`), key);
-  if (type === GGUFValueType.STRING) return { type, value: c.string(`value of '${key}'`) };
+  const type = checkValueType(c, name, c.u32('value type'), key);
+  if (type === GGUFValueType.STRING) return { type, value: c.string('string value') };
   if (type === GGUFValueType.ARRAY) return readArray(c, name, key);
   return { type, value: c.scalar(type) };
 }
@@ -252,7 +316,9 @@ interface RawTensorInfo {
 
 function readTensorInfo(c: HeaderCursor, name: string, alignment: number, index: number): RawTensorInfo {
   const at = c.pos;
-  const tensorName = c.string(`name of tensor ${index}`);
+  c.context = `tensor ${index}`;
+  const tensorName = c.string('tensor name');
+  c.context = `tensor '${tensorName}'`;
   const invalid = (why: string, details: Record<string, unknown> = {}) =>
     new ChordError('GGUF_INVALID', `${name}: tensor '${tensorName}' ${why}`, {
       tensor: tensorName,
@@ -263,20 +329,20 @@ function readTensorInfo(c: HeaderCursor, name: string, alignment: number, index:
   if (utf8Encoder.encode(tensorName).length > GGUF_MAX_TENSOR_NAME_BYTES) {
     throw invalid(`has a name longer than ${GGUF_MAX_TENSOR_NAME_BYTES} bytes`);
   }
-  const nDims = c.u32(`dimension count of '${tensorName}'`);
+  const nDims = c.u32('dimension count');
   if (nDims < 1 || nDims > GGUF_MAX_DIMS) throw invalid(`has ${nDims} dimensions (1..${GGUF_MAX_DIMS} allowed)`);
 
   const shape: number[] = [];
   let nElements = 1n;
   for (let d = 0; d < nDims; d++) {
-    const ne = c.i64(`shape of '${tensorName}'`);
+    const ne = c.i64('shape');
     if (ne <= 0n) throw invalid(`has dimension ${d} of size ${ne}`, { shape: [...shape, ne.toString()] });
     nElements *= ne;
     if (nElements > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid('has too many elements (overflow)');
     shape.push(Number(ne));
   }
 
-  const type = c.u32(`type of '${tensorName}'`);
+  const type = c.u32('tensor type');
   const traits = typeTraits(type);
   if (traits === undefined) {
     throw new ChordError('GGUF_UNKNOWN_TYPE', `${name}: tensor '${tensorName}' has unknown ggml type ${type}`, {
@@ -289,7 +355,7 @@ function readTensorInfo(c: HeaderCursor, name: string, alignment: number, index:
     throw invalid(`has row length ${shape[0]}, not a multiple of the ${traits.name} block size ${traits.blockSize}`);
   }
 
-  const offset = c.u64(`offset of '${tensorName}'`);
+  const offset = c.u64('tensor offset');
   if (offset > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new ChordError('GGUF_TENSOR_OUT_OF_BOUNDS', `${name}: tensor '${tensorName}' has offset ${offset}`, {
       tensor: tensorName,
@@ -349,13 +415,10 @@ function parseHeader(bytes: Uint8Array, fileSize: number, name: string): GGUFFil
   }
   const version = c.u32('version');
   if (version !== 2 && version !== 3) {
-    throw new ChordError(
-      'GGUF_UNSUPPORTED_VERSION',
-      `${name}: GGUF version ${version} is not supported (2 and 3 are)`,
-      {
-        version,
-      },
-    );
+    // A big-endian file (gguf-py --bigendian) reads as version 0x02000000 or 0x03000000 here.
+    const bigEndian = version === 0x02000000 || version === 0x03000000;
+    const why = bigEndian ? 'big-endian GGUF files are not supported' : `GGUF version ${version} is not supported`;
+    throw new ChordError('GGUF_UNSUPPORTED_VERSION', `${name}: ${why}`, { version });
   }
   // The smallest tensor info is an empty name, 1 dim, type and offset: 8 + 4 + 8 + 4 + 8 bytes.
   const nTensors = c.count('tensor count', 32);
@@ -364,7 +427,9 @@ function parseHeader(bytes: Uint8Array, fileSize: number, name: string): GGUFFil
 
   const metadata = new Map<string, GGUFMetadataEntry>();
   for (let i = 0; i < nKV; i++) {
-    const key = c.string(`key ${i}`);
+    c.context = `metadata entry ${i}`;
+    const key = c.string('key');
+    c.context = `'${key}'`;
     if (metadata.has(key)) {
       throw new ChordError('GGUF_DUPLICATE_NAME', `${name}: duplicate metadata key '${key}'`, { key });
     }
@@ -418,7 +483,7 @@ export async function readGGUF(source: ByteSource, opts: ReadGGUFOptions = {}): 
       return parseHeader(window, fileSize, source.name);
     } catch (e) {
       if (!(e instanceof NeedMoreBytes)) throw e;
-      const target = Math.min(fileSize, Math.max(window.length * 2, e.end));
+      const target = Math.min(fileSize, Math.max(window.length * 4, e.end));
       if (target > MAX_HEADER_BYTES) {
         throw new ChordError('GGUF_INVALID', `${source.name}: header larger than ${MAX_HEADER_BYTES} bytes`, {
           needed: e.end,

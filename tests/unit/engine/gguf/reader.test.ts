@@ -1,14 +1,17 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { describe, expect, it } from 'vitest';
 import { findTensor, parseGGUF, readGGUF, readTensorBytes } from '../../../../engine/gguf/reader.ts';
 import { GGUFValueType } from '../../../../engine/gguf/types.ts';
+import { kv, writeGGUF } from '../../../../engine/gguf/writer.ts';
 import type { ByteSource } from '../../../../engine/io/byte-source.ts';
 import { fromBytes } from '../../../../engine/io/bytes.ts';
 import { fromFile } from '../../../../engine/node/file-source.ts';
 import { GGMLType } from '../../../../engine/quant/types.ts';
 import { isChordError } from '../../../../shared/errors.ts';
-import { fixture } from '../../../helpers/fixtures.ts';
+import { fixture, fixturesDir } from '../../../helpers/fixtures.ts';
 
 const MODELS = ['stories260K', 'stories260K-F16', 'stories260K-Q8_0', 'stories260K-Q4_0', 'stories260K-Q5_1'];
 
@@ -118,7 +121,10 @@ describe('readGGUF on the stories260K fixtures', () => {
 });
 
 describe('vocab-only fixtures (large metadata, no tensors)', () => {
-  for (const name of ['ggml-vocab-command-r', 'ggml-vocab-llama-bpe', 'ggml-vocab-bert-bge']) {
+  const names = (existsSync(join(fixturesDir, 'vocab')) ? readdirSync(join(fixturesDir, 'vocab')) : [])
+    .filter((f) => f.endsWith('.gguf'))
+    .map((f) => f.replace(/\.gguf$/, ''));
+  for (const name of names.length > 0 ? names : ['ggml-vocab-llama-spm']) {
     const path = fixture(`vocab/${name}.gguf`);
     it.skipIf(!path)(`${name}: grows its window past 1 MiB where needed and matches node-llama-cpp`, async () => {
       const source = await fromFile(path!);
@@ -136,4 +142,44 @@ describe('vocab-only fixtures (large metadata, no tensors)', () => {
       }
     });
   }
+});
+
+describe('string decoding', () => {
+  /** A GGUF whose one key holds a string of these exact bytes (assembled by hand: the writer takes JS strings). */
+  function withStringBytes(bytes: Uint8Array): Uint8Array {
+    const head = writeGGUF({ metadata: [['s', kv.str('')]], tensors: [] });
+    // header 24 + key (8 + 1) + type 4 = 37; then the u64 length of the empty value.
+    const out = new Uint8Array(head.length + bytes.length + 32);
+    out.set(head.subarray(0, 37));
+    new DataView(out.buffer).setBigUint64(37, BigInt(bytes.length), true);
+    out.set(bytes, 45);
+    return out;
+  }
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
+  it('any bytes decode as TextDecoder does (malformed sequences become U+FFFD, a BOM is kept)', () => {
+    const cases = [
+      [0xef, 0xbb, 0xbf, 0x41],
+      [0xc0, 0x80],
+      [0xed, 0xa0, 0x80],
+      [0xf4, 0x90, 0x80, 0x80],
+      [0xe2, 0x82],
+      [0xf0, 0x9f, 0x98, 0x80],
+      [0xff],
+    ];
+    for (const c of cases) {
+      const b = new Uint8Array(c);
+      expect(parseGGUF(withStringBytes(b)).metadata.get('s')!.value).toBe(decoder.decode(b));
+    }
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 80 }),
+          fc.string({ unit: 'binary', maxLength: 40 }).map((s) => new TextEncoder().encode(s)),
+        ),
+        (b) => parseGGUF(withStringBytes(b)).metadata.get('s')!.value === decoder.decode(b),
+      ),
+      { numRuns: 3000 },
+    );
+  });
 });
