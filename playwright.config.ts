@@ -13,5 +13,4 @@ export default defineConfig({
   forbidOnly: !!process.env.CI,
   retries: 0,
   reporter: [['list']],
-  use: { trace: 'retain-on-failure' },
 });
