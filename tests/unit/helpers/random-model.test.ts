@@ -135,6 +135,16 @@ describe('other shapes and options', () => {
     expect(r.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 3);
   });
 
+  it.skipIf(!haveStories)('the stories vocabulary padded past 512 tokens', async () => {
+    const path = join(dir, 'padded.gguf');
+    writeFileSync(
+      path,
+      randomLlamaModel({ dim: 64, nLayers: 1, nHeads: 2, ffn: 96, vocabSize: 700, weightType: GGMLType.F16, seed: 4 }),
+    );
+    const r = await runInLlamaCpp(path, 'Once upon a time');
+    expect(r.probs.length).toBe(700);
+  });
+
   it.skipIf(!haveStories)('is deterministic in its seed', () => {
     const o = { dim: 64, nLayers: 1, nHeads: 4, ffn: 64, weightType: GGMLType.Q4_0, seed: 5 };
     expect(Buffer.from(randomLlamaModel(o)).equals(Buffer.from(randomLlamaModel(o)))).toBe(true);

@@ -1,12 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readGGUF, readTensorBytes } from '../../../../engine/gguf/reader.ts';
 import { fromBlob } from '../../../../engine/io/blob.ts';
 import { fromBytes } from '../../../../engine/io/bytes.ts';
 import { withReadCache } from '../../../../engine/io/cache.ts';
 import { openSource } from '../../../../engine/io/open.ts';
 import { fromURL } from '../../../../engine/io/url.ts';
 import { isChordError } from '../../../../shared/errors.ts';
+import { fixture } from '../../../helpers/fixtures.ts';
 
 function pattern(n: number): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(n);
@@ -72,6 +75,7 @@ describe('fromURL against a local HTTP server', () => {
   let server: Server;
   let base: string;
   let requests: Array<{ url: string; range?: string; method?: string }> = [];
+  let modelBytes = new Uint8Array(0);
 
   function serve(req: IncomingMessage, res: ServerResponse) {
     requests.push({ url: req.url!, range: req.headers.range, method: req.method });
@@ -83,7 +87,7 @@ describe('fromURL against a local HTTP server', () => {
       res.writeHead(401).end();
       return;
     }
-    const body = req.url === '/small' ? data.subarray(0, 5000) : data;
+    const body = req.url === '/small' ? data.subarray(0, 5000) : req.url === '/stories' ? modelBytes : data;
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
     if (req.url?.startsWith('/norange') || !m) {
       res.writeHead(200, { 'Content-Length': body.length }).end(req.method === 'HEAD' ? undefined : body);
@@ -136,6 +140,19 @@ describe('fromURL against a local HTTP server', () => {
     const s = await openSource(`${base}/small`);
     expect(s.size).toBe(5000);
     expect(await s.read(4990, 10)).toEqual(data.subarray(4990, 5000));
+  });
+
+  it('readGGUF over HTTP: the whole header of a real model in the first request', async () => {
+    const path = fixture('models/stories260K.gguf');
+    if (!path) return;
+    modelBytes = new Uint8Array(readFileSync(path));
+    requests = [];
+    const s = await fromURL(`${base}/stories`);
+    const file = await readGGUF(s);
+    expect(file.tensors.length).toBe(48);
+    expect(requests.length).toBe(1);
+    const t = file.tensors[5];
+    expect(await readTensorBytes(s, file, t)).toEqual(modelBytes.subarray(t.fileOffset, t.fileOffset + t.byteSize));
   });
 
   it('network failure is IO_ERROR; an injected fetch is used', async () => {
