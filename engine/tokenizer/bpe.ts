@@ -68,9 +68,8 @@ export class BpeTokenizer {
     const queue = new Heap<Bigram>(lowerRankFirst);
     const addBigram = (left: number, right: number) => {
       if (left === -1 || right === -1) return;
-      const rank = vocab.bpeRanks.get(
-        mergeKey(word.slice(starts[left], ends[left]), word.slice(starts[right], ends[right])),
-      );
+      const key = mergeKey(word.slice(starts[left], ends[left]), word.slice(starts[right], ends[right]));
+      const rank = key === undefined ? undefined : vocab.bpeRanks.get(key);
       if (rank === undefined) return;
       queue.push({ left, right, rank, end: ends[right] });
     };

@@ -763,30 +763,38 @@ function* matches(re: RegExp, s: string): Generator<[number, number]> {
   }
 }
 
-/** unicode_regex_split_stl: matches and the gaps between them become words. */
+/**
+ * unicode_regex_split_stl: matches and the gaps between them become words.
+ * `chunk(from, to)` gives the text of code points [from, to) as a string;
+ * with `oneUnitPerCodepoint` its indices are code point indices already.
+ */
 function regexSplit(
-  chunkText: (from: number, to: number) => string[],
+  chunk: (from: number, to: number) => string,
+  oneUnitPerCodepoint: boolean,
   re: RegExp,
   offsets: readonly number[],
 ): number[] {
   const out: number[] = [];
   let start = 0;
   for (const len of offsets) {
-    // chunkText gives one string element per code point so that indices are code point counts
-    const units = chunkText(start, start + len);
-    const s = units.join('');
-    // map string index -> code point index
-    const cpAt = new Int32Array(s.length + 1);
-    let u = 0;
-    for (let i = 0; i < units.length; i++) {
-      for (let k = 0; k < units[i].length; k++) cpAt[u + k] = i;
-      u += units[i].length;
+    const s = chunk(start, start + len);
+    let cpAt: Int32Array | undefined;
+    if (!oneUnitPerCodepoint && s.length !== len) {
+      // astral code points take two UTF-16 units: map string index -> code point index
+      cpAt = new Int32Array(s.length + 1);
+      for (let u = 0, cp = 0; u <= s.length; cp++) {
+        cpAt[u] = cp;
+        const c = s.charCodeAt(u);
+        if (c >= 0xd800 && c <= 0xdbff && u + 1 < s.length) {
+          cpAt[u + 1] = cp;
+          u += 2;
+        } else u++;
+      }
     }
-    cpAt[s.length] = units.length;
     let last = 0;
     for (const [ms, me] of matches(re, s)) {
-      const a = cpAt[ms];
-      const b = cpAt[me];
+      const a = cpAt ? cpAt[ms] : ms;
+      const b = cpAt ? cpAt[me] : me;
       if (a > last) out.push(a - last);
       if (b > a) out.push(b - a);
       last = b;
@@ -800,22 +808,17 @@ function regexSplit(
 function splitWithRegex(t: SplitText, regex: string, offsets: readonly number[], collapsed: () => string): number[] {
   if (usesCategories(regex)) {
     const text = collapsed();
-    const re = compile(collapseRegex(regex), false);
-    return regexSplit((a, b) => text.slice(a, b).split(''), re, offsets);
+    return regexSplit((a, b) => text.slice(a, b), true, compile(collapseRegex(regex), false), offsets);
   }
-  const re = compile(asciiSpaceRegex(regex), true);
-  return regexSplit(
-    (a, b) => {
-      const units: string[] = [];
-      for (let i = a; i < b; i++) {
-        const c = t.cpts[i];
-        units.push(c > 0x7f && t.flags[i] & CPT_WHITESPACE ? '\v' : String.fromCodePoint(c));
-      }
-      return units;
-    },
-    re,
-    offsets,
-  );
+  const chunk = (a: number, b: number) => {
+    let s = '';
+    for (let i = a; i < b; i++) {
+      const c = t.cpts[i];
+      s += c > 0x7f && t.flags[i] & CPT_WHITESPACE ? '\v' : String.fromCodePoint(c);
+    }
+    return s;
+  };
+  return regexSplit(chunk, false, compile(asciiSpaceRegex(regex), true), offsets);
 }
 
 /**

@@ -12,10 +12,11 @@ import { ATTR_NORMAL, ATTR_UNUSED, ATTR_USER_DEFINED, type Vocab } from './vocab
 const UNKNOWN_PENALTY = 10;
 const ESCAPED_SPACE = [0xe2, 0x96, 0x81]; // ▁
 
-/** Bytes as a binary string: a Map key for byte sequences. */
-function binary(bytes: ArrayLike<number>, from = 0, to = bytes.length): string {
+/** A string's UTF-8 bytes as a binary string (one char per byte), which sorts in byte order. */
+function byteString(text: string): string {
+  if (/^[\x00-\x7f]*$/.test(text)) return text;
   let s = '';
-  for (let i = from; i < to; i++) s += String.fromCharCode(bytes[i]);
+  for (const b of utf8Encode(text)) s += String.fromCharCode(b);
   return s;
 }
 
@@ -24,28 +25,53 @@ function utf8Len(byte: number): number {
   return hi < 0xc ? 1 : hi < 0xe ? 2 : hi === 0xe ? 3 : 4;
 }
 
+/**
+ * The token texts (as byte strings) sorted, standing in for llama.cpp's trie:
+ * the tokens that start with a given prefix form one contiguous range, which
+ * narrows byte by byte; walking stops where the range empties, as the trie
+ * walk stops where the path ends.
+ */
+class SortedTokens {
+  readonly keys: string[];
+  readonly ids: Int32Array;
+
+  constructor(idOf: ReadonlyMap<string, number>) {
+    // the default sort compares UTF-16 units: byte order for byte strings
+    this.keys = [...idOf.keys()].sort();
+    this.ids = Int32Array.from(this.keys, (k) => idOf.get(k)!);
+  }
+
+  /** First index in [lo, hi) whose byte at `depth` is >= c (a key ending before `depth` counts as -1). */
+  lowerBound(lo: number, hi: number, depth: number, c: number): number {
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const k = this.keys[mid];
+      const b = depth < k.length ? k.charCodeAt(depth) : -1;
+      if (b < c) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
 export class UgmTokenizer {
-  private readonly tokens = new Map<string, number>();
+  private readonly sorted: SortedTokens;
   private readonly userDefined: Uint8Array[] = [];
-  private readonly maxTokenBytes: number;
   private readonly unknownScore: number;
   private readonly xcda: Uint32Array;
   private readonly replacements: Uint8Array;
 
   constructor(private readonly vocab: Vocab) {
     let min = Number.POSITIVE_INFINITY;
-    let max = 0;
+    // later ids win on duplicate texts, as in llama.cpp's trie
+    const matchable = new Map<string, number>();
     vocab.tokens.forEach((text, id) => {
       const attr = vocab.attrs[id];
       if (attr & ATTR_NORMAL) min = Math.min(min, vocab.scores[id]);
-      if (attr & (ATTR_NORMAL | ATTR_USER_DEFINED | ATTR_UNUSED)) {
-        const bytes = utf8Encode(text);
-        this.tokens.set(binary(bytes), id);
-        max = Math.max(max, bytes.length);
-      }
+      if (attr & (ATTR_NORMAL | ATTR_USER_DEFINED | ATTR_UNUSED)) matchable.set(byteString(text), id);
       if (attr & ATTR_USER_DEFINED) this.userDefined.push(utf8Encode(text));
     });
-    this.maxTokenBytes = max;
+    this.sorted = new SortedTokens(matchable);
     this.unknownScore = (min === Number.POSITIVE_INFINITY ? 3.4028234663852886e38 : min) - UNKNOWN_PENALTY;
 
     const cm = vocab.precompiledCharsmap;
@@ -76,12 +102,17 @@ export class UgmTokenizer {
       const charLen = Math.min(utf8Len(input[at]), n - at);
       const base = bestScore[at];
       let singleCharToken = false;
-      const limit = Math.min(n, at + this.maxTokenBytes);
-      let key = '';
-      for (let end = at + 1; end <= limit; end++) {
-        key += String.fromCharCode(input[end - 1]);
-        const id = this.tokens.get(key);
-        if (id === undefined) continue;
+      const { keys, ids } = this.sorted;
+      let lo = 0;
+      let hi = keys.length;
+      for (let end = at + 1; end <= n; end++) {
+        const depth = end - at - 1;
+        const c = input[end - 1];
+        lo = this.sorted.lowerBound(lo, hi, depth, c);
+        hi = this.sorted.lowerBound(lo, hi, depth, c + 1);
+        if (lo >= hi) break; // no token continues this way
+        if (keys[lo].length !== depth + 1) continue; // tokens extend it, none ends here
+        const id = ids[lo];
         if (end - at === charLen) singleCharToken = true;
         const score = base + (this.vocab.attrs[id] & ATTR_USER_DEFINED ? 0 : this.vocab.scores[id]);
         if (score > bestScore[end]) {

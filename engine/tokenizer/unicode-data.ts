@@ -94,11 +94,9 @@ export const FLAG_RANGES =
   'sm.4,wyo.1,w.4,37e.1,6.4,66.1,2.4,4g2.1,e.4,5rl.1,f.4,ha.1,1wi.4,f2.1,15u.4,3t7.1,5.4,38g.1,f975.3k,1.1,u.3k,' +
   '2o.1,3k.g,6o.1,1e6o.3k,1eke.1,2.3k,1eke.1';
 
-/** White_Space code points, as llama.cpp lists them. */
-export const WHITESPACE: readonly number[] = [
-  0x9, 0xa, 0xb, 0xc, 0xd, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007,
-  0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
-];
+/** White_Space code points, as llama.cpp lists them (hexadecimal). */
+export const WHITESPACE =
+  '9,a,b,c,d,20,85,a0,1680,2000,2001,2002,2003,2004,2005,2006,2007,2008,2009,200a,2028,2029,202f,205f,3000';
 
 /** Simple lowercase mapping: (code point - previous code point, lowercase - code point). */
 export const LOWERCASE =

@@ -43,7 +43,7 @@ function buildFlags(): Uint16Array {
     const end = i + 1 < rows.length ? Math.min(rangeStarts[i + 1], 0x10000) : 0x10000;
     bmp.fill(rangeFlags[i], rangeStarts[i], end);
   }
-  for (const c of WHITESPACE) bmp[c] |= CPT_WHITESPACE; // all white space is in the BMP
+  for (const c of WHITESPACE.split(',')) bmp[Number.parseInt(c, 16)] |= CPT_WHITESPACE; // all in the BMP
   return bmp;
 }
 
@@ -156,6 +156,24 @@ export const BYTE_TO_UNICODE: readonly string[] = (() => {
 export const UNICODE_TO_BYTE: ReadonlyMap<number, number> = new Map(
   BYTE_TO_UNICODE.map((ch, b) => [ch.codePointAt(0)!, b] as const),
 );
+
+/** UTF-8 length of a string without encoding it (a lone surrogate counts as U+FFFD, 3 bytes). */
+export function utf8ByteLength(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}
 
 const encoder = new TextEncoder();
 

@@ -10,7 +10,7 @@ import { ChordError } from '../../shared/errors.ts';
 import type { GGUFMetadataEntry, GGUFValue } from '../gguf/types.ts';
 import { GGUFValueType } from '../gguf/types.ts';
 import { type PreTokenizerName, preTokenizerFor } from './pretokenize.ts';
-import { utf8Encode } from './unicode.ts';
+import { utf8ByteLength } from './unicode.ts';
 
 /** Token attributes, llama.h's llama_token_attr bits. */
 export const ATTR_UNDEFINED = 0;
@@ -69,7 +69,7 @@ export interface Vocab {
   readonly treatWhitespaceAsSuffix: boolean;
   readonly lowercase: boolean;
   readonly stripAccents: boolean;
-  /** BPE merges: `${left}\u0000${right}` -> rank (line index). */
+  /** BPE merges: the merge line `${left} ${right}` -> rank (line index); look up with mergeKey. */
   readonly bpeRanks: ReadonlyMap<string, number>;
   readonly eogIds: ReadonlySet<number>;
   /** Control, user-defined and unknown tokens, longest text (bytes) first: the order of tokenizer_st_partition. */
@@ -81,8 +81,14 @@ export interface Vocab {
 /** Sentinel for "no such token" (llama.cpp's LLAMA_TOKEN_NULL). */
 export const NO_TOKEN = -1;
 
-export function mergeKey(left: string, right: string): string {
-  return `${left}\u0000${right}`;
+/**
+ * The bpeRanks key of a pair, or undefined when no merge line can name it.
+ * llama.cpp splits a merge line at its first space after position 0, so the
+ * left part never has a space after its first character; with that, the line
+ * itself is the key and no splitting is needed when loading.
+ */
+export function mergeKey(left: string, right: string): string | undefined {
+  return left.indexOf(' ', 1) >= 0 ? undefined : `${left} ${right}`;
 }
 
 type Meta = ReadonlyMap<string, GGUFMetadataEntry>;
@@ -155,13 +161,11 @@ export function loadVocab(meta: Meta): Vocab {
   const readMerges = () => {
     const merges = getArray(meta, `${K}merges`, [GGUFValueType.STRING]);
     if (merges === undefined) throw invalid('cannot find tokenizer merges in model file');
-    merges.forEach((m, i) => {
-      const word = m as string;
-      // Split at the first space after position 0: a merge's left part may itself start with a space.
-      const at = word.indexOf(' ', 1);
-      const key = at < 0 ? mergeKey('', '') : mergeKey(word.slice(0, at), word.slice(at + 1));
-      if (!bpeRanks.has(key)) bpeRanks.set(key, i);
-    });
+    for (let i = 0; i < merges.length; i++) {
+      const line = merges[i] as string;
+      // a line without a separator is llama.cpp's pair ("", "") and can never match
+      if (line.indexOf(' ', 1) >= 0 && !bpeRanks.has(line)) bpeRanks.set(line, i);
+    }
   };
 
   switch (model) {
@@ -251,7 +255,7 @@ export function loadVocab(meta: Meta): Vocab {
     if (word === '') word = `[EMPTY_${i}]`;
     tokens[i] = word;
     tokenToId.set(word, i);
-    const bytes = utf8Encode(word).length;
+    const bytes = utf8ByteLength(word);
     if (bytes > maxTokenLen) maxTokenLen = bytes;
     if (scoreArr) scores[i] = scoreArr[i] as number;
     attrs[i] = typeArr ? (TYPE_TO_ATTR[typeArr[i] as number] ?? ATTR_UNDEFINED) : ATTR_NORMAL;
@@ -398,7 +402,7 @@ export function loadVocab(meta: Meta): Vocab {
   for (let i = 0; i < n; i++) {
     if (attrs[i] & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN)) {
       specialTokens.push(i);
-      byteLen[i] = utf8Encode(tokens[i]).length;
+      byteLen[i] = utf8ByteLength(tokens[i]);
     }
   }
   specialTokens.sort((a, b) => byteLen[b] - byteLen[a] || a - b);

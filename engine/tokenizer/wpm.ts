@@ -68,16 +68,22 @@ export function wpmTokenize(vocab: Vocab, text: string, out: number[]): void {
   for (const word of wpmPreprocess(text, vocab.lowercase, vocab.stripAccents)) {
     if (word.length === 0) continue;
     const cps = [WORD_START, ...word];
-    const pieces = cps.map((c) => String.fromCodePoint(c));
+    const str = String.fromCodePoint(...cps);
+    // UTF-16 offset and UTF-8 byte offset of each code point boundary
+    const unitAt = new Int32Array(cps.length + 1);
+    const byteAt = new Int32Array(cps.length + 1);
+    for (let k = 0; k < cps.length; k++) {
+      unitAt[k + 1] = unitAt[k] + (cps[k] > 0xffff ? 2 : 1);
+      byteAt[k + 1] = byteAt[k] + utf8Length(cps[k]);
+    }
     const before = out.length;
     for (let i = 0; i < cps.length; ) {
-      // longest candidate: at most max_token_len + 1 bytes, as llama.cpp's byte-based bound
-      let bytes = 0;
+      // longest candidate first: at most max_token_len + 1 bytes, llama.cpp's byte-based bound
       let j = i;
-      while (j < cps.length && bytes + utf8Length(cps[j]) <= vocab.maxTokenLen + 1) bytes += utf8Length(cps[j++]);
+      while (j < cps.length && byteAt[j + 1] - byteAt[i] <= vocab.maxTokenLen + 1) j++;
       let matched = false;
       for (; j > i; j--) {
-        const id = vocab.tokenToId.get(pieces.slice(i, j).join(''));
+        const id = vocab.tokenToId.get(str.slice(unitAt[i], unitAt[j]));
         if (id !== undefined) {
           out.push(id);
           matched = true;

@@ -104,8 +104,9 @@ export function generateUnicodeDataSource(cpp: string): string {
 export const FLAG_RANGES =
 ${wrap(flagRows)};
 
-/** White_Space code points, as llama.cpp lists them. */
-export const WHITESPACE: readonly number[] = [${whitespace.map((c) => `0x${c.toString(16)}`).join(', ')}];
+/** White_Space code points, as llama.cpp lists them (hexadecimal). */
+export const WHITESPACE =
+  '${whitespace.map((c) => c.toString(16)).join(',')}';
 
 /** Simple lowercase mapping: (code point - previous code point, lowercase - code point). */
 export const LOWERCASE =
