@@ -12,6 +12,7 @@
  */
 import { GGMLType } from '../types.ts';
 import { type BlockCodec, fround, int8ViewOf, readF16, readF32 } from './block.ts';
+import { addLanesToSums, addScaledLanes, addSums } from './k-lanes.ts';
 import { unpackQ3KScales } from './k-scales.ts';
 
 const QK = 256;
@@ -69,7 +70,6 @@ function unpackQuants(w: Uint8Array, wb: number): void {
  */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
   const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
-  const aBase = a.byteOffset;
   sums.fill(0);
   for (let i = 0; i < nBlocks; i++) {
     const wb = wOffset + i * SIZE;
@@ -77,19 +77,11 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
     unpackQuants(w, wb);
     unpackQ3KScales(w, wb + 96, scales);
     aux32.fill(0);
-    for (let j = 0; j < 16; j++) {
-      const scale = scales[j];
-      for (let l = 0; l < 16; l++) {
-        const k = 16 * j + l;
-        aux32[l & 7] = aux32[l & 7] + scale * a8[aBase + ab + 4 + k] * aux8[k];
-      }
-    }
-    const d = fround(readF16(w, wb + 108) * readF32(a, ab));
-    for (let l = 0; l < 8; l++) sums[l] = fround(sums[l] + fround(d * fround(aux32[l])));
+    const aq = a.byteOffset + ab + 4;
+    for (let j = 0; j < 16; j++) addScaledLanes(aux32, scales[j], a8, aq + 16 * j, aux8, 16 * j, 16);
+    addLanesToSums(sums, fround(readF16(w, wb + 108) * readF32(a, ab)), aux32);
   }
-  let sumf = 0;
-  for (let l = 0; l < 8; l++) sumf = fround(sumf + sums[l]);
-  return sumf;
+  return addSums(0, sums);
 }
 
 export const Q3_K: BlockCodec = { type: GGMLType.Q3_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };

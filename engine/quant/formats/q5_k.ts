@@ -11,6 +11,7 @@
  */
 import { GGMLType } from '../types.ts';
 import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI16 } from './block.ts';
+import { addLanesToSums, addScaledLanes, addSums } from './k-lanes.ts';
 import { scaleMinK4 } from './k-scales.ts';
 
 const QK = 256;
@@ -20,6 +21,7 @@ const Q8_K_SIZE = 292;
 const scaleMin = new Int32Array(2);
 const subScales = new Int32Array(8);
 const subMins = new Int32Array(8);
+const aux8 = new Int8Array(QK);
 const aux32 = new Int32Array(8);
 const sums = new Float64Array(8);
 
@@ -55,7 +57,6 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
 /** ggml_vec_dot_q5_K_q8_K_generic: as Q4_K, with the fifth bit added to each quant. */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
   const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
-  const aBase = a.byteOffset;
   sums.fill(0);
   let sumf = 0;
   for (let i = 0; i < nBlocks; i++) {
@@ -66,34 +67,28 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
       subScales[j] = scaleMin[0];
       subMins[j] = scaleMin[1];
     }
+    // The mins meet the activations only through their sums per 16 (bsums).
     let sumi = 0;
     for (let j = 0; j < 16; j++) sumi += readI16(a, ab + 260 + 2 * j) * subMins[j >> 1];
-    aux32.fill(0);
-    const qh = wb + 16;
+    // The quants of the block in weight order (ggml's aux8), then the lanes.
     for (let c = 0; c < 4; c++) {
       const ql = wb + 48 + 32 * c;
       const u1 = 1 << (2 * c);
       const u2 = 2 << (2 * c);
-      const lowScale = subScales[2 * c];
-      const highScale = subScales[2 * c + 1];
-      const q8 = ab + 4 + 64 * c;
       for (let l = 0; l < 32; l++) {
-        const q = (w[ql + l] & 0x0f) + (w[qh + l] & u1 ? 16 : 0);
-        aux32[l & 7] = aux32[l & 7] + lowScale * a8[aBase + q8 + l] * q;
-      }
-      for (let l = 0; l < 32; l++) {
-        const q = (w[ql + l] >> 4) + (w[qh + l] & u2 ? 16 : 0);
-        aux32[l & 7] = aux32[l & 7] + highScale * a8[aBase + q8 + 32 + l] * q;
+        aux8[64 * c + l] = (w[ql + l] & 0x0f) + (w[wb + 16 + l] & u1 ? 16 : 0);
+        aux8[64 * c + 32 + l] = (w[ql + l] >> 4) + (w[wb + 16 + l] & u2 ? 16 : 0);
       }
     }
+    aux32.fill(0);
+    const aq = a.byteOffset + ab + 4;
+    for (let j = 0; j < 8; j++) addScaledLanes(aux32, subScales[j], a8, aq + 32 * j, aux8, 32 * j, 32);
     const ad = readF32(a, ab);
-    const d = fround(readF16(w, wb) * ad);
-    for (let l = 0; l < 8; l++) sums[l] = fround(sums[l] + fround(d * fround(aux32[l])));
+    addLanesToSums(sums, fround(readF16(w, wb) * ad), aux32);
     const dmin = fround(readF16(w, wb + 2) * ad);
     sumf = fround(sumf - fround(dmin * sumi));
   }
-  for (let l = 0; l < 8; l++) sumf = fround(sumf + sums[l]);
-  return sumf;
+  return addSums(sumf, sums);
 }
 
 export const Q5_K: BlockCodec = { type: GGMLType.Q5_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };

@@ -13,6 +13,7 @@
  */
 import { GGMLType } from '../types.ts';
 import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI8 } from './block.ts';
+import { addLanesToSums, addScaledLanes, addSums } from './k-lanes.ts';
 
 const QK = 256;
 const SIZE = 210;
@@ -54,23 +55,17 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
 /** ggml_vec_dot_q6_K_q8_K_generic: eight int32 lanes of scale * q8 * q, eight float partial sums. */
 function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
   const a8 = int8ViewOf(a); // a8[a.byteOffset + k] is a[k] as int8
-  const aBase = a.byteOffset;
   sums.fill(0);
   for (let i = 0; i < nBlocks; i++) {
     const wb = wOffset + i * SIZE;
     const ab = aOffset + i * Q8_K_SIZE;
     unpackQuants(w, wb, aux8);
     aux32.fill(0);
-    for (let k = 0; k < QK; k++) {
-      const scale = readI8(w, wb + 192 + (k >> 4));
-      aux32[k & 7] = aux32[k & 7] + scale * a8[aBase + ab + 4 + k] * aux8[k];
-    }
-    const d = fround(readF16(w, wb + 208) * readF32(a, ab));
-    for (let l = 0; l < 8; l++) sums[l] = fround(sums[l] + fround(d * fround(aux32[l])));
+    const aq = a.byteOffset + ab + 4;
+    for (let j = 0; j < 16; j++) addScaledLanes(aux32, readI8(w, wb + 192 + j), a8, aq + 16 * j, aux8, 16 * j, 16);
+    addLanesToSums(sums, fround(readF16(w, wb + 208) * readF32(a, ab)), aux32);
   }
-  let sumf = 0;
-  for (let l = 0; l < 8; l++) sumf = fround(sumf + sums[l]);
-  return sumf;
+  return addSums(0, sums);
 }
 
 export const Q6_K: BlockCodec = { type: GGMLType.Q6_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };
