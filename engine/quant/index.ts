@@ -1,8 +1,15 @@
 /**
  * The quantization core: one codec per block format (formats/*.ts), and the
  * row-level entry points the engine uses. Everything here is bit-exact with
- * llama.cpp's scalar reference code (ggml-quants.c, ggml-cpu/quants.c *_generic,
- * ggml-cpu/arch/x86/quants.c for the activation quantizers).
+ * llama.cpp (checked against its own shared libraries, see
+ * tests/unit/engine/quant/llama-oracle.test.ts):
+ * - dequantizeRow: ggml-quants.c dequantize_row_* (and the fp16/bf16 rows);
+ * - quantizeRow: ggml-quants.c quantize_row_*_ref (how model files are made);
+ * - quantizeActivations: what the x86 CPU backend applies to activations
+ *   (ggml-cpu/arch/x86/quants.c in its AVX/AVX2/AVX-512 builds);
+ * - vecDot: ggml-cpu/quants.c ggml_vec_dot_*_generic, with C float32 semantics
+ *   (no FMA contraction). llama.cpp's SIMD dot products sum in another order;
+ *   on random rows they differ from these by up to ~1e-4 relative.
  */
 import { ChordError } from '../../shared/errors.ts';
 import type { BlockCodec } from './formats/block.ts';
@@ -151,10 +158,13 @@ type RowQuantizer = (src: Float32Array, srcOffset: number, dst: Uint8Array, dstO
 /**
  * What llama.cpp's x86 CPU backend (the AVX2 / AVX-512 builds that run on the
  * machines we compare with) applies to activations, the `from_float` of the
- * vec_dot_type:
+ * vec_dot_type. We follow it rather than the _ref quantizers because the
+ * activations are what our outputs are compared on:
  * - Q8_0, Q8_1: arch/x86 quantize_row_q8_0/q8_1, NOT the _ref functions:
  *   d = max/127, id = 127/max, round half to even (_mm256_round_ps). These give
  *   different bytes from the reference on ties and on some last-bit cases.
+ *   (Builds without AVX, and other architectures' scalar fallbacks, use _ref;
+ *   the repacked Q4_0 path's ggml_quantize_mat_q8_0_4x8 mirrors this one.)
  * - Q8_K: quantize_row_q8_K_ref (x86 has no SIMD version).
  * - F16: F16C conversion, round to nearest even (same as f32ToF16).
  * - BF16: ggml_cpu_fp32_to_bf16 = ggml_compute_fp32_to_bf16 (same as f32ToBf16).
