@@ -76,6 +76,7 @@ class ByteWriter {
   private view = new DataView(this.buf.buffer);
   length = 0;
 
+  /** Makes room for n bytes; it may replace this.view, so call it before reading this.view. */
   private reserve(n: number): number {
     const at = this.length;
     if (at + n > this.buf.length) {
@@ -88,37 +89,48 @@ class ByteWriter {
     return at;
   }
   u8(v: number) {
-    this.view.setUint8(this.reserve(1), v);
+    const at = this.reserve(1);
+    this.view.setUint8(at, v);
   }
   i8(v: number) {
-    this.view.setInt8(this.reserve(1), v);
+    const at = this.reserve(1);
+    this.view.setInt8(at, v);
   }
   u16(v: number) {
-    this.view.setUint16(this.reserve(2), v, true);
+    const at = this.reserve(2);
+    this.view.setUint16(at, v, true);
   }
   i16(v: number) {
-    this.view.setInt16(this.reserve(2), v, true);
+    const at = this.reserve(2);
+    this.view.setInt16(at, v, true);
   }
   u32(v: number) {
-    this.view.setUint32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setUint32(at, v, true);
   }
   i32(v: number) {
-    this.view.setInt32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setInt32(at, v, true);
   }
   f32(v: number) {
-    this.view.setFloat32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setFloat32(at, v, true);
   }
   f64(v: number) {
-    this.view.setFloat64(this.reserve(8), v, true);
+    const at = this.reserve(8);
+    this.view.setFloat64(at, v, true);
   }
   u64(v: bigint) {
-    this.view.setBigUint64(this.reserve(8), v, true);
+    const at = this.reserve(8);
+    this.view.setBigUint64(at, v, true);
   }
   i64(v: bigint) {
-    this.view.setBigInt64(this.reserve(8), v, true);
+    const at = this.reserve(8);
+    this.view.setBigInt64(at, v, true);
   }
   bytes(b: Uint8Array) {
-    this.buf.set(b, this.reserve(b.length));
+    const at = this.reserve(b.length);
+    this.buf.set(b, at);
   }
   string(s: string) {
     const b = utf8.encode(s);
@@ -126,7 +138,8 @@ class ByteWriter {
     this.bytes(b);
   }
   zeros(n: number) {
-    this.buf.fill(0, this.reserve(n), this.length);
+    const at = this.reserve(n);
+    this.buf.fill(0, at, this.length);
   }
   result(): Uint8Array {
     return this.buf.subarray(0, this.length);
