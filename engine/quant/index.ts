@@ -213,7 +213,7 @@ export function quantizeActivations(
  * Dot product of one weight row (n elements of weightType at w[wOffset..]) with
  * activations already in vecDotTypeOf(weightType) at a[aOffset..], computed as
  * ggml_vec_dot_<w>_<a>_generic (F32/F16/BF16: the scalar ggml_vec_dot_* path).
- * No checks beyond the codec lookup: this is the hot loop.
+ * Checks only the type and the block count: this is the hot loop.
  */
 export function vecDot(
   weightType: GGMLType,
@@ -227,5 +227,6 @@ export function vecDot(
   if (codec.vecDot === undefined) {
     throw new ChordError('UNSUPPORTED_QUANT_TYPE', `no dot product for ${GGMLType[weightType]}`, { type: weightType });
   }
+  if (n % codec.blockSize !== 0) blocksOf(codec, n); // throws INVALID_ARGUMENT
   return codec.vecDot(n / codec.blockSize, w, wOffset, a, aOffset);
 }

@@ -296,6 +296,15 @@ function half(bits: number): number {
 }
 
 describe('vecDot errors', () => {
+  it('a partial block is INVALID_ARGUMENT', () => {
+    try {
+      vecDot(GGMLType.Q4_0, 48, new Uint8Array(36), 0, new Uint8Array(68), 0);
+      expect.fail('no error');
+    } catch (e) {
+      expect(isChordError(e, 'INVALID_ARGUMENT')).toBe(true);
+    }
+  });
+
   it('types without a dot product are UNSUPPORTED_QUANT_TYPE', () => {
     for (const type of [GGMLType.Q8_1, GGMLType.Q8_K, GGMLType.IQ2_XS]) {
       try {
