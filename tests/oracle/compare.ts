@@ -54,6 +54,8 @@ export interface CompareResult {
   maxProbDiffOnClear: number;
   /** Ids present in one top-K only, with no probability for them in the other run. */
   unresolved: number;
+  /** Per compared step, its largest top-K probability difference. */
+  stepDiffs: number[];
   /** First clear step that disagrees (top-1 or a probability); a prompt mismatch otherwise. */
   firstMismatch?: StepMismatch;
 }
@@ -70,6 +72,7 @@ export function compareRuns(ours: OracleRun, ref: OracleRun, opts: CompareOption
     maxProbDiff: 0,
     maxProbDiffOnClear: 0,
     unresolved: 0,
+    stepDiffs: [],
   };
   if (!sameTokens(ours.promptTokens, ref.promptTokens)) {
     result.firstMismatch = {
@@ -98,6 +101,7 @@ export function compareRuns(ours: OracleRun, ref: OracleRun, opts: CompareOption
     const top1Agrees = a.top[0]?.id === b.top[0]?.id;
     const worst = worstProbDiff(a, b);
     result.unresolved += worst.unresolved;
+    result.stepDiffs.push(worst.diff);
     result.maxProbDiff = Math.max(result.maxProbDiff, worst.diff);
     if (top1Agrees) result.top1Agree++;
     if (!clear) continue;
@@ -130,6 +134,14 @@ export function describeComparison(label: string, r: CompareResult): string {
     `clear ${r.clearSteps} (top1 ${r.top1AgreeOnClear}, within tol ${r.withinTolOnClear}), ` +
     `max |dp| ${r.maxProbDiff.toExponential(2)} (clear ${r.maxProbDiffOnClear.toExponential(2)}), unresolved ${r.unresolved}${mismatch}`
   );
+}
+
+/** The median of a compared run's per-step differences: robust to a few rounding flips, not to a systematic error. */
+export function medianStepDiff(r: CompareResult): number {
+  const s = [...r.stepDiffs].sort((a, b) => a - b);
+  if (s.length === 0) return 0;
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 function sameTokens(a: number[], b: number[]): boolean {

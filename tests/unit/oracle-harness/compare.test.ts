@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareRuns, describeComparison } from '../../oracle/compare.ts';
+import { compareRuns, describeComparison, medianStepDiff } from '../../oracle/compare.ts';
 import type { OracleRun, OracleStep } from '../../oracle/llama-cpp.ts';
 
 /** A step from [id, p] pairs, p descending. */
@@ -27,6 +27,15 @@ describe('compareRuns', () => {
       unresolved: 0,
     });
     expect(c.firstMismatch).toBeUndefined();
+    expect(c.stepDiffs).toEqual([0, 0]);
+  });
+
+  it('the median step difference ignores a single outlier', () => {
+    const ref = run([step([5, 0.6], [7, 0.4]), step([5, 0.6], [7, 0.4]), step([5, 0.6], [7, 0.4])]);
+    const ours = run([step([5, 0.6], [7, 0.4]), step([5, 0.65], [7, 0.35]), step([5, 0.6001], [7, 0.3999])]);
+    const c = compareRuns(ours, ref, { probTol: 2e-3 });
+    expect(c.stepDiffs.map((d) => +d.toFixed(6))).toEqual([0, 0.05, 0.0001]);
+    expect(medianStepDiff(c)).toBeCloseTo(1e-4, 9);
   });
 
   it('compares probabilities by token id, not by rank', () => {

@@ -1,0 +1,136 @@
+/**
+ * Our engine (reference JS backend, library API) against llama.cpp on stories260K
+ * in every weight format the fixtures have. Tolerances come from llama.cpp's own
+ * rounding noise, measured in docs/oracle.md (tests/oracle/measure-noise.ts):
+ *
+ * - With an all-F32 KV cache on both sides the two engines do the same
+ *   arithmetic, so the distributions agree to float rounding (~2e-6). On
+ *   quantized models a float difference of 1e-7 can still move one activation
+ *   across a Q8 rounding boundary now and then; when that happens in a K/V row
+ *   every later step differs by up to ~3e-2. So we hold the MEDIAN step to 1e-5
+ *   (a systematic error shows on every step) and the worst step to the noise bound.
+ * - With llama.cpp's default F16 KV cache the two engines round K/V the same way
+ *   but llama.cpp also rounds Q and the attention weights to F16 (its F16
+ *   matmuls convert their F32 operand), so they differ a little more: top-5
+ *   within 2e-3 on F32/F16 weights; on quantized weights llama.cpp moves by up to
+ *   3.2e-2 between its own F16 and F32 KV, so 5e-2 there.
+ * - Greedy: the continuation must equal llama.cpp's up to the first step where
+ *   llama.cpp's own top1-top2 margin is within rounding noise of a tie; from there
+ *   the two may part (stories260K-Q5_1 does, at a 0.04-nat margin).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../../engine/node/index.ts';
+import { fixture } from '../helpers/fixtures.ts';
+import { chordForced, chordGreedy } from './chord.ts';
+import { compareRuns, describeComparison, medianStepDiff } from './compare.ts';
+import { disposeOracle, llamaCppForced, llamaCppGreedy, llamaCppTokenize } from './llama-cpp.ts';
+
+const PROMPT = 'Once upon a time';
+const GREEDY_TOKENS = 30;
+/** Not the greedy story, so teacher forcing visits flatter distributions too. */
+const FORCED_TEXT =
+  'Once upon a time, there was a big dog named Max. Max liked to run in the sun with his red ball. ' +
+  'One day, the ball went into the water and Max was sad.';
+/** Prompt tokens evaluated as one batch before the forced steps. */
+const FORCED_PROMPT = 6;
+
+interface Tolerances {
+  /** Top-5 |dp| with F16 KV on both sides. */
+  probTolF16Kv: number;
+  /** Worst step |dp| with F32 KV on both sides. */
+  probTolF32Kv: number;
+  /** Median step |dp| with F32 KV on both sides. */
+  medianF32Kv: number;
+  /** Logit margin from which a top-1 choice is clear of rounding noise. */
+  clearMargin: number;
+}
+
+/** F32 weights: no activation quantization; noise from F16 KV rounding only. */
+const FLOAT: Tolerances = { probTolF16Kv: 2e-3, probTolF32Kv: 2e-3, medianF32Kv: 1e-5, clearMargin: 0.05 };
+/**
+ * F16 weights: ggml rounds the activations to F16 before each F16 dot product;
+ * the engine keeps them F32 (measured median 1e-4, max 1.2e-3 with F32 KV).
+ * Tighten medianF32Kv to 1e-5 once it rounds them as ggml does.
+ */
+const HALF: Tolerances = { ...FLOAT, medianF32Kv: 5e-4 };
+/** Q8 activations: rare rounding flips move probabilities by up to 3.2e-2, margins by up to 0.28. */
+const QUANT: Tolerances = { probTolF16Kv: 5e-2, probTolF32Kv: 5e-2, medianF32Kv: 1e-5, clearMargin: 0.5 };
+
+const FORMATS: [string, string, Tolerances][] = [
+  ['F32', 'models/stories260K.gguf', FLOAT],
+  ['F16', 'models/stories260K-F16.gguf', HALF],
+  ['Q8_0', 'models/stories260K-Q8_0.gguf', QUANT],
+  ['Q4_0', 'models/stories260K-Q4_0.gguf', QUANT],
+  ['Q5_1', 'models/stories260K-Q5_1.gguf', QUANT],
+];
+
+afterAll(disposeOracle);
+
+describe.each(FORMATS)('stories260K %s: chord vs llama.cpp', (format, relativePath, tol) => {
+  const path = fixture(relativePath);
+
+  it.skipIf(!path)('greedy: the same continuation as llama.cpp while its choices are clear', async () => {
+    const modelPath = path as string;
+    const ref = await llamaCppGreedy(modelPath, PROMPT, GREEDY_TOKENS);
+    const model = await loadModel(modelPath, { backend: 'js' });
+    try {
+      const ours = await chordGreedy(model, PROMPT, GREEDY_TOKENS);
+      const c = compareRuns(ours, ref, { probTol: tol.probTolF16Kv, marginThreshold: tol.clearMargin });
+      console.info(describeComparison(`${format} greedy`, c));
+      expect(ours.promptTokens).toEqual(ref.promptTokens);
+      expect(ref.tokens).toHaveLength(GREEDY_TOKENS);
+      if (c.tokensAgree < GREEDY_TOKENS) {
+        // Parting is allowed only where llama.cpp itself was within noise of a tie.
+        expect(ref.margins[c.tokensAgree]).toBeLessThan(tol.clearMargin);
+      } else expect(ours.tokens).toEqual(ref.tokens);
+      expect(c.firstMismatch).toBeUndefined();
+      expect(c.maxProbDiffOnClear).toBeLessThanOrEqual(tol.probTolF16Kv);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it.skipIf(!path)('teacher forcing, F32 KV on both sides: the same arithmetic', async () => {
+    const modelPath = path as string;
+    const ids = await llamaCppTokenize(modelPath, FORCED_TEXT, { addSpecial: true });
+    const [promptTokens, forced] = [ids.slice(0, FORCED_PROMPT), ids.slice(FORCED_PROMPT)];
+    const ref = await llamaCppForced(modelPath, promptTokens, forced, { kvType: 'f32' });
+    const model = await loadModel(modelPath, { backend: 'js' });
+    try {
+      const ours = await chordForced(model, promptTokens, forced, { kvCache: 'f32' });
+      const c = compareRuns(ours, ref, { probTol: tol.probTolF32Kv, marginThreshold: tol.clearMargin });
+      console.info(
+        `${describeComparison(`${format} forced KV F32`, c)}, median |dp| ${medianStepDiff(c).toExponential(2)}`,
+      );
+      expect(c.stepsCompared).toBe(forced.length);
+      expect(c.clearSteps).toBeGreaterThan(forced.length * 0.75);
+      expect(c.firstMismatch).toBeUndefined();
+      expect(medianStepDiff(c)).toBeLessThanOrEqual(tol.medianF32Kv);
+      expect(c.maxProbDiff).toBeLessThanOrEqual(tol.probTolF32Kv);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it.skipIf(!path)('teacher forcing, F16 KV (llama.cpp default): top-1 on clear steps, top-5 close', async () => {
+    const modelPath = path as string;
+    const ids = await llamaCppTokenize(modelPath, FORCED_TEXT, { addSpecial: true });
+    const [promptTokens, forced] = [ids.slice(0, FORCED_PROMPT), ids.slice(FORCED_PROMPT)];
+    const ref = await llamaCppForced(modelPath, promptTokens, forced);
+    const model = await loadModel(modelPath, { backend: 'js' });
+    try {
+      const ours = await chordForced(model, promptTokens, forced);
+      const c = compareRuns(ours, ref, { probTol: tol.probTolF16Kv, marginThreshold: tol.clearMargin });
+      console.info(
+        `${describeComparison(`${format} forced KV F16`, c)}, median |dp| ${medianStepDiff(c).toExponential(2)}`,
+      );
+      expect(c.stepsCompared).toBe(forced.length);
+      expect(c.clearSteps).toBeGreaterThan(forced.length * 0.75);
+      expect(c.firstMismatch).toBeUndefined();
+      expect(c.top1AgreeOnClear).toBe(c.clearSteps);
+      expect(c.maxProbDiff).toBeLessThanOrEqual(tol.probTolF16Kv);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
