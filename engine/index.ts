@@ -5,15 +5,17 @@
  *   for await (const c of seq.generate('Once upon a time', { maxTokens: 30, temperature: 0 })) print(c.text);
  * Node adds file paths in engine/node/.
  */
-import { openSource } from './io/open.ts';
+
 import type { ByteSource } from './io/byte-source.ts';
-import { type LoadOptions, loadModelFromSource } from './model/load.ts';
+import { isByteSource, openSource } from './io/open.ts';
+import { type LoadOptions, loadModelFromOwnedSource, loadModelFromSource } from './model/load.ts';
 import type { Model } from './model/model.ts';
 
 export type ModelInput = ByteSource | Blob | URL | string | ArrayBuffer | Uint8Array;
 
 export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Promise<Model> {
-  return loadModelFromSource(await openSource(input), opts);
+  if (isByteSource(input)) return loadModelFromSource(input, opts);
+  return loadModelFromOwnedSource(() => openSource(input), opts);
 }
 
 export type { Backend, BackendName } from './backend/backend.ts';

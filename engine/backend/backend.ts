@@ -98,7 +98,14 @@ export interface Backend {
    * Causal attention of q rows at `positions` over cache positions [0, position]
    * of `layer`; out has rows of nHeads*headDim.
    */
-  attention(cache: KVCache, layer: number, q: Activation, positions: readonly number[], p: AttentionParams, out: Activation): void;
+  attention(
+    cache: KVCache,
+    layer: number,
+    q: Activation,
+    positions: readonly number[],
+    p: AttentionParams,
+    out: Activation,
+  ): void;
   /** gate = silu(gate) * up, element-wise. */
   swiglu(gate: Activation, up: Activation): void;
   /** x += y, element-wise. */

@@ -36,7 +36,8 @@ function requireNum(md: Metadata, key: string): number {
 }
 
 function positiveInt(value: number, key: string): number {
-  if (!Number.isInteger(value) || value <= 0) throw new ChordError('MODEL_INVALID', `${key} must be a positive integer, got ${value}`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new ChordError('MODEL_INVALID', `${key} must be a positive integer, got ${value}`);
   return value;
 }
 
@@ -55,7 +56,8 @@ export function readHParams(md: Metadata): HParams {
   }
   const headDim = positiveInt(num(md, k('attention.key_length')) ?? nEmbd / nHeads, 'head dimension');
   const ropeDims = num(md, k('rope.dimension_count')) ?? headDim;
-  if (ropeDims % 2 !== 0 || ropeDims > headDim) throw new ChordError('MODEL_INVALID', `bad rope.dimension_count ${ropeDims}`);
+  if (ropeDims % 2 !== 0 || ropeDims > headDim)
+    throw new ChordError('MODEL_INVALID', `bad rope.dimension_count ${ropeDims}`);
 
   const tokens = md.get('tokenizer.ggml.tokens');
   const vocabSize = num(md, k('vocab_size')) ?? (Array.isArray(tokens?.value) ? tokens.value.length : undefined);

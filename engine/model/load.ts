@@ -32,6 +32,20 @@ function createBackend(opts: LoadOptions): Backend {
   throw new ChordError('BACKEND_UNAVAILABLE', `the ${requested} backend is not available in this build`);
 }
 
+/**
+ * Loads a model from a source that `open` creates for this load alone: the
+ * weights are copied into the backend, so the source is closed afterwards,
+ * whether loading worked or not.
+ */
+export async function loadModelFromOwnedSource(open: () => Promise<ByteSource>, opts: LoadOptions): Promise<Model> {
+  const source = await open();
+  try {
+    return await loadModelFromSource(source, opts);
+  } finally {
+    await source.close?.();
+  }
+}
+
 /** Reads and validates a GGUF model, loads its weights into a backend, and builds its tokenizer. */
 export async function loadModelFromSource(source: ByteSource, opts: LoadOptions = {}): Promise<Model> {
   const file = await readGGUF(source, { signal: opts.signal });

@@ -3,7 +3,7 @@ import type { Backend, Weight } from '../backend/backend.ts';
 import { type ChatMessage, fallbackChatFormat, renderChatTemplate } from '../chat/template.ts';
 import type { GGUFFile } from '../gguf/types.ts';
 import { GGMLType } from '../quant/types.ts';
-import type { Tokenizer, TokenizeOptions } from '../tokenizer/index.ts';
+import type { TokenizeOptions, Tokenizer } from '../tokenizer/index.ts';
 import type { HParams } from './hparams.ts';
 import { assembleLlamaWeights, LlamaForward } from './llama.ts';
 import { Sequence } from './sequence.ts';

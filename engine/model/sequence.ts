@@ -36,18 +36,25 @@ export class Sequence {
   async evaluate(tokens: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
     if (tokens.length === 0) throw new ChordError('INVALID_ARGUMENT', 'nothing to evaluate');
     if (this.cached.length + tokens.length > this.contextSize) {
-      throw new ChordError('CONTEXT_OVERFLOW', `${this.cached.length + tokens.length} tokens exceed the context of ${this.contextSize}`);
+      throw new ChordError(
+        'CONTEXT_OVERFLOW',
+        `${this.cached.length + tokens.length} tokens exceed the context of ${this.contextSize}`,
+      );
     }
     const vocab = this.model.info.hparams.vocabSize;
     for (const t of tokens) {
-      if (!Number.isInteger(t) || t < 0 || t >= vocab) throw new ChordError('INVALID_ARGUMENT', `token id ${t} is outside the vocabulary`);
+      if (!Number.isInteger(t) || t < 0 || t >= vocab)
+        throw new ChordError('INVALID_ARGUMENT', `token id ${t} is outside the vocabulary`);
     }
     let logits: Float32Array | undefined;
     for (let i = 0; i < tokens.length; i += PREFILL_BATCH) {
       throwIfAborted(signal);
       const batch = tokens.slice(i, i + PREFILL_BATCH);
       const start = this.cached.length;
-      logits = await this.forwardPass.forward(batch, batch.map((_, j) => start + j));
+      logits = await this.forwardPass.forward(
+        batch,
+        batch.map((_, j) => start + j),
+      );
       this.cached.push(...batch);
     }
     return logits!;
@@ -94,7 +101,10 @@ export class Sequence {
           });
     if (promptTokens.length === 0) throw new ChordError('INVALID_ARGUMENT', 'the prompt is empty');
     if (promptTokens.length >= this.contextSize) {
-      throw new ChordError('CONTEXT_OVERFLOW', `the prompt has ${promptTokens.length} tokens; the context holds ${this.contextSize}`);
+      throw new ChordError(
+        'CONTEXT_OVERFLOW',
+        `the prompt has ${promptTokens.length} tokens; the context holds ${this.contextSize}`,
+      );
     }
     const maxTokens = opts.maxTokens ?? this.contextSize;
     const sampler = new Sampler(opts, model.info.hparams.vocabSize);
@@ -103,7 +113,12 @@ export class Sequence {
 
     // Reuse the longest cached prefix, but always evaluate at least the last prompt token.
     let common = 0;
-    while (common < this.cached.length && common < promptTokens.length - 1 && this.cached[common] === promptTokens[common]) common++;
+    while (
+      common < this.cached.length &&
+      common < promptTokens.length - 1 &&
+      this.cached[common] === promptTokens[common]
+    )
+      common++;
     this.truncate(common);
 
     const t0 = performance.now();
@@ -132,6 +147,10 @@ export class Sequence {
       yield { text: emit, tokenId: id, top };
       if (stopped) {
         finishReason = 'stop';
+        break;
+      }
+      if (opts.signal?.aborted) {
+        finishReason = 'abort';
         break;
       }
       if (generated.length >= maxTokens) break;
@@ -168,18 +187,35 @@ export class Sequence {
 
 /** An async iterable of chunks that also resolves the whole result. */
 export class Generation implements AsyncIterable<GenerationChunk> {
-  readonly done: Promise<GenerationResult>;
+  private readonly result: Promise<GenerationResult>;
   private resolveDone!: (r: GenerationResult) => void;
   private rejectDone!: (e: unknown) => void;
   private started = false;
   private settled = false;
 
   constructor(private readonly gen: AsyncGenerator<GenerationChunk, GenerationResult>) {
-    this.done = new Promise((resolve, reject) => {
+    this.result = new Promise((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
     });
-    this.done.catch(() => {}); // observed through iteration; avoid unhandled rejections
+    this.result.catch(() => {}); // observed through iteration; avoid unhandled rejections
+  }
+
+  /**
+   * The whole result: usage, timings, finish reason. Awaiting it before
+   * iterating runs the generation to its end (and the chunks are not seen).
+   */
+  get done(): Promise<GenerationResult> {
+    if (!this.started) void this.drain();
+    return this.result;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      for await (const _ of this);
+    } catch {
+      // reported through result
+    }
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<GenerationChunk> {
@@ -208,7 +244,6 @@ export class Generation implements AsyncIterable<GenerationChunk> {
 
   /** Runs the generation to its end and returns the whole text. */
   async text(): Promise<string> {
-    if (!this.started) for await (const _ of this);
     return (await this.done).text;
   }
 }

@@ -8,8 +8,8 @@ import { parseArgs } from 'node:util';
 import { ChordError, toChordError } from '../../shared/errors.ts';
 import { readGGUF } from '../gguf/reader.ts';
 import type { GGUFFile, GGUFValue } from '../gguf/types.ts';
-import type { LoadOptions } from '../model/load.ts';
 import { readHParams } from '../model/hparams.ts';
+import type { LoadOptions } from '../model/load.ts';
 import type { Model } from '../model/model.ts';
 import { GGMLType } from '../quant/types.ts';
 import { topKProbabilities } from '../sampling/index.ts';
@@ -69,16 +69,19 @@ function describeFile(file: GGUFFile, path: string) {
   };
 }
 
-async function openGGUF(path: string) {
+async function readHeader(path: string): Promise<GGUFFile> {
   const source = await openNodeSource(path);
-  return { source, file: await readGGUF(source) };
+  try {
+    return await readGGUF(source);
+  } finally {
+    await source.close?.();
+  }
 }
 
 async function inspect(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
   if (positionals.length !== 1) throw new UsageError('inspect takes one MODEL');
-  const { source, file } = await openGGUF(positionals[0]);
-  await source.close?.();
+  const file = await readHeader(positionals[0]);
   const d = describeFile(file, positionals[0]);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(d)}\n`);
@@ -90,7 +93,8 @@ async function inspect(args: string[]): Promise<number> {
     const s = Array.isArray(v) ? `[${v.length} items]` : JSON.stringify(v);
     console.log(`  ${k} = ${s.length > 100 ? `${s.slice(0, 100)}…` : s}`);
   }
-  for (const t of d.tensors) console.log(`  ${t.name.padEnd(32)} ${t.type.padEnd(6)} [${t.shape.join(', ')}] @${t.offset}`);
+  for (const t of d.tensors)
+    console.log(`  ${t.name.padEnd(32)} ${t.type.padEnd(6)} [${t.shape.join(', ')}] @${t.offset}`);
   return 0;
 }
 
@@ -105,8 +109,7 @@ async function tokenize(args: string[]): Promise<number> {
     },
   });
   if (!values.model || !values['input-jsonl']) throw new UsageError('tokenize needs --model and --input-jsonl');
-  const { source, file } = await openGGUF(values.model);
-  await source.close?.();
+  const file = await readHeader(values.model);
   const tokenizer = loadTokenizer(file.metadata);
   const lines = (await readFile(values['input-jsonl'], 'utf8')).split('\n');
   const out: string[] = [];

@@ -1,6 +1,7 @@
 /** Node entry: the engine's API plus file paths as model sources. */
 import type { ModelInput } from '../index.ts';
-import { type LoadOptions, loadModelFromSource } from '../model/load.ts';
+import { isByteSource } from '../io/open.ts';
+import { type LoadOptions, loadModelFromOwnedSource, loadModelFromSource } from '../model/load.ts';
 import type { Model } from '../model/model.ts';
 import { openNodeSource } from './file-source.ts';
 
@@ -8,5 +9,6 @@ export * from '../index.ts';
 
 /** Loads a model from a file path, an http(s) URL, a Blob, a buffer or a ByteSource. */
 export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Promise<Model> {
-  return loadModelFromSource(await openNodeSource(input), opts);
+  if (isByteSource(input)) return loadModelFromSource(input, opts);
+  return loadModelFromOwnedSource(() => openNodeSource(input), opts);
 }

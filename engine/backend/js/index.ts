@@ -73,7 +73,7 @@ export class JsBackend implements Backend {
     const w = table as JsWeight;
     const o = out as JsActivation;
     const n = w.shape[0];
-    ids.forEach((id, r) => dequantizeRow(w.type, w.bytes, o.data, n, id * w.rowBytes, r * n));
+    for (const [r, id] of ids.entries()) dequantizeRow(w.type, w.bytes, o.data, n, id * w.rowBytes, r * n);
   }
 
   rmsNorm(x: Activation, weight: Weight, eps: number, out: Activation): void {
@@ -96,7 +96,10 @@ export class JsBackend implements Backend {
     const xs = (x as JsActivation).data;
     const os = (out as JsActivation).data;
     const [nIn, nOut] = wt.shape;
-    if (this.exactF32) return this.matmulF32(wt, xs, x.rows, os, nIn, nOut);
+    if (this.exactF32) {
+      this.matmulF32(wt, xs, x.rows, os, nIn, nOut);
+      return;
+    }
     // Quantize each activation row once to the weight type's partner format, as llama.cpp does.
     const actType = TYPE_TRAITS.get(wt.type)!.vecDotType;
     const aBytes = activationBytes(actType, nIn);

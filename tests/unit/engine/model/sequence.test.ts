@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Model } from '../../../../engine/model/model.ts';
+import { loadModel } from '../../../../engine/node/index.ts';
+import { isChordError } from '../../../../shared/errors.ts';
+import { fixture } from '../../../helpers/fixtures.ts';
+
+const modelPath = fixture('models/stories260K.gguf');
+// llama.cpp's greedy continuation, from the fixtures README.
+const EXPECTED = ', there was a little girl named Lily. She loved to play outside in the park. One day,';
+
+describe.skipIf(!modelPath)('Sequence on stories260K', () => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await loadModel(modelPath!, { backend: 'js' });
+  });
+  afterAll(async () => {
+    await model?.dispose();
+  });
+
+  it('streams llama.cpp’s greedy continuation, and done reports it whole', async () => {
+    const gen = model
+      .createSequence({ contextSize: 256 })
+      .generate('Once upon a time', { maxTokens: 30, temperature: 0 });
+    const pieces: string[] = [];
+    for await (const c of gen) pieces.push(c.text);
+    const r = await gen.done;
+    expect(pieces.join('')).toBe(EXPECTED);
+    expect(r.text).toBe(EXPECTED);
+    expect(r.tokens).toHaveLength(30);
+    expect(r.finishReason).toBe('length');
+    expect(r.usage).toEqual({ promptTokens: 5, completionTokens: 30 });
+    expect(r.promptTokens[0]).toBe(model.tokenizer.bos);
+  });
+
+  it('never emits a stop string and ends there', async () => {
+    const gen = model.createSequence().generate('Once upon a time', { maxTokens: 30, temperature: 0, stop: ['Lily'] });
+    const text = await gen.text();
+    expect(text).toBe(', there was a little girl named ');
+    expect((await gen.done).finishReason).toBe('stop');
+  });
+
+  it('reuses a cached prefix and gives the same tokens as a fresh sequence', async () => {
+    const seq = model.createSequence();
+    await seq.generate('Once upon a time', { maxTokens: 5, temperature: 0 }).text();
+    const again = await seq.generate('Once upon a time, there was', { maxTokens: 10, temperature: 0 }).done;
+    const fresh = await model
+      .createSequence()
+      .generate('Once upon a time, there was', { maxTokens: 10, temperature: 0 }).done;
+    expect(again.tokens).toEqual(fresh.tokens);
+  });
+
+  it('stops when aborted', async () => {
+    const controller = new AbortController();
+    const gen = model
+      .createSequence()
+      .generate('Once upon a time', { maxTokens: 100, temperature: 0, signal: controller.signal });
+    let n = 0;
+    for await (const _ of gen) if (++n === 3) controller.abort();
+    const r = await gen.done;
+    expect(r.finishReason).toBe('abort');
+    expect(r.tokens).toHaveLength(3);
+  });
+
+  it('seeded sampling is reproducible', async () => {
+    const opts = { maxTokens: 20, temperature: 1, topK: 40, topP: 0.95, seed: 42 };
+    const a = await model.createSequence().generate('Once upon a time', opts).done;
+    const b = await model.createSequence().generate('Once upon a time', opts).done;
+    expect(a.tokens).toEqual(b.tokens);
+  });
+
+  it('ends with finishReason context when the context fills up', async () => {
+    const r = await model
+      .createSequence({ contextSize: 12 })
+      .generate('Once upon a time', { maxTokens: 100, temperature: 0 }).done;
+    expect(r.finishReason).toBe('context');
+    expect(r.promptTokens.length + r.tokens.length).toBe(13);
+  });
+
+  it('rejects a prompt longer than the context with CONTEXT_OVERFLOW', async () => {
+    const gen = model.createSequence({ contextSize: 4 }).generate('Once upon a time there was a dog', { maxTokens: 1 });
+    await expect(gen.text()).rejects.toSatisfy((e) => isChordError(e, 'CONTEXT_OVERFLOW'));
+  });
+
+  it('rejects token ids outside the vocabulary', async () => {
+    await expect(model.createSequence().evaluate([1, 99999])).rejects.toSatisfy((e) =>
+      isChordError(e, 'INVALID_ARGUMENT'),
+    );
+  });
+
+  it('takes chat messages through the fallback format when the model has no template', async () => {
+    expect(model.info.chatTemplate).toBeUndefined();
+    const r = await model
+      .createSequence()
+      .generate([{ role: 'user', content: 'Tell me a story.' }], { maxTokens: 5, temperature: 0 }).done;
+    expect(r.tokens.length).toBeGreaterThan(0);
+    expect(model.detokenize(r.promptTokens)).toContain('Tell me a story.');
+  });
+
+  it('describes the model', () => {
+    expect(model.info.arch).toBe('llama');
+    expect(model.info.hparams).toMatchObject({
+      nEmbd: 64,
+      nLayers: 5,
+      nHeads: 8,
+      nKvHeads: 4,
+      vocabSize: 512,
+      ropeDims: 8,
+    });
+    expect(model.info.quantType).toBe('F32');
+  });
+});
