@@ -56,6 +56,11 @@ export interface CompareResult {
   unresolved: number;
   /** Per compared step, its largest top-K probability difference. */
   stepDiffs: number[];
+  /**
+   * Largest |ln p_ours - ln p_ref| over ids in both top-K lists: the scale-free
+   * measure for flat distributions (random weights), where |dp| says nothing.
+   */
+  maxLogProbDiff: number;
   /** First clear step that disagrees (top-1 or a probability); a prompt mismatch otherwise. */
   firstMismatch?: StepMismatch;
 }
@@ -73,6 +78,7 @@ export function compareRuns(ours: OracleRun, ref: OracleRun, opts: CompareOption
     maxProbDiffOnClear: 0,
     unresolved: 0,
     stepDiffs: [],
+    maxLogProbDiff: 0,
   };
   if (!sameTokens(ours.promptTokens, ref.promptTokens)) {
     result.firstMismatch = {
@@ -102,6 +108,7 @@ export function compareRuns(ours: OracleRun, ref: OracleRun, opts: CompareOption
     const worst = worstProbDiff(a, b);
     result.unresolved += worst.unresolved;
     result.stepDiffs.push(worst.diff);
+    result.maxLogProbDiff = Math.max(result.maxLogProbDiff, logProbDiff(a, b));
     result.maxProbDiff = Math.max(result.maxProbDiff, worst.diff);
     if (top1Agrees) result.top1Agree++;
     if (!clear) continue;
@@ -132,7 +139,8 @@ export function describeComparison(label: string, r: CompareResult): string {
   return (
     `[oracle] ${label}: ${r.stepsCompared} steps, tokens agree ${r.tokensAgree}, top1 ${r.top1Agree}/${r.stepsCompared}, ` +
     `clear ${r.clearSteps} (top1 ${r.top1AgreeOnClear}, within tol ${r.withinTolOnClear}), ` +
-    `max |dp| ${r.maxProbDiff.toExponential(2)} (clear ${r.maxProbDiffOnClear.toExponential(2)}), unresolved ${r.unresolved}${mismatch}`
+    `max |dp| ${r.maxProbDiff.toExponential(2)} (clear ${r.maxProbDiffOnClear.toExponential(2)}), ` +
+    `max |dlogp| ${r.maxLogProbDiff.toExponential(2)}, unresolved ${r.unresolved}${mismatch}`
   );
 }
 
@@ -175,6 +183,16 @@ function worstProbDiff(
   }
   worst.unresolved = unresolved;
   return worst;
+}
+
+/** Largest |ln pa - ln pb| over the ids both top-K lists hold. */
+function logProbDiff(a: OracleStep, b: OracleStep): number {
+  let max = 0;
+  for (const e of b.top) {
+    const pa = a.top.find((x) => x.id === e.id)?.p;
+    if (pa !== undefined) max = Math.max(max, Math.abs(Math.log(pa) - Math.log(e.p)));
+  }
+  return max;
 }
 
 function probabilityOf(step: OracleStep, id: number): number | undefined {

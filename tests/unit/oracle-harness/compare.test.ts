@@ -38,6 +38,14 @@ describe('compareRuns', () => {
     expect(medianStepDiff(c)).toBeCloseTo(1e-4, 9);
   });
 
+  it('log-probability differences see flat distributions that |dp| cannot', () => {
+    const ref = run([step([5, 0.0021], [7, 0.002])]);
+    const ours = run([step([5, 0.0042], [7, 0.004])], [5]);
+    const c = compareRuns(ours, ref, { probTol: 2e-3 });
+    expect(c.maxProbDiff).toBeLessThan(2.2e-3);
+    expect(c.maxLogProbDiff).toBeCloseTo(Math.log(2), 9);
+  });
+
   it('compares probabilities by token id, not by rank', () => {
     const ref = run([step([5, 0.5], [7, 0.3], [9, 0.2])]);
     const ours = run([step([5, 0.5], [9, 0.3005], [7, 0.1995])], [5]);
