@@ -6,7 +6,7 @@
  */
 import { Heap } from './heap.ts';
 import { preTokenize, preTokenizerUsesByteEncoding } from './pretokenize.ts';
-import { utf8Encode } from './unicode.ts';
+import { CPT_WHITESPACE, codepointsOf, cptFlags, toLower, utf8Encode } from './unicode.ts';
 import { mergeKey, type Vocab } from './vocab.ts';
 
 interface Bigram {
@@ -31,6 +31,27 @@ export class BpeTokenizer {
   }
 
   tokenize(text: string, out: number[]): void {
+    if (this.vocab.model === 'whitespace') this.tokenizeSegments(text, out);
+    else this.tokenizeText(text, out);
+  }
+
+  /**
+   * The 'whitespace' tokenizer model (jina-embeddings-v2-base-zh): white space
+   * only separates segments and is dropped; each segment, lowercased if the
+   * normalizer says so, is tokenized on its own.
+   */
+  private tokenizeSegments(text: string, out: number[]): void {
+    let segment = '';
+    for (const c of codepointsOf(text)) {
+      if (cptFlags(c) & CPT_WHITESPACE) {
+        if (segment) this.tokenizeText(segment, out);
+        segment = '';
+      } else segment += String.fromCodePoint(this.vocab.lowercase ? toLower(c) : c);
+    }
+    if (segment) this.tokenizeText(segment, out);
+  }
+
+  private tokenizeText(text: string, out: number[]): void {
     for (const word of preTokenize(text, this.vocab.preTokenizer)) {
       let ids = this.cache.get(word);
       if (!ids) {

@@ -183,6 +183,7 @@ export function loadVocab(meta: Meta): Vocab {
       addSep = true;
       break;
     case 'gpt2':
+    case 'whitespace':
       type = 'bpe';
       readMerges();
       bos = 11;

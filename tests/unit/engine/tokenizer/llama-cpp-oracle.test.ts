@@ -10,61 +10,8 @@ import { getLlama, type Llama, type LlamaModel, type Token } from 'node-llama-cp
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTokenizer, type Tokenizer } from '../../../../engine/tokenizer/index.ts';
 import { fixture } from '../../../helpers/fixtures.ts';
+import { TRICKY } from './tricky-strings.ts';
 import { readVocabMetadata } from './vocab-fixture.ts';
-
-/** Strings where tokenizers tend to differ. */
-export const TRICKY: readonly string[] = [
-  '',
-  ' ',
-  '\n',
-  'Hello world',
-  ' Hello world',
-  'Hello World! How are you?',
-  '  leading spaces',
-  'trailing spaces   ',
-  '\n\n\nnewlines\r\n\r\nand CRLF\r',
-  '   \n   \n\n\t\t  x  \r\n  ',
-  'tabs\tand\t\tmore\t',
-  `a${' '.repeat(40)}b`,
-  ' '.repeat(17),
-  '\t'.repeat(9),
-  '🦙🦙 llama emoji 🚀',
-  '👩‍👩‍👧‍👦 family 🇫🇷 flag 1️⃣ keycap ❤️ 👍🏽',
-  '日本語のテキスト、東京。カタカナ ひらがな',
-  '中文测试，你好世界！𠀀𠀁',
-  '한국어 텍스트 ㄱㄴㄷ',
-  'ÀÉÎÕÜ café naïve résumé Ångström',
-  'e\u0301 combining a\u0300\u0301 Z̤͔ͧ̑̓ä͖̭̈̇lͮ̒ͫǫ̗͚',
-  'ﬁ ligature Ⅻ ½ ² ① ٣٤٥ ४२',
-  '12345678901234567890',
-  '3.14159 1,000,000 -42 0x1F 1e-9',
-  'function f(x) { return x * 2; }\n\tif (a && b) { y += 1; }\n',
-  'def main():\n    for i in range(10):\n        print(i)  # comment\n',
-  "don't I'm we'll they've it's She'S YOU'RE o'clock ’s ’LL",
-  '!!!???... ---- ==== ____ ****',
-  '∀x∈ℝ: x²≥0 → ∞',
-  'https://example.com/a?b=c&d=e#f user@example.com',
-  '\u00a0nbsp\u2003em\u3000ideographic\u202fnarrow',
-  'Ωmega σς ΣΑΣ İstanbul ǅ',
-  '\u0000null\u0001ctl\u0007bell\u001b[31m',
-  'zero\u200bwidth\ufeffbom\u200djoiner',
-  'मराठी हिन्दी বাংলা',
-  'العربية עברית',
-  'ไทย ภาษา',
-  '𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟙𝟚𝟛',
-  'new in Unicode 16: \u1c89\u1c8a \u{10d40}\u{10d41} \u0897',
-  'x\u0085y\u2028z\u2029',
-  'a'.repeat(300),
-  '<s>hello</s>',
-  '<|endoftext|><|im_start|>user',
-  '<|im_start|>system\nYou are helpful<|im_end|>\n',
-  '[CLS] [SEP] [MASK] [UNK]',
-  '<unk> <pad> <mask>',
-  ' <mask> test',
-  '[PAD151646] user-defined?',
-  '<start_of_turn>user\nhi<end_of_turn>',
-  '<|user|> hi <|end|>\n<|assistant|>',
-];
 
 const vocabDir = fixture('vocab');
 const stories = fixture('models/stories260K.gguf');
