@@ -1,0 +1,106 @@
+// Activation rows quantized on the fly, as llama.cpp's x86 CPU backend does
+// (see engine/quant/index.ts activationQuantizer), into layouts made for the
+// dot kernels: the 8-bit quants are stored as int16, so that a kernel can keep
+// weight quants in i16 lanes and use i32x4.dot_i16x8_s (design.md). Within each
+// group of 16 consecutive values the even-indexed ones come first, then the odd
+// ones, because that is the order in which a 16-byte load of packed weights
+// falls apart into i16 lanes (low byte: even weight, high byte: odd weight).
+import { f32ToBf16, f32ToHalf, halfToF32 } from './half';
+
+/** Q8_0 / Q8_1 activations for 32-weight blocks: f32 d, i32 sum of quants, f32 s = d*sum (f16), i16[32]. */
+export const P16_STRIDE: i32 = 80;
+/** Q8_K activations: f32 d, i16[256] at 16, i16 bsums[16] at 528. */
+export const K16_STRIDE: i32 = 560;
+export const K16_BSUMS: i32 = 528;
+
+/** Position of value j (0..15) of a group of 16 in the even-then-odd order. */
+function perm(j: i32): i32 {
+  return ((j & 1) << 3) | (j >> 1);
+}
+
+function absMax(x: usize, n: i32): f32 {
+  let m = f32x4.splat(0);
+  for (let k = 0; k < n; k += 4) m = f32x4.max(m, f32x4.abs(v128.load(x + ((<usize>k) << 2))));
+  return Mathf.max(
+    Mathf.max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)),
+    Mathf.max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)),
+  );
+}
+
+/**
+ * x86 quantize_row_q8_0 / q8_1: d = max/127 (stored as f16), q = round-half-even(x * 127/max)
+ * saturated to int8; s = d * (sum of q before saturation), as f16. nb blocks of 32.
+ */
+export function quantizeQ8(x: usize, nb: i32, dst: usize): void {
+  for (let i = 0; i < nb; i++) {
+    const xb = x + ((<usize>i) << 7);
+    const o = dst + <usize>(i * P16_STRIDE);
+    const max = absMax(xb, 32);
+    const d: f32 = max / 127;
+    const id: f32 = max !== 0 ? <f32>127 / max : 0;
+    let sum: i32 = 0;
+    let qsum: i32 = 0;
+    for (let g = 0; g < 2; g++) {
+      for (let j = 0; j < 16; j++) {
+        const q = <i32>nearest<f32>(load<f32>(xb + ((<usize>(16 * g + j)) << 2)) * id);
+        sum += q;
+        const qs = q > 127 ? 127 : q < -128 ? -128 : q;
+        qsum += qs;
+        store<i16>(o + 16 + ((<usize>(16 * g + perm(j))) << 1), <i16>qs);
+      }
+    }
+    store<f32>(o, halfToF32(f32ToHalf(d)));
+    store<i32>(o + 4, qsum);
+    store<f32>(o + 8, halfToF32(f32ToHalf(d * <f32>sum)));
+  }
+}
+
+/** quantize_row_q8_K_ref: iscale = -127 / (signed value of largest magnitude), q = min(127, nearest(iscale*x)). */
+export function quantizeQ8K(x: usize, nb: i32, dst: usize): void {
+  for (let i = 0; i < nb; i++) {
+    const xb = x + ((<usize>i) << 10);
+    const o = dst + <usize>(i * K16_STRIDE);
+    let amax: f32 = 0;
+    let max: f32 = 0;
+    for (let j = 0; j < 256; j++) {
+      const v = load<f32>(xb + ((<usize>j) << 2));
+      const a = Mathf.abs(v);
+      if (a > amax) {
+        amax = a;
+        max = v;
+      }
+    }
+    if (amax === 0) {
+      memory.fill(o, 0, K16_STRIDE);
+      continue;
+    }
+    const iscale: f32 = <f32>-127 / max;
+    for (let g = 0; g < 16; g++) {
+      let sum: i32 = 0;
+      for (let j = 0; j < 16; j++) {
+        let q = <i32>nearest<f32>(iscale * load<f32>(xb + ((<usize>(16 * g + j)) << 2)));
+        if (q > 127) q = 127;
+        sum += q;
+        store<i16>(o + 16 + ((<usize>(16 * g + perm(j))) << 1), <i16>q);
+      }
+      store<i16>(o + K16_BSUMS + ((<usize>g) << 1), <i16>sum);
+    }
+    store<f32>(o, <f32>1 / iscale);
+  }
+}
+
+/** F16 activations (F16 weights): each value rounded through binary16, kept as f32. */
+export function roundRowF16(x: usize, n: i32, dst: usize): void {
+  for (let j = 0; j < n; j++) {
+    const p = (<usize>j) << 2;
+    store<f32>(dst + p, halfToF32(f32ToHalf(load<f32>(x + p))));
+  }
+}
+
+/** BF16 activations (BF16 weights): each value rounded through bfloat16, kept as f32. */
+export function roundRowBf16(x: usize, n: i32, dst: usize): void {
+  for (let j = 0; j < n; j++) {
+    const p = (<usize>j) << 2;
+    store<u32>(dst + p, f32ToBf16(load<f32>(x + p)) << 16);
+  }
+}

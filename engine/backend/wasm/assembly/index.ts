@@ -1,0 +1,233 @@
+// The kernels' entry points. All memory is managed by the JS side (memory.ts):
+// nothing here allocates; every argument is a byte address in the one shared
+// memory. Type codes are ggml's (engine/quant/types.ts GGMLType).
+import { K16_STRIDE, P16_STRIDE, quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
+import {
+  dotBF16,
+  dotF16,
+  dotF32,
+  dotQ4_0,
+  dotQ4_1,
+  dotQ4_K,
+  dotQ5_0,
+  dotQ5_1,
+  dotQ5_K,
+  dotQ6_K,
+  dotQ8_0,
+} from './dots';
+
+export { quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
+export { f32ToHalf, halfToF32 } from './half';
+
+const F32: i32 = 0;
+const F16: i32 = 1;
+const Q4_0: i32 = 2;
+const Q4_1: i32 = 3;
+const Q5_0: i32 = 6;
+const Q5_1: i32 = 7;
+const Q8_0: i32 = 8;
+const Q4_K: i32 = 12;
+const Q5_K: i32 = 13;
+const Q6_K: i32 = 14;
+const BF16: i32 = 30;
+
+/** Whether this module has a matmul kernel for weights of `type`. */
+export function hasKernel(type: i32): bool {
+  return dotOf(type) !== null;
+}
+
+/** Bytes of one prepared activation row of n values for weights of `type`. */
+export function activationRowBytes(type: i32, n: i32): i32 {
+  switch (type) {
+    case Q4_0:
+    case Q4_1:
+    case Q5_0:
+    case Q5_1:
+    case Q8_0:
+      return (n >> 5) * P16_STRIDE;
+    case Q4_K:
+    case Q5_K:
+    case Q6_K:
+      return (n >> 8) * K16_STRIDE;
+    default:
+      return n << 2;
+  }
+}
+
+/** Prepares `rows` activation rows of n f32 values at x for weights of `type`, into dst (rows of activationRowBytes). */
+export function prepareActivations(type: i32, x: usize, n: i32, rows: i32, dst: usize): void {
+  const stride = <usize>activationRowBytes(type, n);
+  for (let r = 0; r < rows; r++) {
+    const src = x + <usize>r * ((<usize>n) << 2);
+    const out = dst + <usize>r * stride;
+    switch (type) {
+      case Q4_0:
+      case Q4_1:
+      case Q5_0:
+      case Q5_1:
+      case Q8_0:
+        quantizeQ8(src, n >> 5, out);
+        break;
+      case Q4_K:
+      case Q5_K:
+      case Q6_K:
+        quantizeQ8K(src, n >> 8, out);
+        break;
+      case F16:
+        roundRowF16(src, n, out);
+        break;
+      case BF16:
+        roundRowBf16(src, n, out);
+        break;
+      default:
+        memory.copy(out, src, (<usize>n) << 2);
+    }
+  }
+}
+
+type DotFn = (w: usize, a: usize, count: i32) => f32;
+
+function dotOf(type: i32): DotFn | null {
+  switch (type) {
+    case F32:
+      return dotF32;
+    case F16:
+      return dotF16;
+    case BF16:
+      return dotBF16;
+    case Q4_0:
+      return dotQ4_0;
+    case Q4_1:
+      return dotQ4_1;
+    case Q5_0:
+      return dotQ5_0;
+    case Q5_1:
+      return dotQ5_1;
+    case Q8_0:
+      return dotQ8_0;
+    case Q4_K:
+      return dotQ4_K;
+    case Q5_K:
+      return dotQ5_K;
+    case Q6_K:
+      return dotQ6_K;
+    default:
+      return null;
+  }
+}
+
+/** Elements per count unit the dot functions take: blocks for quantized types, values for floats. */
+function countOf(type: i32, n: i32): i32 {
+  switch (type) {
+    case F32:
+    case F16:
+    case BF16:
+      return n;
+    case Q4_K:
+    case Q5_K:
+    case Q6_K:
+      return n >> 8;
+    default:
+      return n >> 5;
+  }
+}
+
+/**
+ * out[r * nOut + o] = W[o] . act[r] for output rows o in [o0, o1) and every
+ * activation row r; W rows are rowBytes apart, act rows actStride apart.
+ */
+export function matmulRange(
+  type: i32,
+  w: usize,
+  rowBytes: i32,
+  n: i32,
+  nOut: i32,
+  act: usize,
+  actStride: i32,
+  rows: i32,
+  out: usize,
+  o0: i32,
+  o1: i32,
+): void {
+  const f = changetype<DotFn>(dotOf(type));
+  const count = countOf(type, n);
+  for (let o = o0; o < o1; o++) {
+    const wr = w + <usize>o * <usize>rowBytes;
+    for (let r = 0; r < rows; r++) {
+      store<f32>(out + ((<usize>r * <usize>nOut + <usize>o) << 2), f(wr, act + <usize>r * <usize>actStride, count));
+    }
+  }
+}
+
+// ---- Work shared by threads --------------------------------------------------
+// A control block of i32 words (at ctrl):
+//   0 generation: bumped by the main thread for each batch of commands
+//   1 thread count (main thread included)
+//   2 finished workers in this generation
+//   3 command count
+//   4 address of the commands (CMD_WORDS i32 each)
+//   5 quit flag
+// A command: kind (1 = matmul), then matmulRange's arguments except o0, o1.
+// Every thread takes its share of the output rows of every command.
+
+const CMD_WORDS: i32 = 12;
+const SPIN: i32 = 1 << 18;
+
+function runShare(ctrl: usize, tid: i32): void {
+  const threads = load<i32>(ctrl, 4);
+  const count = load<i32>(ctrl, 12);
+  const cmds = <usize>load<u32>(ctrl, 16);
+  for (let c = 0; c < count; c++) {
+    const p = cmds + <usize>(c * CMD_WORDS * 4);
+    if (load<i32>(p) === 1) {
+      const nOut = load<i32>(p, 20);
+      // Shares in whole groups of 4 rows, so that threads do not write the same cache line often.
+      const groups = (nOut + 3) >> 2;
+      const g0 = <i32>((<i64>groups * tid) / threads);
+      const g1 = <i32>((<i64>groups * (tid + 1)) / threads);
+      const o0 = g0 << 2;
+      const o1 = min(g1 << 2, nOut);
+      if (o0 < o1) {
+        matmulRange(
+          load<i32>(p, 4),
+          <usize>load<u32>(p, 8),
+          load<i32>(p, 12),
+          load<i32>(p, 16),
+          nOut,
+          <usize>load<u32>(p, 24),
+          load<i32>(p, 28),
+          load<i32>(p, 32),
+          <usize>load<u32>(p, 36),
+          o0,
+          o1,
+        );
+      }
+    }
+  }
+}
+
+/** The main thread's share of the current batch (thread 0). */
+export function runMainShare(ctrl: usize): void {
+  runShare(ctrl, 0);
+}
+
+/**
+ * A worker's life: wait for a new generation (spinning a while first, since
+ * a sleeping thread takes hundreds of microseconds to wake), run its share,
+ * count itself done; until the quit flag is set.
+ */
+export function workerLoop(ctrl: usize, tid: i32): void {
+  let seen = atomic.load<i32>(ctrl);
+  while (true) {
+    let g = atomic.load<i32>(ctrl);
+    for (let s = 0; g === seen && s < SPIN; s++) g = atomic.load<i32>(ctrl);
+    if (g === seen) {
+      memory.atomic.wait32(ctrl, seen, -1);
+      continue;
+    }
+    seen = g;
+    if (atomic.load<i32>(ctrl, 20) !== 0) return;
+    runShare(ctrl, tid);
+    atomic.add<i32>(ctrl + 8, 1);
+  }
+}
