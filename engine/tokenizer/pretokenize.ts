@@ -268,6 +268,11 @@ export function preTokenizerUsesByteEncoding(name: PreTokenizerName): boolean {
   return spec.byteEncode !== false;
 }
 
+/** The regexes a pre-tokenizer applies in turn (llama.cpp's regex_exprs). */
+export function preTokenizerRegexes(name: PreTokenizerName): readonly string[] {
+  return PRE_TOKENIZERS[name].regexes;
+}
+
 // ---------------------------------------------------------------------------
 // Splitting. Offsets are lengths in code points, as in llama.cpp.
 
