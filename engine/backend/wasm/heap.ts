@@ -1,0 +1,64 @@
+import { ChordError } from '../../../shared/errors.ts';
+import { MAXIMUM_PAGES } from './kernels.ts';
+
+/**
+ * The wasm memory as a bump allocator: weights, activations, the KV cache and
+ * scratch are carved out once and never freed (the backend lives as long as
+ * its model). The first MiB is left to the kernels' own (tiny) static data.
+ */
+export class WasmHeap {
+  private top = 1 << 20;
+  private u8View: Uint8Array;
+
+  constructor(readonly memory: WebAssembly.Memory) {
+    this.u8View = new Uint8Array(memory.buffer);
+  }
+
+  /** Bytes handed out so far (the first MiB included). */
+  get used(): number {
+    return this.top;
+  }
+
+  get byteLength(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** `bytes` bytes aligned to `align`; grows the memory, or throws OUT_OF_MEMORY past the wasm32 limit. */
+  alloc(bytes: number, align = 64): number {
+    const start = Math.ceil(this.top / align) * align;
+    const end = start + bytes;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / 65536);
+      if (have / 65536 + pages > MAXIMUM_PAGES) {
+        throw new ChordError(
+          'OUT_OF_MEMORY',
+          `the wasm backend needs ${end} bytes of memory, more than the 4 GiB a wasm32 memory can hold`,
+          { requested: end, limit: MAXIMUM_PAGES * 65536 },
+        );
+      }
+      try {
+        this.memory.grow(pages);
+      } catch (e) {
+        throw new ChordError(
+          'OUT_OF_MEMORY',
+          `could not grow the wasm memory to ${end} bytes: ${(e as Error).message}`,
+        );
+      }
+    }
+    this.top = end;
+    return start;
+  }
+
+  /** The whole memory as bytes (a fresh view after growth; unshared memories detach old ones). */
+  u8(): Uint8Array {
+    if (this.u8View.buffer !== this.memory.buffer || this.u8View.length !== this.memory.buffer.byteLength) {
+      this.u8View = new Uint8Array(this.memory.buffer);
+    }
+    return this.u8View;
+  }
+
+  f32(ptr: number, length: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, length);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Loads the AssemblyScript kernels (assembly/, built by scripts/build-wasm.mjs
+ * into generated/kernels.ts as base64, so that no fetch path is needed) and
+ * finds out what this host can run: SIMD128, and threads (a shared memory).
+ */
+
+/** The kernels' exports (assembly/index.ts); addresses are byte offsets in the memory. */
+export interface KernelExports {
+  hasKernel(type: number): number;
+  activationRowBytes(type: number, n: number): number;
+  prepareActivations(type: number, x: number, n: number, rows: number, dst: number): void;
+  matmulRange(
+    type: number,
+    w: number,
+    rowBytes: number,
+    n: number,
+    nOut: number,
+    act: number,
+    actStride: number,
+    rows: number,
+    out: number,
+    o0: number,
+    o1: number,
+  ): void;
+  quantizeQ8(x: number, nb: number, dst: number): void;
+  quantizeQ8K(x: number, nb: number, dst: number): void;
+  runMainShare(ctrl: number): void;
+  workerLoop(ctrl: number, tid: number): void;
+}
+
+export interface CompiledKernels {
+  /** Imports a shared memory: usable from several threads. */
+  readonly shared: boolean;
+  readonly module: WebAssembly.Module;
+}
+
+/** Pages of 64 KiB; the memory may grow to the whole wasm32 space. */
+export const INITIAL_PAGES = 32;
+export const MAXIMUM_PAGES = 65536;
+
+function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes;
+}
+
+/** Whether shared memories can be made here (SharedArrayBuffer exists and, in a browser, the page is isolated). */
+export function sharedMemoryReason(): string | undefined {
+  if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available (not cross-origin isolated)';
+  const g = globalThis as { crossOriginIsolated?: boolean };
+  if (g.crossOriginIsolated === false) return 'the page is not cross-origin isolated';
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch (e) {
+    return `shared WebAssembly memory is not supported: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+/**
+ * Compiles the kernels: the shared-memory build when `wantShared` and the host
+ * allows it, else the single-thread build. Throws with the reason when the host
+ * has no WebAssembly SIMD (validation fails) or the kernels were not built.
+ */
+export async function compileKernels(wantShared: boolean): Promise<CompiledKernels & { sharedUnavailable?: string }> {
+  if (typeof WebAssembly === 'undefined') throw new Error('WebAssembly is not available');
+  let generated: { KERNELS_SHARED_BASE64: string; KERNELS_SINGLE_BASE64: string };
+  try {
+    generated = await import('./generated/kernels.ts');
+  } catch {
+    throw new Error('the wasm kernels are not built (run npm run build:wasm)');
+  }
+  const sharedUnavailable = wantShared ? sharedMemoryReason() : undefined;
+  const shared = wantShared && sharedUnavailable === undefined;
+  const bytes = decodeBase64(shared ? generated.KERNELS_SHARED_BASE64 : generated.KERNELS_SINGLE_BASE64);
+  if (!WebAssembly.validate(bytes))
+    throw new Error('this WebAssembly engine lacks SIMD128 (the kernels do not validate)');
+  const module = await WebAssembly.compile(bytes);
+  return { shared, module, sharedUnavailable };
+}
+
+export function createMemory(shared: boolean): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared });
+}
+
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return instance.exports as unknown as KernelExports;
+}
