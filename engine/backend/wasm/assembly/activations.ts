@@ -44,7 +44,8 @@ export function quantizeQ8(x: usize, nb: i32, dst: usize): void {
       for (let j = 0; j < 16; j++) {
         const q = <i32>nearest<f32>(load<f32>(xb + ((<usize>(16 * g + j)) << 2)) * id);
         sum += q;
-        const qs = min(max(q, -128), 127);
+        let qs = min(q, 127);
+        if (qs < -128) qs = -128;
         qsum += qs;
         store<i16>(o + 16 + ((<usize>(16 * g + perm(j))) << 1), <i16>qs);
       }
