@@ -21,6 +21,8 @@ const lowerRankFirst = (a: Bigram, b: Bigram) => a.rank < b.rank || (a.rank === 
 
 const HEX = '0123456789ABCDEF';
 const WORD_CACHE_LIMIT = 50_000;
+/** Longer words (a whole line for SPM-style BPE) are not worth keeping. */
+const CACHED_WORD_MAX = 256;
 
 export class BpeTokenizer {
   private readonly byteEncoded: boolean;
@@ -56,8 +58,10 @@ export class BpeTokenizer {
       let ids = this.cache.get(word);
       if (!ids) {
         ids = this.tokenizeWord(word);
-        if (this.cache.size >= WORD_CACHE_LIMIT) this.cache.clear();
-        this.cache.set(word, ids);
+        if (word.length <= CACHED_WORD_MAX) {
+          if (this.cache.size >= WORD_CACHE_LIMIT) this.cache.clear();
+          this.cache.set(word, ids);
+        }
       }
       for (const id of ids) out.push(id);
     }

@@ -16,6 +16,7 @@ import { ATTR_CONTROL, ATTR_UNKNOWN, loadVocab, NO_TOKEN, type Vocab, type Vocab
 import { wpmTokenize } from './wpm.ts';
 
 export { SUPPORTED_PRE_TOKENIZERS } from './pretokenize.ts';
+export type { VocabType as TokenizerModel } from './vocab.ts';
 
 export interface TokenizeOptions {
   /** Add BOS/EOS as the vocab asks (CLS/SEP for WPM), like llama_tokenize's add_special. Default false. */
@@ -71,10 +72,11 @@ const SPACE_ESCAPE = '\u2581';
  * llama.cpp tokenizes UTF-8 bytes: a JS string's lone surrogates reach it as
  * U+FFFD (what any UTF-8 encoder makes of them), so they become U+FFFD here too.
  */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 function wellFormed(text: string): string {
   return /[\ud800-\udfff]/.test(text) ? text.replace(LONE_SURROGATE, '\ufffd') : text;
 }
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const EMPTY = new Uint8Array(0);
 const optional = (id: number) => (id === NO_TOKEN ? undefined : id);
 
 class GGUFTokenizer implements Tokenizer {
@@ -175,8 +177,13 @@ class GGUFTokenizer implements Tokenizer {
   }
 
   tokenToPiece(id: number, opts: { special?: boolean } = {}): Uint8Array {
+    return this.piece(id, opts.special ?? false).slice(); // a copy: the cached piece stays intact
+  }
+
+  /** The cached piece (not to be modified); special=false hides control and unknown tokens. */
+  private piece(id: number, special: boolean): Uint8Array {
     this.checkId(id);
-    if (!opts.special && this.vocab.attrs[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) return new Uint8Array(0);
+    if (!special && this.vocab.attrs[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) return EMPTY;
     let piece = this.pieces[id];
     if (!piece) {
       piece = computePiece(this.vocab, id);
@@ -189,7 +196,7 @@ class GGUFTokenizer implements Tokenizer {
     const bytes: number[] = [];
     let removeSpace = this.vocab.addSpacePrefix; // the space the tokenizer added in front
     for (const id of ids) {
-      const piece = this.tokenToPiece(id, opts);
+      const piece = this.piece(id, opts.special ?? false);
       const skip = removeSpace && piece[0] === 0x20 ? 1 : 0;
       removeSpace = false;
       for (let i = skip; i < piece.length; i++) bytes.push(piece[i]);
@@ -214,7 +221,7 @@ class GGUFTokenizer implements Tokenizer {
   createStreamDecoder(opts: { special?: boolean } = {}): StreamDecoder {
     const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
     return {
-      push: (id) => decoder.decode(this.tokenToPiece(id, opts), { stream: true }),
+      push: (id) => decoder.decode(this.piece(id, opts.special ?? false), { stream: true }),
       flush: () => decoder.decode(),
     };
   }
