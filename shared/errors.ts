@@ -20,6 +20,11 @@ export const ERROR_CODES = [
   'IO_ERROR',
   'HTTP_ERROR',
   'RANGE_NOT_SUPPORTED',
+  // model store
+  'QUOTA_EXCEEDED',
+  'DOWNLOAD_FAILED',
+  'MODEL_NOT_FOUND',
+  'MODEL_NOT_READY',
   // model and engine
   'UNSUPPORTED_ARCHITECTURE',
   'UNSUPPORTED_QUANT_TYPE',
