@@ -1,3 +1,0 @@
-export default defineBackground(() => {
-  // The router, permissions and the offscreen engine host arrive with the extension issue.
-});
