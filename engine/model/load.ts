@@ -26,9 +26,29 @@ export interface LoadOptions {
 /** Architectures whose forward pass we have, by GGUF general.architecture. */
 const SUPPORTED_ARCHITECTURES = new Set(['llama']);
 
-function createBackend(opts: LoadOptions): Backend {
+/**
+ * 'auto' is the wasm backend where it runs (its kernels only speed up the
+ * quantized products; the all-f32 mode stays in the reference backend), else
+ * the reference backend, with the reason in its description.
+ */
+async function createBackend(opts: LoadOptions): Promise<Backend> {
   const requested = opts.backend ?? 'auto';
-  if (requested === 'auto' || requested === 'js') return new JsBackend({ exactF32: opts.exactF32 });
+  if (requested === 'js' || (requested === 'auto' && opts.exactF32)) return new JsBackend({ exactF32: opts.exactF32 });
+  if (requested === 'wasm' || requested === 'auto') {
+    try {
+      const { WasmBackend } = await import('../backend/wasm/index.ts');
+      return await WasmBackend.create({ threads: opts.threads, exactF32: opts.exactF32 });
+    } catch (e) {
+      if (requested === 'wasm') {
+        throw e instanceof ChordError ? e : new ChordError('BACKEND_UNAVAILABLE', `wasm: ${(e as Error).message}`);
+      }
+      const js = new JsBackend({ exactF32: opts.exactF32 });
+      Object.defineProperty(js, 'description', {
+        value: `${js.description}; wasm unavailable: ${(e as Error).message}`,
+      });
+      return js;
+    }
+  }
   throw new ChordError('BACKEND_UNAVAILABLE', `the ${requested} backend is not available in this build`);
 }
 
@@ -70,7 +90,7 @@ export async function loadModelFromSource(source: ByteSource, opts: LoadOptions 
     }
   }
 
-  const backend = createBackend(opts);
+  const backend = await createBackend(opts);
   const weights = new Map();
   const needed = file.tensors.filter((t) => expected.has(t.name));
   const totalBytes = needed.reduce((a, t) => a + t.byteSize, 0);

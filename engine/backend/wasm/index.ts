@@ -1,0 +1,299 @@
+import { ChordError } from '../../../shared/errors.ts';
+import type { GGUFTensorInfo } from '../../gguf/types.ts';
+import { GGMLType, TYPE_TRAITS } from '../../quant/types.ts';
+import type {
+  Activation,
+  AttentionParams,
+  Backend,
+  BackendOptions,
+  KVCache,
+  KVCacheSpec,
+  RopeParams,
+  Weight,
+} from '../backend.ts';
+import { JsBackend } from '../js/index.ts';
+import { WasmHeap } from './heap.ts';
+import { compileKernels, createMemory, instantiateKernels, type KernelExports } from './kernels.ts';
+import { type SpawnWorker, WorkerPool } from './pool.ts';
+
+/**
+ * The WASM-SIMD backend: weights live once in one WebAssembly memory, matrix
+ * products run in the AssemblyScript kernels (assembly/), split by output rows
+ * across a worker pool that shares the memory.
+ *
+ * Matrix products are recorded, not run at once: consecutive ones (q, k, v;
+ * gate, up) go to the workers in one wake-up, and an activation row quantized
+ * for one of them is reused by the others. Any other op, and read, first runs
+ * what is recorded. Those other ops (norms, RoPE, attention, SwiGLU) still run
+ * in the reference backend's TypeScript, directly on views of the wasm memory.
+ */
+export interface WasmBackendOptions extends BackendOptions {
+  /** Makes a worker from its source text; default: worker_threads in Node, a Blob URL worker in browsers. */
+  spawn?: SpawnWorker;
+}
+
+/** A weight in wasm memory; `bytes` is a view of it (the reference ops read it). */
+class WasmWeight implements Weight {
+  constructor(
+    private readonly heap: WasmHeap,
+    readonly name: string,
+    readonly type: GGMLType,
+    readonly shape: readonly number[],
+    readonly ptr: number,
+    readonly byteLength: number,
+    readonly rowBytes: number,
+  ) {}
+
+  get bytes(): Uint8Array {
+    return this.heap.u8().subarray(this.ptr, this.ptr + this.byteLength);
+  }
+}
+
+/** A row-major f32 activation in wasm memory; `data` is a view of it. */
+class WasmActivation implements Activation {
+  private view: Float32Array;
+
+  constructor(
+    private readonly heap: WasmHeap,
+    readonly rows: number,
+    readonly cols: number,
+    readonly ptr: number,
+  ) {
+    this.view = heap.f32(ptr, rows * cols);
+  }
+
+  get data(): Float32Array {
+    // An unshared memory detaches its old buffer when it grows.
+    if (this.view.buffer !== this.heap.memory.buffer) this.view = this.heap.f32(this.ptr, this.rows * this.cols);
+    return this.view;
+  }
+}
+
+/** Activation layouts of the kernels (assembly/activations.ts), shared by weight types with the same partner. */
+function activationFormat(type: GGMLType): string {
+  const partner = TYPE_TRAITS.get(type)!.vecDotType;
+  if (partner === GGMLType.Q8_0 || partner === GGMLType.Q8_1) return 'q8';
+  return GGMLType[partner];
+}
+
+const CMD_WORDS = 12;
+const MAX_CMDS = 64;
+const CTRL_BYTES = 64;
+
+export class WasmBackend implements Backend {
+  readonly name = 'wasm' as const;
+  private readonly js: JsBackend;
+  private readonly cmdsPtr: number;
+  private pending = 0;
+  /** Outputs and inputs of recorded products, to know when a new op depends on them. */
+  private readonly pendingOut = new Set<number>();
+  private readonly pendingIn = new Set<number>();
+  /** Activation rows prepared during this batch: `${ptr}:${format}` -> address. */
+  private readonly prepared = new Map<string, number>();
+  private scratchPtr = 0;
+  private scratchSize = 0;
+  private scratchTop = 0;
+
+  private constructor(
+    private readonly heap: WasmHeap,
+    private readonly k: KernelExports,
+    private readonly ctrlPtr: number,
+    private readonly pool: WorkerPool | undefined,
+    private readonly exactF32: boolean,
+    readonly description: string,
+  ) {
+    this.js = new JsBackend({ exactF32 });
+    this.cmdsPtr = heap.alloc(CMD_WORDS * 4 * MAX_CMDS);
+  }
+
+  /**
+   * Compiles the kernels and starts the workers. `threads` (default: the host's
+   * hardwareConcurrency, else 1) falls back to 1 when the host cannot share
+   * memory or start workers, with the reason in `description`. Throws
+   * BACKEND_UNAVAILABLE when WebAssembly SIMD itself is missing.
+   */
+  static async create(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+    const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+    const threads = Math.max(1, Math.floor(opts.threads ?? hc ?? 1));
+    let compiled: Awaited<ReturnType<typeof compileKernels>>;
+    try {
+      compiled = await compileKernels(threads > 1);
+    } catch (e) {
+      throw new ChordError('BACKEND_UNAVAILABLE', `the wasm backend cannot run here: ${(e as Error).message}`);
+    }
+    const notes: string[] = [];
+    if (compiled.sharedUnavailable !== undefined) notes.push(`1 thread: ${compiled.sharedUnavailable}`);
+    const memory = createMemory(compiled.shared);
+    const heap = new WasmHeap(memory);
+    const k = instantiateKernels(compiled.module, memory);
+    const ctrlPtr = heap.alloc(CTRL_BYTES);
+    let pool: WorkerPool | undefined;
+    if (compiled.shared && threads > 1) {
+      try {
+        pool = await WorkerPool.start(compiled.module, memory, ctrlPtr, threads - 1, opts.spawn);
+      } catch (e) {
+        notes.push(`1 thread: workers did not start (${(e as Error).message})`);
+      }
+    }
+    const n = pool?.threads ?? 1;
+    const what = `wasm (SIMD128, ${n} thread${n > 1 ? 's' : ''}${opts.exactF32 ? ', exact f32 in TypeScript' : ''})`;
+    const description = notes.length ? `${what}; ${notes.join('; ')}` : what;
+    return new WasmBackend(heap, k, ctrlPtr, pool, opts.exactF32 ?? false, description);
+  }
+
+  /** Bytes of wasm memory in use (weights, activations, scratch) and reserved. */
+  memoryUsage(): { usedBytes: number; memoryBytes: number } {
+    return { usedBytes: this.heap.used, memoryBytes: this.heap.byteLength };
+  }
+
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  async loadWeight(info: GGUFTensorInfo, bytes: Uint8Array): Promise<Weight> {
+    const traits = TYPE_TRAITS.get(info.type);
+    const rowBytes = traits ? (info.shape[0] / traits.blockSize) * traits.typeSize : 0;
+    const ptr = this.heap.alloc(bytes.length);
+    this.heap.u8().set(bytes, ptr);
+    return new WasmWeight(this.heap, info.name, info.type, info.shape, ptr, bytes.length, rowBytes);
+  }
+
+  createActivation(rows: number, cols: number): Activation {
+    return new WasmActivation(this.heap, rows, cols, this.heap.alloc(rows * cols * 4));
+  }
+
+  createKVCache(spec: KVCacheSpec): KVCache {
+    return this.js.createKVCache(spec);
+  }
+
+  matmul(w: Weight, x: Activation, out: Activation): void {
+    const wt = w as WasmWeight;
+    const xa = x as WasmActivation;
+    const oa = out as WasmActivation;
+    const [nIn, nOut] = wt.shape;
+    if (this.exactF32 || !this.k.hasKernel(wt.type)) {
+      this.flush();
+      this.js.matmul(w, x, out);
+      return;
+    }
+    // Run what is recorded first if this product reads one of its outputs or overwrites one of its operands.
+    if (this.pendingOut.has(xa.ptr) || this.pendingOut.has(oa.ptr) || this.pendingIn.has(oa.ptr)) this.flush();
+    if (this.pending === MAX_CMDS) this.flush();
+    let act = xa.ptr;
+    let actStride = nIn * 4;
+    if (wt.type !== GGMLType.F32) {
+      actStride = this.k.activationRowBytes(wt.type, nIn);
+      const key = `${xa.ptr}:${activationFormat(wt.type)}`;
+      const ready = this.prepared.get(key);
+      if (ready !== undefined) act = ready;
+      else {
+        act = this.scratch(actStride * x.rows);
+        this.k.prepareActivations(wt.type, xa.ptr, nIn, x.rows, act);
+        this.prepared.set(key, act);
+      }
+    }
+    const cmd = new Int32Array(this.heap.memory.buffer, this.cmdsPtr + this.pending * CMD_WORDS * 4, CMD_WORDS);
+    cmd[0] = 1;
+    cmd[1] = wt.type;
+    cmd[2] = wt.ptr;
+    cmd[3] = wt.rowBytes;
+    cmd[4] = nIn;
+    cmd[5] = nOut;
+    cmd[6] = act;
+    cmd[7] = actStride;
+    cmd[8] = x.rows;
+    cmd[9] = oa.ptr;
+    this.pending++;
+    this.pendingOut.add(oa.ptr);
+    this.pendingIn.add(xa.ptr);
+  }
+
+  /** Scratch for prepared activations, valid until the next flush. */
+  private scratch(bytes: number): number {
+    if (this.scratchTop + bytes > this.scratchSize) {
+      this.flush();
+      if (bytes > this.scratchSize) {
+        this.scratchSize = Math.max(bytes, 2 * this.scratchSize, 1 << 16);
+        this.scratchPtr = this.heap.alloc(this.scratchSize);
+      }
+    }
+    const p = this.scratchPtr + this.scratchTop;
+    this.scratchTop += Math.ceil(bytes / 64) * 64;
+    return p;
+  }
+
+  /** Runs the recorded products (one wake-up of the workers). */
+  private flush(): void {
+    if (this.pending === 0) return;
+    const ctrl = new Int32Array(this.heap.memory.buffer, this.ctrlPtr, CTRL_BYTES / 4);
+    ctrl[3] = this.pending;
+    ctrl[4] = this.cmdsPtr;
+    if (this.pool) this.pool.run(() => this.k.runMainShare(this.ctrlPtr));
+    else {
+      ctrl[1] = 1;
+      this.k.runMainShare(this.ctrlPtr);
+    }
+    this.pending = 0;
+    this.pendingOut.clear();
+    this.pendingIn.clear();
+    this.prepared.clear();
+    this.scratchTop = 0;
+  }
+
+  getRows(table: Weight, ids: readonly number[], out: Activation): void {
+    this.flush();
+    this.js.getRows(table, ids, out);
+  }
+
+  rmsNorm(x: Activation, weight: Weight, eps: number, out: Activation): void {
+    this.flush();
+    this.js.rmsNorm(x, weight, eps, out);
+  }
+
+  rope(x: Activation, positions: readonly number[], p: RopeParams): void {
+    this.flush();
+    this.js.rope(x, positions, p);
+  }
+
+  kvStore(cache: KVCache, layer: number, k: Activation, v: Activation, positions: readonly number[]): void {
+    this.flush();
+    this.js.kvStore(cache, layer, k, v, positions);
+  }
+
+  attention(
+    cache: KVCache,
+    layer: number,
+    q: Activation,
+    positions: readonly number[],
+    p: AttentionParams,
+    out: Activation,
+  ): void {
+    this.flush();
+    this.js.attention(cache, layer, q, positions, p, out);
+  }
+
+  swiglu(gate: Activation, up: Activation): void {
+    this.flush();
+    this.js.swiglu(gate, up);
+  }
+
+  add(x: Activation, y: Activation): void {
+    this.flush();
+    this.js.add(x, y);
+  }
+
+  copyRow(x: Activation, row: number, out: Activation): void {
+    this.flush();
+    this.js.copyRow(x, row, out);
+  }
+
+  async read(x: Activation): Promise<Float32Array> {
+    this.flush();
+    return (x as WasmActivation).data.slice();
+  }
+
+  async dispose(): Promise<void> {
+    this.flush();
+    await this.pool?.stop();
+  }
+}

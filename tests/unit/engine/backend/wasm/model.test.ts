@@ -1,0 +1,114 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Model } from '../../../../../engine/model/model.ts';
+import { loadModel } from '../../../../../engine/node/index.ts';
+import { GGMLType } from '../../../../../engine/quant/types.ts';
+import { fixture } from '../../../../helpers/fixtures.ts';
+import { writeRandomLlamaModel } from '../../../../helpers/random-model.ts';
+import { ensureWasmBuilt } from './build.ts';
+
+/**
+ * The whole forward pass with backend 'wasm' against the reference backend:
+ * same greedy tokens, logits close at every step (prefill of several rows, then
+ * single-token decode), with one thread and with two.
+ *
+ * The kernels of the 32-weight formats are bit-exact, so are those models'
+ * logits. The float and K-quant kernels sum in another order (~1e-7 relative,
+ * as accurate as the reference); the forward pass re-quantizes activations
+ * (Q8_K, f16 for the KV cache and attention), where such differences sometimes
+ * flip a value by one step, so their logits agree to ~1e-2 of the largest.
+ */
+const APPROX = 2e-2;
+const EXACT = new Set([GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q8_0]);
+const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
+
+async function greedyRun(model: Model, prompt: number[], steps: number) {
+  const seq = model.createSequence({ contextSize: 128 });
+  const logits: Float32Array[] = [await seq.evaluate(prompt)];
+  const tokens: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t = argmax(logits[logits.length - 1]);
+    tokens.push(t);
+    logits.push(await seq.evaluate([t]));
+  }
+  return { tokens, logits };
+}
+
+async function compareBackends(path: string, threads: number, tolerance: number): Promise<void> {
+  const js = await loadModel(path, { backend: 'js' });
+  const wasm = await loadModel(path, { backend: 'wasm', threads });
+  try {
+    expect(wasm.info.backend).toContain(`${threads} thread`);
+    const prompt = js.tokenize('Once upon a time, there was', { addBos: true });
+    const a = await greedyRun(js, prompt, 20);
+    const b = await greedyRun(wasm, prompt, 20);
+    expect(b.tokens).toEqual(a.tokens);
+    for (let s = 0; s < a.logits.length; s++) {
+      const scale = Math.max(...a.logits[s].map(Math.abs));
+      let worst = 0;
+      for (let i = 0; i < a.logits[s].length; i++) worst = Math.max(worst, Math.abs(a.logits[s][i] - b.logits[s][i]));
+      if (worst > tolerance * scale) expect.fail(`step ${s}: logits differ by ${worst} (scale ${scale})`);
+    }
+  } finally {
+    await js.dispose();
+    await wasm.dispose();
+  }
+}
+
+beforeAll(async () => {
+  await ensureWasmBuilt();
+});
+
+describe('wasm backend: whole model against the reference backend', () => {
+  for (const name of ['stories260K', 'stories260K-Q8_0', 'stories260K-Q4_0', 'stories260K-Q5_1', 'stories260K-F16']) {
+    const path = fixture(`models/${name}.gguf`);
+    for (const threads of [1, 2]) {
+      it.skipIf(!path)(`${name}, ${threads} thread${threads > 1 ? 's' : ''}`, async () => {
+        await compareBackends(path!, threads, /Q8_0|Q4_0|Q5_1/.test(name) ? 0 : APPROX);
+      });
+    }
+  }
+
+  describe('random models in the other formats (Q3_K: the reference kernel over wasm memory)', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'chord-wasm-'));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    for (const type of [
+      GGMLType.Q4_K,
+      GGMLType.Q5_K,
+      GGMLType.Q6_K,
+      GGMLType.Q4_1,
+      GGMLType.Q5_0,
+      GGMLType.BF16,
+      GGMLType.Q3_K,
+    ]) {
+      it(`${GGMLType[type]}, 2 threads`, async () => {
+        const path = join(dir, `${GGMLType[type]}.gguf`);
+        await writeRandomLlamaModel(path, {
+          dim: 256,
+          nLayers: 2,
+          nHeads: 4,
+          nKvHeads: 2,
+          ffn: 512,
+          weightType: type,
+          seed: type,
+          vocab: 'spm-bytes',
+          vocabSize: 512,
+        });
+        await compareBackends(path, 2, EXACT.has(type) ? 0 : APPROX);
+      });
+    }
+  });
+
+  it('reports why it cannot use threads when asked for one thread only', async () => {
+    const path = fixture('models/stories260K.gguf');
+    if (!path) return;
+    const m = await loadModel(path, { backend: 'wasm', threads: 1 });
+    expect(m.info.backend).toMatch(/^wasm \(SIMD128, 1 thread\)/);
+    await m.dispose();
+  });
+});
