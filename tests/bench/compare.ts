@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.ts';
 import { ArgsError, type CompareOptions, parseCompareArgs, type RuntimeName, USAGE } from './args.ts';
@@ -36,7 +36,7 @@ const JS_CAP = { promptTokens: 16, genTokens: 4 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-function environment(): Environment {
+function environment(loadBefore: number): Environment {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const cpu = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown CPU';
   const flags = /^flags\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.split(' ') ?? [];
@@ -61,6 +61,7 @@ function environment(): Environment {
     date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     cpu: `${cpu}${simd.length ? ` [${simd.join(', ')}]` : ''}`,
     cores: availableParallelism(),
+    loadAverage: { before: loadBefore, after: loadavg()[0] },
     versions: {
       node: process.version,
       chromium:
@@ -157,6 +158,7 @@ export async function main(argv: string[]): Promise<number> {
     `bench:compare: ${modelName} (${(modelBytes / 2 ** 20).toFixed(0)} MiB), ${opts.threads} threads, ` +
       `prompt ${opts.promptTokens}, generate ${opts.genTokens}`,
   );
+  const loadBefore = loadavg()[0];
   const rows: Row[] = [];
   for (const runtime of opts.runtimes) {
     log(`- ${runtime}...`);
@@ -181,7 +183,7 @@ export async function main(argv: string[]): Promise<number> {
     genTokens: opts.genTokens,
     modelBytes,
     rows,
-    environment: environment(),
+    environment: environment(loadBefore),
   };
   console.log(formatTable(report));
   if (opts.writeDoc) {

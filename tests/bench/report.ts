@@ -38,6 +38,8 @@ export interface Environment {
   cpu: string;
   cores: number;
   versions: Record<string, string>;
+  /** 1-minute load average before and after the run: how busy the machine was. */
+  loadAverage?: { before: number; after: number };
 }
 
 export interface CompareReport {
@@ -145,7 +147,10 @@ export function formatSection(report: CompareReport): string {
   const context = env
     ? [
         `Measured ${env.date} on ${env.cpu} (${env.cores} cores), ${report.threads} threads,`,
-        `prompt ${report.promptTokens} / generate ${report.genTokens} tokens.`,
+        `prompt ${report.promptTokens} / generate ${report.genTokens} tokens` +
+          (env.loadAverage
+            ? `; load average ${env.loadAverage.before.toFixed(1)} before, ${env.loadAverage.after.toFixed(1)} after.`
+            : '.'),
         `Versions: ${Object.entries(env.versions)
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}.`,

@@ -71,8 +71,11 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Processes of this browser: those whose ancestry reaches a process started with our profile dir. */
-function rendererPeakRss(profile: string): number {
+/**
+ * The largest VmHWM (peak RSS) or VmRSS (now) among this browser's renderer
+ * processes: those whose ancestry reaches the process started with our profile.
+ */
+function rendererMemory(profile: string, field: 'VmHWM' | 'VmRSS'): number {
   const parent = new Map<number, number>();
   const cmdline = new Map<number, string>();
   for (const entry of readdirSync('/proc')) {
@@ -94,7 +97,7 @@ function rendererPeakRss(profile: string): number {
   for (const [pid, c] of cmdline) {
     if (!c.includes('--type=renderer') || !ofBrowser(pid)) continue;
     try {
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      const hwm = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (hwm) peak = Math.max(peak, Number(hwm[1]) * 1024);
     } catch {
       // gone
@@ -108,7 +111,7 @@ async function withBenchPage<T>(
   opts: BrowserBenchOptions,
   routes: Record<string, Route>,
   body: (page: Page, origin: string) => Promise<T>,
-): Promise<{ value: T; peakMemBytes: number }> {
+): Promise<{ value: T; peakMemBytes: number; baselineMemBytes: number }> {
   const server = await startBenchServer(routes);
   const profile = await mkdtemp(join(tmpdir(), 'chord-bench-profile-'));
   let context: BrowserContext | undefined;
@@ -127,14 +130,17 @@ async function withBenchPage<T>(
     if (!(await page.evaluate(() => globalThis.crossOriginIsolated))) {
       throw new Error('the bench page is not cross-origin isolated: no SharedArrayBuffer, no wasm threads');
     }
+    const baselineMemBytes = rendererMemory(profile, 'VmRSS');
     const value = await withTimeout(body(page, server.origin), opts.timeoutMs, 'the browser run');
-    return { value, peakMemBytes: rendererPeakRss(profile) };
+    return { value, peakMemBytes: rendererMemory(profile, 'VmHWM'), baselineMemBytes };
   } finally {
     await context?.close().catch(() => {});
     await server.close();
     await rm(profile, { recursive: true, force: true });
   }
 }
+
+const baselineNote = (bytes: number) => `renderer at ${(bytes / 2 ** 20).toFixed(0)} MiB before loading`;
 
 export async function runChordBrowser(opts: BrowserBenchOptions & { backend: 'wasm' | 'js' }): Promise<RuntimeResult> {
   const routes = baseRoutes(opts.modelPath);
@@ -145,7 +151,7 @@ export async function runChordBrowser(opts: BrowserBenchOptions & { backend: 'wa
     promptTokens: opts.promptTokens,
     genTokens: opts.genTokens,
   };
-  const { value, peakMemBytes } = await withBenchPage(opts, routes, (page, origin) =>
+  const { value, peakMemBytes, baselineMemBytes } = await withBenchPage(opts, routes, (page, origin) =>
     page.evaluate(
       (req) =>
         new Promise<{ ok: boolean; result?: ChordWorkerResult; error?: string }>((resolve) => {
@@ -170,7 +176,9 @@ export async function runChordBrowser(opts: BrowserBenchOptions & { backend: 'wa
     backend: r.backend,
     promptTokens: opts.promptTokens,
     genTokens: opts.genTokens,
-    note: r.fallback ? `fell back to the js backend (${r.fallback})` : undefined,
+    note: [r.fallback && `fell back to the js backend (${r.fallback})`, baselineNote(baselineMemBytes)]
+      .filter(Boolean)
+      .join('; '),
   };
 }
 
@@ -195,7 +203,7 @@ export async function runWllamaBrowser(opts: BrowserBenchOptions): Promise<Runti
     promptTokens: opts.promptTokens,
     genTokens: opts.genTokens,
   };
-  const { value, peakMemBytes } = await withBenchPage(opts, routes, (page) =>
+  const { value, peakMemBytes, baselineMemBytes } = await withBenchPage(opts, routes, (page) =>
     page.evaluate(async (a): Promise<WllamaPageResult> => {
       const modulePath = '/wllama/index.js';
       const { Wllama } = await import(modulePath);
@@ -224,7 +232,7 @@ export async function runWllamaBrowser(opts: BrowserBenchOptions): Promise<Runti
   );
   const t = value.timings;
   if (!t) throw new Error('wllama reported no timings');
-  const notes: string[] = [];
+  const notes: string[] = [baselineNote(baselineMemBytes)];
   if (!value.multiThread && opts.threads > 1) notes.push('wllama ran single-threaded');
   if (t.prompt_n !== prompt.tokens)
     notes.push(`wllama counted ${t.prompt_n} prompt tokens, we counted ${prompt.tokens}`);
@@ -235,6 +243,6 @@ export async function runWllamaBrowser(opts: BrowserBenchOptions): Promise<Runti
     peakMemBytes,
     promptTokens: t.prompt_n,
     genTokens: t.predicted_n,
-    note: notes.length ? notes.join('; ') : undefined,
+    note: notes.join('; '),
   };
 }
