@@ -41,7 +41,7 @@ async function compareBackends(path: string, threads: number, tolerance: number)
   const wasm = await loadModel(path, { backend: 'wasm', threads });
   try {
     expect(wasm.info.backend).toContain(`${threads} thread`);
-    const prompt = js.tokenize('Once upon a time, there was', { addBos: true });
+    const prompt = js.tokenize('Once upon a time, there was', { addSpecial: true });
     const a = await greedyRun(js, prompt, 20);
     const b = await greedyRun(wasm, prompt, 20);
     expect(b.tokens).toEqual(a.tokens);
