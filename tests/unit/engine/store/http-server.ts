@@ -43,15 +43,19 @@ export async function startServer(routes: Record<string, Route>): Promise<TestSe
       log.push({ path, range: req.headers.range, status });
       res.writeHead(status, { 'Accept-Ranges': route?.ranges === false ? 'none' : 'bytes', ...headers });
     };
-    if (!route) return (answer(404), res.end());
-    if (route.status) return (answer(route.status), res.end());
+    const answerEmpty = (status: number, headers: Record<string, string | number> = {}) => {
+      answer(status, headers);
+      res.end();
+    };
+    if (!route) return answerEmpty(404);
+    if (route.status) return answerEmpty(route.status);
     const size = route.data.length;
     const m = route.ranges === false ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     const ifRange = req.headers['if-range'];
     const useRange = m !== null && (ifRange === undefined || ifRange === route.etag);
     const start = useRange ? Number(m![1]) : 0;
     const end = useRange && m![2] ? Math.min(Number(m![2]), size - 1) : size - 1;
-    if (useRange && start >= size) return (answer(416, { 'Content-Range': `bytes */${size}` }), res.end());
+    if (useRange && start >= size) return answerEmpty(416, { 'Content-Range': `bytes */${size}` });
     const body = route.data.subarray(start, end + 1);
     answer(useRange ? 206 : 200, {
       'Content-Type': 'application/octet-stream',
