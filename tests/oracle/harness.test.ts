@@ -94,6 +94,19 @@ describe.skipIf(!ready)('llama.cpp oracle harness vs stories260K.oracle.json', (
     expect(max).toBeLessThan(1e-4);
   });
 
+  it('more models at once than the cache keeps: none is disposed while in use', async () => {
+    const paths = ['', '-F16', '-Q8_0', '-Q4_0', '-Q5_1'].map((s) => fixture(`models/stories260K${s}.gguf`));
+    if (paths.some((p) => p === undefined)) return;
+    const forced = ref.greedyTokens.slice(0, 4);
+    const runs = await Promise.all(
+      [...paths, ...paths].map((p) => llamaCppForced(p as string, ref.promptTokens, forced)),
+    );
+    for (const run of runs) expect(run.steps).toHaveLength(forced.length);
+    // Each format's two concurrent runs are identical; the greedy choice matches the fixture.
+    for (let i = 0; i < paths.length; i++) expect(runs[i]).toEqual(runs[i + paths.length]);
+    expect(runs[0].steps.map((s) => s.top[0].id)).toEqual(forced);
+  });
+
   it('fullDistribution sums to 1 and agrees with the top-K', async () => {
     const run = await llamaCppForced(modelPath as string, ref.promptTokens, ref.greedyTokens.slice(0, 3), {
       fullDistribution: true,

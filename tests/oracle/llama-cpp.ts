@@ -27,7 +27,6 @@
  * pass by ~1e-4. Flash attention is off by default (its CPU kernel also
  * accumulates V in F16); both can be changed per call.
  */
-import { availableParallelism } from 'node:os';
 import {
   getLlama,
   type Llama,
@@ -64,7 +63,12 @@ export interface OracleEvalOptions {
   topK?: number;
   /** Context size to allocate; default: enough for the run, at least 256. */
   contextSize?: number;
-  /** CPU threads for llama.cpp (default: all cores). Results do not depend on it on CPU (measured). */
+  /**
+   * CPU threads for llama.cpp (default 1). Results are bit-identical for any
+   * count (measured), and llama.cpp's threads spin at their barriers: on a busy
+   * 2-core machine (vitest runs test files in parallel) 2 threads took 20 s for
+   * a 30-token stories260K run that 1 thread does in 0.3 s. Raise it for big models on an idle machine.
+   */
   threads?: number;
   /** KV cache element type: 'f16' is llama.cpp's default; 'f32' removes that rounding. */
   kvType?: 'f16' | 'f32';
@@ -85,9 +89,11 @@ export interface OracleGreedyOptions extends OracleEvalOptions {
   stopAtEog?: boolean;
 }
 
-// One Llama instance for the process; a few loaded models keyed by path.
+// One Llama instance for the process; a few loaded models keyed by path, least
+// recently used first. A model some run is still using is never evicted.
 let llamaPromise: Promise<Llama> | undefined;
 const modelCache = new Map<string, Promise<LlamaModel>>();
+const modelsInUse = new Map<string, number>();
 const MAX_CACHED_MODELS = 4;
 
 function llamaInstance(): Promise<Llama> {
@@ -96,26 +102,42 @@ function llamaInstance(): Promise<Llama> {
 }
 
 /**
- * A loaded model, from the cache when possible. A vocab-only load (for tokenizing
- * only) is cheaper; a full load also serves tokenizing.
+ * Runs `body` with a loaded model, from the cache when possible. A vocab-only
+ * load (for tokenizing only) is cheaper; a full load also serves tokenizing.
  */
-async function loadModel(modelPath: string, vocabOnly = false): Promise<LlamaModel> {
-  const full = modelCache.get(modelPath);
-  if (full) return full;
-  const key = vocabOnly ? `${modelPath}\0vocab` : modelPath;
+async function withModel<T>(
+  modelPath: string,
+  vocabOnly: boolean,
+  body: (model: LlamaModel) => Promise<T> | T,
+): Promise<T> {
+  const key = !vocabOnly || modelCache.has(modelPath) ? modelPath : `${modelPath}\0vocab`;
   let entry = modelCache.get(key);
-  if (!entry) {
+  if (entry)
+    modelCache.delete(key); // re-inserted below as the most recently used
+  else {
     const llama = await llamaInstance();
-    entry = llama.loadModel({ modelPath, gpuLayers: 0, vocabOnly });
-    modelCache.set(key, entry);
+    entry = llama.loadModel({ modelPath, gpuLayers: 0, vocabOnly: key !== modelPath });
     entry.catch(() => modelCache.delete(key));
-    while (modelCache.size > MAX_CACHED_MODELS) {
-      const [oldestKey, oldest] = modelCache.entries().next().value as [string, Promise<LlamaModel>];
-      modelCache.delete(oldestKey);
-      void oldest.then((m) => m.dispose()).catch(() => {});
-    }
   }
-  return entry;
+  modelCache.set(key, entry);
+  modelsInUse.set(key, (modelsInUse.get(key) ?? 0) + 1);
+  try {
+    evictIdleModels();
+    return await body(await entry);
+  } finally {
+    const n = (modelsInUse.get(key) ?? 1) - 1;
+    if (n > 0) modelsInUse.set(key, n);
+    else modelsInUse.delete(key);
+  }
+}
+
+function evictIdleModels(): void {
+  for (const [key, entry] of modelCache) {
+    if (modelCache.size <= MAX_CACHED_MODELS) return;
+    if (modelsInUse.has(key)) continue;
+    modelCache.delete(key);
+    void entry.then((m) => m.dispose()).catch(() => {});
+  }
 }
 
 /** Dispose every loaded model and the Llama instance (call in afterAll). */
@@ -140,20 +162,20 @@ export async function llamaCppTokenize(
   text: string,
   opts: { addSpecial?: boolean; parseSpecial?: boolean } = {},
 ): Promise<number[]> {
-  const model = await loadModel(modelPath, true);
-  const ids: number[] = [...model.tokenize(text, opts.parseSpecial ?? false)];
-  if (opts.addSpecial) {
-    const { bos, eos, shouldPrependBosToken, shouldAppendEosToken } = model.tokens;
-    if (shouldPrependBosToken && bos != null) ids.unshift(bos);
-    if (shouldAppendEosToken && eos != null) ids.push(eos);
-  }
-  return ids;
+  return withModel(modelPath, true, (model) => {
+    const ids: number[] = [...model.tokenize(text, opts.parseSpecial ?? false)];
+    if (opts.addSpecial) {
+      const { bos, eos, shouldPrependBosToken, shouldAppendEosToken } = model.tokens;
+      if (shouldPrependBosToken && bos != null) ids.unshift(bos);
+      if (shouldAppendEosToken && eos != null) ids.push(eos);
+    }
+    return ids;
+  });
 }
 
 /** llama.cpp's detokenizer (for messages and debugging). */
 export async function llamaCppDetokenize(modelPath: string, ids: number[]): Promise<string> {
-  const model = await loadModel(modelPath, true);
-  return model.detokenize(ids as Token[]);
+  return withModel(modelPath, true, (model) => model.detokenize(ids as Token[]));
 }
 
 /**
@@ -166,33 +188,34 @@ export async function llamaCppGreedy(
   nTokens: number,
   opts: OracleGreedyOptions = {},
 ): Promise<OracleRun> {
-  const model = await loadModel(modelPath);
-  const addBos = opts.addBos ?? model.tokens.shouldPrependBosToken;
-  const promptTokens: number[] = [...model.tokenize(prompt, opts.parseSpecial ?? false)];
-  if (addBos && model.tokens.bos != null) promptTokens.unshift(model.tokens.bos);
-  const stopAtEog = opts.stopAtEog ?? true;
+  return withModel(modelPath, false, async (model) => {
+    const addBos = opts.addBos ?? model.tokens.shouldPrependBosToken;
+    const promptTokens: number[] = [...model.tokenize(prompt, opts.parseSpecial ?? false)];
+    if (addBos && model.tokens.bos != null) promptTokens.unshift(model.tokens.bos);
+    const stopAtEog = opts.stopAtEog ?? true;
 
-  return withSequence(model, promptTokens.length + nTokens, opts, async (sequence) => {
-    const run: OracleRun = { promptTokens, tokens: [], steps: [], margins: [] };
-    let next = await evaluatePrompt(sequence, promptTokens, opts);
-    for (let i = 0; i < nTokens; i++) {
-      const step = summarize(next.probabilities, opts);
-      const token = argmax(next.probabilities);
-      // llama.cpp's greedy sampler works on the logits; our arg-max on the
-      // probabilities must name the same token (only an expf collapse of two
-      // distinct logits could separate them).
-      if (
-        next.sampled !== token &&
-        next.probabilities.get(next.sampled as Token) !== next.probabilities.get(token as Token)
-      )
-        throw new Error(`oracle: llama.cpp greedy picked ${next.sampled}, arg-max of probabilities is ${token}`);
-      run.steps.push(step.step);
-      run.margins.push(step.margin);
-      run.tokens.push(token);
-      if (stopAtEog && model.isEogToken(token as Token)) break;
-      if (i + 1 < nTokens) next = await evaluateOne(sequence, token);
-    }
-    return run;
+    return withSequence(model, promptTokens.length + nTokens, opts, async (sequence) => {
+      const run: OracleRun = { promptTokens, tokens: [], steps: [], margins: [] };
+      let next = await evaluatePrompt(sequence, promptTokens, opts);
+      for (let i = 0; i < nTokens; i++) {
+        const step = summarize(next.probabilities, opts);
+        const token = argmax(next.probabilities);
+        // llama.cpp's greedy sampler works on the logits; our arg-max on the
+        // probabilities must name the same token (only an expf collapse of two
+        // distinct logits could separate them).
+        if (
+          next.sampled !== token &&
+          next.probabilities.get(next.sampled as Token) !== next.probabilities.get(token as Token)
+        )
+          throw new Error(`oracle: llama.cpp greedy picked ${next.sampled}, arg-max of probabilities is ${token}`);
+        run.steps.push(step.step);
+        run.margins.push(step.margin);
+        run.tokens.push(token);
+        if (stopAtEog && model.isEogToken(token as Token)) break;
+        if (i + 1 < nTokens) next = await evaluateOne(sequence, token);
+      }
+      return run;
+    });
   });
 }
 
@@ -208,19 +231,20 @@ export async function llamaCppForced(
   opts: OracleEvalOptions = {},
 ): Promise<OracleRun> {
   if (promptTokens.length === 0) throw new Error('oracle: teacher forcing needs at least one prompt token');
-  const model = await loadModel(modelPath);
-  return withSequence(model, promptTokens.length + forced.length, opts, async (sequence) => {
-    const run: OracleRun = { promptTokens: [...promptTokens], tokens: [...forced], steps: [], margins: [] };
-    if (forced.length === 0) return run;
-    let next = await evaluatePrompt(sequence, promptTokens, opts);
-    for (let i = 0; i < forced.length; i++) {
-      const step = summarize(next.probabilities, opts);
-      run.steps.push(step.step);
-      run.margins.push(step.margin);
-      if (i + 1 < forced.length) next = await evaluateOne(sequence, forced[i]);
-    }
-    return run;
-  });
+  const run: OracleRun = { promptTokens: [...promptTokens], tokens: [...forced], steps: [], margins: [] };
+  if (forced.length === 0) return run;
+  return withModel(modelPath, false, (model) =>
+    withSequence(model, promptTokens.length + forced.length, opts, async (sequence) => {
+      let next = await evaluatePrompt(sequence, promptTokens, opts);
+      for (let i = 0; i < forced.length; i++) {
+        const step = summarize(next.probabilities, opts);
+        run.steps.push(step.step);
+        run.margins.push(step.margin);
+        if (i + 1 < forced.length) next = await evaluateOne(sequence, forced[i]);
+      }
+      return run;
+    }),
+  );
 }
 
 interface NextToken {
@@ -241,7 +265,7 @@ async function withSequence<T>(
   const context = await model.createContext({
     contextSize,
     sequences: 1,
-    threads: opts.threads ?? availableParallelism(),
+    threads: opts.threads ?? 1,
     flashAttention: opts.flashAttention ?? false,
     experimentalKvCacheKeyType: kv,
     experimentalKvCacheValueType: kv,

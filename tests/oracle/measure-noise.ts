@@ -104,7 +104,7 @@ async function measure(name: string, path: string, promptTokens: number[], force
     base,
     await llamaCppForced(path, promptTokens, forced, { ...full, promptBatch: false }),
   );
-  report('llama.cpp threads 2 vs 1', base, await llamaCppForced(path, promptTokens, forced, { ...full, threads: 1 }));
+  report('llama.cpp threads 1 vs 2', base, await llamaCppForced(path, promptTokens, forced, { ...full, threads: 2 }));
   const model = await loadModel(path, { backend: 'js' });
   try {
     report(
