@@ -1,0 +1,39 @@
+import { browser } from 'wxt/browser';
+import { createModelStore } from '../../engine/store/index.ts';
+import { EngineRequestSchema, PORT, parseMessage, RuntimeMessageSchema } from '../../shared/protocol.ts';
+import { EngineHost } from './engine-host.ts';
+
+// The engine host: connects to the background, serves its requests, and connects
+// again when the background asks (a restarted service worker has no Port to us).
+const store = createModelStore();
+let port: ReturnType<typeof browser.runtime.connect> | undefined;
+let host: EngineHost | undefined;
+
+function connect(): void {
+  if (port) return;
+  const p = browser.runtime.connect({ name: PORT.engine });
+  const h = new EngineHost(store, (event) => {
+    try {
+      p.postMessage(event);
+    } catch {
+      h.abortAll();
+    }
+  });
+  port = p;
+  host = h;
+  p.onMessage.addListener((raw: unknown) => {
+    const request = parseMessage(EngineRequestSchema, raw, 'engine<-background');
+    if (request) h.handle(request);
+  });
+  p.onDisconnect.addListener(() => {
+    h.abortAll();
+    if (port === p) port = host = undefined;
+  });
+}
+
+browser.runtime.onMessage.addListener((raw: unknown) => {
+  const message = parseMessage(RuntimeMessageSchema, raw, 'engine<-runtime');
+  if (message?.type === 'engine-connect') connect();
+});
+
+connect();

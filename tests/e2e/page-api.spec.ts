@@ -1,0 +1,204 @@
+import { readFileSync } from 'node:fs';
+import type { BrowserContext, Page, Worker } from '@playwright/test';
+import { fixture } from '../helpers/fixtures.ts';
+import { expect, test } from './fixtures.ts';
+import { serveFile } from './serve.ts';
+import { type Site, serveSite } from './site.ts';
+
+// window.chord as a web page uses it: the built extension in Chromium, the
+// stories260K model installed in the extension's store from a local server, and
+// pages on 127.0.0.1 origins. The expected story is llama.cpp's greedy answer
+// (fixtures README and oracle file), never our own output.
+
+const STORY = ', there was a little girl named Lily. She loved to play outside in the park. One day,';
+
+interface Reply {
+  text: string;
+  chunks: number;
+  done?: { text: string; finishReason: string; usage: { promptTokens: number; completionTokens: number } };
+  error?: { name: string; code: string; message: string };
+}
+
+declare global {
+  interface Window {
+    chord: {
+      generate(
+        input: unknown,
+        options?: Record<string, unknown>,
+      ): AsyncIterable<string> & { done: Promise<Reply['done']>; text(): Promise<string> };
+      availability(): Promise<string>;
+      models(): Promise<{ id: string; state: string }[]>;
+    };
+  }
+}
+
+const modelPath = fixture('models/stories260K.gguf');
+const oraclePath = fixture('models/stories260K.oracle.json');
+
+async function installModel(serviceWorker: Worker): Promise<void> {
+  const served = await serveFile(modelPath!);
+  try {
+    const model = await serviceWorker.evaluate(
+      (url) =>
+        (
+          globalThis as unknown as { chordBackground: { install(u: string): Promise<{ state: string }> } }
+        ).chordBackground.install(url),
+      served.url,
+    );
+    expect(model.state).toBe('ready');
+  } finally {
+    await served.close();
+  }
+}
+
+async function openSite(context: BrowserContext, site: Site): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(site.url);
+  await page.waitForFunction(() => typeof window.chord?.generate === 'function');
+  return page;
+}
+
+/** Starts a generation in the page; the promise settles when it ends, with the error's name and code if it failed. */
+function generateIn(page: Page, options: Record<string, unknown>, abortAfterChunks?: number): Promise<Reply> {
+  return page.evaluate(
+    async ({ options, abortAfterChunks }) => {
+      const controller = new AbortController();
+      const reply = window.chord.generate('Once upon a time', { ...options, signal: controller.signal });
+      const out: Reply = { text: '', chunks: 0 };
+      try {
+        for await (const text of reply) {
+          out.text += text;
+          out.chunks++;
+          if (out.chunks === abortAfterChunks) controller.abort();
+        }
+        out.done = await reply.done;
+      } catch (e) {
+        const err = e as { name: string; code: string; message: string };
+        out.error = { name: err.name, code: err.code, message: err.message };
+      }
+      return out;
+    },
+    { options, abortAfterChunks },
+  );
+}
+
+/** Clicks a permission button; the prompt window closes as the click lands. */
+async function decide(prompt: Page, testId: string): Promise<void> {
+  await prompt
+    .getByTestId(testId)
+    .click({ noWaitAfter: true })
+    .catch((e: unknown) => {
+      if (!prompt.isClosed()) throw e;
+    });
+}
+
+function nextPermissionPrompt(context: BrowserContext): Promise<Page> {
+  return context.waitForEvent('page', { predicate: (p) => p.url().includes('/permission.html'), timeout: 15_000 });
+}
+
+test.describe('window.chord', () => {
+  test.skip(modelPath === undefined || oraclePath === undefined, 'stories260K fixtures are absent');
+  let sites: Site[] = [];
+  test.afterEach(async () => {
+    await Promise.all(sites.map((s) => s.close()));
+    sites = [];
+  });
+
+  test("a page allowed once receives llama.cpp's greedy story", async ({ context, serviceWorker }) => {
+    const oracle = JSON.parse(readFileSync(oraclePath!, 'utf8')) as { greedyText: string };
+    expect(oracle.greedyText).toBe(STORY);
+    await installModel(serviceWorker);
+    const site = await serveSite();
+    sites.push(site);
+    const page = await openSite(context, site);
+    expect(await page.evaluate(() => window.chord.availability())).toBe('permission-required');
+
+    const prompt = nextPermissionPrompt(context);
+    const reply = generateIn(page, { maxTokens: 30, temperature: 0 });
+    const promptPage = await prompt;
+    await expect(promptPage.getByTestId('permission-origin')).toHaveText(site.origin);
+    await decide(promptPage, 'permission-allow-once');
+
+    const answer = await reply;
+    expect(answer.error).toBeUndefined();
+    expect(answer.text).toBe(STORY);
+    expect(answer.chunks).toBeGreaterThan(1);
+    expect(answer.done).toMatchObject({ text: STORY, finishReason: 'length', usage: { completionTokens: 30 } });
+    // Allowed once: the same tab asks no more, and now sees the model.
+    expect(await page.evaluate(() => window.chord.availability())).toBe('available');
+    expect((await page.evaluate(() => window.chord.models())).map((m) => m.state)).toEqual(['ready']);
+  });
+
+  test('a denied origin is refused and learns nothing', async ({ context, serviceWorker }) => {
+    await installModel(serviceWorker);
+    const site = await serveSite();
+    sites.push(site);
+    const page = await openSite(context, site);
+
+    const prompt = nextPermissionPrompt(context);
+    const reply = generateIn(page, { maxTokens: 5 });
+    await decide(await prompt, 'permission-deny');
+    const answer = await reply;
+    expect(answer.text).toBe('');
+    expect(answer.error).toMatchObject({ name: 'NotAllowedError', code: 'NOT_ALLOWED' });
+
+    // Remembered: no new prompt, the same refusal for models() and generate().
+    const models = await page.evaluate(() =>
+      window.chord.models().then(
+        () => 'answered',
+        (e: { name: string; code: string }) => `${e.name} ${e.code}`,
+      ),
+    );
+    expect(models).toBe('NotAllowedError NOT_ALLOWED');
+    expect((await generateIn(page, { maxTokens: 5 })).error?.code).toBe('NOT_ALLOWED');
+    expect(await page.evaluate(() => window.chord.availability())).toBe('denied');
+    expect(context.pages().some((p) => p.url().includes('/permission.html'))).toBe(false);
+  });
+
+  test('two tabs generate at once; one aborts, the other finishes', async ({ context, serviceWorker }) => {
+    await installModel(serviceWorker);
+    const site = await serveSite();
+    sites.push(site);
+    const first = await openSite(context, site);
+    const prompt = nextPermissionPrompt(context);
+    const warmup = generateIn(first, { maxTokens: 1, temperature: 0 });
+    await decide(await prompt, 'permission-allow-always');
+    expect((await warmup).error).toBeUndefined();
+
+    const second = await openSite(context, site);
+    const [aborted, finished] = await Promise.all([
+      generateIn(first, { maxTokens: 200, temperature: 0 }, 3),
+      generateIn(second, { maxTokens: 30, temperature: 0 }),
+    ]);
+    expect(aborted.error).toMatchObject({ name: 'AbortError', code: 'ABORTED' });
+    expect(aborted.chunks).toBe(3);
+    expect(finished.error).toBeUndefined();
+    expect(finished.text).toBe(STORY);
+    // Nothing is left queued after the abort.
+    expect(
+      await serviceWorker.evaluate(() =>
+        (globalThis as unknown as { chordBackground: { pendingJobs(): number } }).chordBackground.pendingJobs(),
+      ),
+    ).toBe(0);
+  });
+
+  test('a closed tab aborts its generation and frees the engine', async ({ context, serviceWorker }) => {
+    await installModel(serviceWorker);
+    const site = await serveSite();
+    sites.push(site);
+    const first = await openSite(context, site);
+    const prompt = nextPermissionPrompt(context);
+    const warmup = generateIn(first, { maxTokens: 1 });
+    await decide(await prompt, 'permission-allow-always');
+    await warmup;
+
+    // A long generation in one tab, which is then closed; another tab still gets its answer.
+    void generateIn(first, { maxTokens: 2000, temperature: 0 }).catch(() => {});
+    await first.waitForTimeout(300);
+    await first.close();
+    const second = await openSite(context, site);
+    const answer = await generateIn(second, { maxTokens: 30, temperature: 0 });
+    expect(answer.error).toBeUndefined();
+    expect(answer.text).toBe(STORY);
+  });
+});
