@@ -71,6 +71,12 @@ export interface AttentionParams {
 export interface BackendOptions {
   /** Accumulate in f32 with no activation quantization and an f32 KV cache. */
   exactF32?: boolean;
+  /**
+   * Attention computed as ggml's CPU flash attention (online softmax, V summed in
+   * the cache type) — llama.cpp's default — rather than softmax then V·p.
+   * Default true.
+   */
+  flashAttention?: boolean;
   threads?: number;
 }
 

@@ -19,6 +19,8 @@ export interface LoadOptions {
   threads?: number;
   /** All-f32 arithmetic: no activation quantization (the KV cache type is chosen per sequence). */
   exactF32?: boolean;
+  /** Attention as llama.cpp's CPU flash attention computes it (its default; true), or softmax then V·p. */
+  flashAttention?: boolean;
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
 }
@@ -33,16 +35,17 @@ const SUPPORTED_ARCHITECTURES = new Set(['llama']);
  */
 async function createBackend(opts: LoadOptions): Promise<Backend> {
   const requested = opts.backend ?? 'auto';
-  if (requested === 'js' || (requested === 'auto' && opts.exactF32)) return new JsBackend({ exactF32: opts.exactF32 });
+  const jsOptions = { exactF32: opts.exactF32, flashAttention: opts.flashAttention };
+  if (requested === 'js' || (requested === 'auto' && opts.exactF32)) return new JsBackend(jsOptions);
   if (requested === 'wasm' || requested === 'auto') {
     try {
       const { WasmBackend } = await import('../backend/wasm/index.ts');
-      return await WasmBackend.create({ threads: opts.threads, exactF32: opts.exactF32 });
+      return await WasmBackend.create({ threads: opts.threads, ...jsOptions });
     } catch (e) {
       if (requested === 'wasm') {
         throw e instanceof ChordError ? e : new ChordError('BACKEND_UNAVAILABLE', `wasm: ${(e as Error).message}`);
       }
-      const js = new JsBackend({ exactF32: opts.exactF32 });
+      const js = new JsBackend(jsOptions);
       Object.defineProperty(js, 'description', {
         value: `${js.description}; wasm unavailable: ${(e as Error).message}`,
       });

@@ -72,7 +72,7 @@ export interface OracleEvalOptions {
   threads?: number;
   /** KV cache element type: 'f16' is llama.cpp's default; 'f32' removes that rounding. */
   kvType?: 'f16' | 'f32';
-  /** llama.cpp flash attention (default false). */
+  /** llama.cpp flash attention (default true: llama.cpp's 'auto' turns it on for the CPU, and chord mirrors that path). */
   flashAttention?: boolean;
   /** Evaluate the prompt as one batch (default true) or one token at a time. */
   promptBatch?: boolean;
@@ -266,7 +266,7 @@ async function withSequence<T>(
     contextSize,
     sequences: 1,
     threads: opts.threads ?? 1,
-    flashAttention: opts.flashAttention ?? false,
+    flashAttention: opts.flashAttention ?? true,
     experimentalKvCacheKeyType: kv,
     experimentalKvCacheValueType: kv,
   });

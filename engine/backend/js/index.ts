@@ -34,16 +34,85 @@ interface JsKVCache extends KVCache {
 
 const f32 = Math.fround;
 
+/**
+ * ggml's attention without flash attention: softmax over all scores (sum in
+ * double, as ggml_vec_soft_max_f32), then the probabilities, rounded to the
+ * cache type as mul_mat converts them, weight the rows of V.
+ */
+function softmaxWeightedSum(
+  scores: Float64Array,
+  n: number,
+  V: Float32Array,
+  stride: number,
+  offset: number,
+  dim: number,
+  round: (x: number) => number,
+  out: Float32Array,
+): void {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let j = 0; j < n; j++) if (scores[j] > max) max = scores[j];
+  let sum = 0;
+  for (let j = 0; j < n; j++) {
+    scores[j] = f32(Math.exp(scores[j] - max));
+    sum += scores[j];
+  }
+  const inv = f32(1 / sum);
+  for (let j = 0; j < n; j++) scores[j] = round(f32(scores[j] * inv));
+  for (let d = 0; d < dim; d++) {
+    let acc = 0;
+    for (let j = 0; j < n; j++) acc += scores[j] * V[j * stride + offset + d];
+    out[d] = acc;
+  }
+}
+
+/**
+ * ggml's CPU flash attention (llama.cpp's default): one pass of online softmax.
+ * The running weighted sum of V lives in the cache type, so with an F16 cache
+ * every update is rounded to half precision, as ggml_vec_mad_f16 does.
+ */
+function onlineSoftmaxWeightedSum(
+  scores: Float64Array,
+  n: number,
+  V: Float32Array,
+  stride: number,
+  offset: number,
+  dim: number,
+  round: (x: number) => number,
+  out: Float32Array,
+): void {
+  out.fill(0);
+  let max = Number.NEGATIVE_INFINITY;
+  let sum = 0;
+  for (let j = 0; j < n; j++) {
+    const s = scores[j];
+    let ms = 1; // rescales what was accumulated when a new maximum appears
+    let vs = 1; // this position's weight, exp(s - max)
+    if (s > max) {
+      ms = f32(Math.exp(max - s));
+      max = s;
+      for (let d = 0; d < dim; d++) out[d] = round(out[d] * ms);
+    } else {
+      vs = f32(Math.exp(s - max));
+    }
+    for (let d = 0; d < dim; d++) out[d] = round(out[d] + V[j * stride + offset + d] * vs);
+    sum = f32(f32(sum * ms) + vs);
+  }
+  const inv = sum === 0 ? 0 : f32(1 / sum);
+  for (let d = 0; d < dim; d++) out[d] = f32(out[d] * inv);
+}
+
 export class JsBackend implements Backend {
   readonly name = 'js' as const;
   readonly description = 'reference (scalar TypeScript)';
   private readonly exactF32: boolean;
+  private readonly flashAttention: boolean;
   private quantScratch = new Uint8Array(0);
   private rowScratch = new Float32Array(0);
   private scoreScratch = new Float64Array(0);
 
   constructor(opts: BackendOptions = {}) {
     this.exactF32 = opts.exactF32 ?? false;
+    this.flashAttention = opts.flashAttention ?? true;
   }
 
   async loadWeight(info: GGUFTensorInfo, bytes: Uint8Array): Promise<Weight> {
@@ -182,9 +251,10 @@ export class JsBackend implements Backend {
     const V = c.v[layer];
     const kvWidth = p.nKvHeads * p.headDim;
     const groupSize = p.nHeads / p.nKvHeads;
-    // ggml's mul_mat converts q and the probabilities to the cache type before the products.
+    // ggml converts q to the cache type before its products with K.
     const round = this.cacheRounding(c);
     const qh = new Float32Array(p.headDim);
+    const acc = new Float32Array(p.headDim);
     for (let r = 0; r < q.rows; r++) {
       const nKv = positions[r] + 1;
       const scores = this.scratchScores(nKv);
@@ -192,27 +262,16 @@ export class JsBackend implements Backend {
         const kvHead = Math.floor(h / groupSize);
         const qBase = r * q.cols + h * p.headDim;
         for (let d = 0; d < p.headDim; d++) qh[d] = round(qs[qBase + d]);
-        let max = Number.NEGATIVE_INFINITY;
         for (let j = 0; j < nKv; j++) {
           const kBase = j * kvWidth + kvHead * p.headDim;
           let dot = 0;
           for (let d = 0; d < p.headDim; d++) dot += qh[d] * K[kBase + d];
           scores[j] = f32(f32(dot) * p.scale);
-          if (scores[j] > max) max = scores[j];
         }
-        let sum = 0;
-        for (let j = 0; j < nKv; j++) {
-          scores[j] = f32(Math.exp(scores[j] - max));
-          sum += scores[j];
-        }
-        const inv = f32(1 / sum);
-        for (let j = 0; j < nKv; j++) scores[j] = round(f32(scores[j] * inv));
-        const oBase = r * out.cols + h * p.headDim;
-        for (let d = 0; d < p.headDim; d++) {
-          let acc = 0;
-          for (let j = 0; j < nKv; j++) acc += scores[j] * V[j * kvWidth + kvHead * p.headDim + d];
-          os[oBase + d] = acc;
-        }
+        const vOffset = kvHead * p.headDim;
+        if (this.flashAttention) onlineSoftmaxWeightedSum(scores, nKv, V, kvWidth, vOffset, p.headDim, round, acc);
+        else softmaxWeightedSum(scores, nKv, V, kvWidth, vOffset, p.headDim, round, acc);
+        os.set(acc, r * out.cols + h * p.headDim);
       }
     }
   }

@@ -101,8 +101,9 @@ export class WasmBackend implements Backend {
     private readonly pool: WorkerPool | undefined,
     private readonly exactF32: boolean,
     readonly description: string,
+    flashAttention: boolean,
   ) {
-    this.js = new JsBackend({ exactF32 });
+    this.js = new JsBackend({ exactF32, flashAttention });
     this.cmdsPtr = heap.alloc(CMD_WORDS * 4 * MAX_CMDS);
   }
 
@@ -138,7 +139,7 @@ export class WasmBackend implements Backend {
     const n = pool?.threads ?? 1;
     const what = `wasm (SIMD128, ${n} thread${n > 1 ? 's' : ''}${opts.exactF32 ? ', exact f32 in TypeScript' : ''})`;
     const description = notes.length ? `${what}; ${notes.join('; ')}` : what;
-    return new WasmBackend(heap, k, ctrlPtr, pool, opts.exactF32 ?? false, description);
+    return new WasmBackend(heap, k, ctrlPtr, pool, opts.exactF32 ?? false, description, opts.flashAttention ?? true);
   }
 
   /** Bytes of wasm memory in use (weights, activations, scratch) and reserved. */
