@@ -9,6 +9,8 @@ export default defineConfig({
     name: 'Chord',
     description: 'An on-device LLM for every tab. Nothing leaves the machine.',
     permissions: ['offscreen', 'storage', 'unlimitedStorage', 'sidePanel', 'contextMenus'],
+    // The toolbar button opens the side panel (background: setPanelBehavior).
+    action: { default_title: 'Chord' },
     cross_origin_embedder_policy: { value: 'require-corp' },
     cross_origin_opener_policy: { value: 'same-origin' },
     content_security_policy: {
