@@ -1,4 +1,5 @@
 import { browser } from 'wxt/browser';
+import { SUMMARIZE_JOB_KEY, type SummarizeJob } from '../../shared/summarize-job.ts';
 
 /**
  * "Summarize selection": the menu item hands the selected text to the side panel,
@@ -7,13 +8,6 @@ import { browser } from 'wxt/browser';
  * `summarize` message (a panel already open starts at once).
  */
 export const SUMMARIZE_MENU_ID = 'chord-summarize';
-export const SUMMARIZE_JOB_KEY = 'chord.summarizeJob';
-
-export interface SummarizeJob {
-  jobId: string;
-  text: string;
-  at: number;
-}
 
 export function registerContextMenu(): void {
   browser.runtime.onInstalled.addListener(() => {
