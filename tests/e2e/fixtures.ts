@@ -8,7 +8,10 @@ import { repoRoot } from '../helpers/fixtures.ts';
 export const extensionDir = join(repoRoot, '.output', 'chrome-mv3');
 export const chromiumPath = process.env.CHORD_CHROMIUM ?? '/usr/bin/chromium';
 
-/** Flags for a quiet, headless Chromium that loads only our extension (see docs/architecture.md). */
+/**
+ * Chromium loads only our extension, runs without its sandbox (CI runs as root in
+ * containers), and stays quiet: no background network, component updates, sync or QUIC.
+ */
 export const chromiumArgs = [
   `--load-extension=${extensionDir}`,
   `--disable-extensions-except=${extensionDir}`,
