@@ -24,6 +24,40 @@ function dot(a: v128, b: v128): v128 {
   return i32x4.dot_i16x8_s(a, b);
 }
 
+/** [hsum(a), hsum(b), hsum(c), hsum(d)]: four horizontal sums in one transpose. */
+function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
+}
+
+/** The f16 scales of four blocks `stride` bytes apart, as f32x4 (finite values). */
+function halfScales4(p: usize, stride: usize): v128 {
+  let h = i32x4.splat(<i32>load<u16>(p));
+  h = i32x4.replace_lane(h, 1, <i32>load<u16>(p + stride));
+  h = i32x4.replace_lane(h, 2, <i32>load<u16>(p + 2 * stride));
+  h = i32x4.replace_lane(h, 3, <i32>load<u16>(p + 3 * stride));
+  const em = v128.and(h, i32x4.splat(0x7fff));
+  const f = f32x4.mul(i32x4.shl(em, 13), f32x4.splat(reinterpret<f32>(0x77800000)));
+  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** Four 32-bit words `stride` bytes apart. */
+function gather4(p: usize, stride: usize): v128 {
+  let v = i32x4.splat(load<i32>(p));
+  v = i32x4.replace_lane(v, 1, load<i32>(p + stride));
+  v = i32x4.replace_lane(v, 2, load<i32>(p + 2 * stride));
+  return i32x4.replace_lane(v, 3, load<i32>(p + 3 * stride));
+}
+
+/** sumf + p[0] + p[1] + p[2] + p[3], in that order (ggml adds block by block). */
+function addLanes(sumf: f32, p: v128): f32 {
+  sumf += f32x4.extract_lane(p, 0);
+  sumf += f32x4.extract_lane(p, 1);
+  sumf += f32x4.extract_lane(p, 2);
+  return sumf + f32x4.extract_lane(p, 3);
+}
+
 /** sum of the 32 unsigned nibbles of qs (16 bytes) times the P16 quants at aq. */
 function nibbleDot(v: v128, aq: usize): v128 {
   const m4 = i16x8.splat(0x0f);
@@ -52,10 +86,26 @@ function nibble5Dot(v: v128, qh: u32, aq: usize): v128 {
   return i32x4.add(acc, dot(v128.or(i16x8.shr_u(v, 12), b3), v128.load(aq, 48)));
 }
 
-/** ggml_vec_dot_q4_0_q8_0: (q - 8) as q minus 8 * (sum of the activation quants). */
+/**
+ * ggml_vec_dot_q4_0_q8_0: (q - 8) as q minus 8 * (sum of the activation quants).
+ * Four blocks at a time: their integer sums and float products in SIMD, then
+ * added to sumf one by one, as ggml does.
+ */
 export function dotQ4_0(w: usize, a: usize, nb: i32): f32 {
   let sumf: f32 = 0;
-  for (let i = 0; i < nb; i++) {
+  let i = 0;
+  for (; i + 4 <= nb; i += 4) {
+    const s0 = nibbleDot(v128.load(w, 2), a + 16);
+    const s1 = nibbleDot(v128.load(w, 20), a + 96);
+    const s2 = nibbleDot(v128.load(w, 38), a + 176);
+    const s3 = nibbleDot(v128.load(w, 56), a + 256);
+    const sumi = i32x4.sub(hsum4(s0, s1, s2, s3), i32x4.shl(gather4(a + 4, P16_STRIDE), 3));
+    const da = gather4(a, P16_STRIDE);
+    sumf = addLanes(sumf, f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(sumi), halfScales4(w, 18)), da));
+    w += 72;
+    a += 4 * P16_STRIDE;
+  }
+  for (; i < nb; i++) {
     const sumi = hsum(nibbleDot(v128.load(w, 2), a + 16)) - 8 * load<i32>(a, 4);
     sumf += <f32>sumi * halfToF32(load<u16>(w)) * load<f32>(a);
     w += 18;
@@ -100,17 +150,32 @@ export function dotQ5_1(w: usize, a: usize, nb: i32): f32 {
   return sumf;
 }
 
-/** ggml_vec_dot_q8_0_q8_0: sumi * (dw * da). Bytes sign-extended in place: even = (v << 8) >> 8, odd = v >> 8. */
+/** The 32 int8 quants at q (sign-extended in place: even = (v << 8) >> 8, odd = v >> 8) times the P16 quants at aq. */
+function int8Dot(q: usize, aq: usize): v128 {
+  const v0 = v128.load(q);
+  const v1 = v128.load(q, 16);
+  let acc = dot(i16x8.shr_s(i16x8.shl(v0, 8), 8), v128.load(aq));
+  acc = i32x4.add(acc, dot(i16x8.shr_s(v0, 8), v128.load(aq, 16)));
+  acc = i32x4.add(acc, dot(i16x8.shr_s(i16x8.shl(v1, 8), 8), v128.load(aq, 32)));
+  return i32x4.add(acc, dot(i16x8.shr_s(v1, 8), v128.load(aq, 48)));
+}
+
+/** ggml_vec_dot_q8_0_q8_0: sumi * (dw * da), four blocks at a time as in dotQ4_0. */
 export function dotQ8_0(w: usize, a: usize, nb: i32): f32 {
   let sumf: f32 = 0;
-  for (let i = 0; i < nb; i++) {
-    const v0 = v128.load(w, 2);
-    const v1 = v128.load(w, 18);
-    let acc = dot(i16x8.shr_s(i16x8.shl(v0, 8), 8), v128.load(a, 16));
-    acc = i32x4.add(acc, dot(i16x8.shr_s(v0, 8), v128.load(a, 32)));
-    acc = i32x4.add(acc, dot(i16x8.shr_s(i16x8.shl(v1, 8), 8), v128.load(a, 48)));
-    acc = i32x4.add(acc, dot(i16x8.shr_s(v1, 8), v128.load(a, 64)));
-    sumf += <f32>hsum(acc) * (halfToF32(load<u16>(w)) * load<f32>(a));
+  let i = 0;
+  for (; i + 4 <= nb; i += 4) {
+    const s0 = int8Dot(w + 2, a + 16);
+    const s1 = int8Dot(w + 36, a + 96);
+    const s2 = int8Dot(w + 70, a + 176);
+    const s3 = int8Dot(w + 104, a + 256);
+    const d = f32x4.mul(halfScales4(w, 34), gather4(a, P16_STRIDE));
+    sumf = addLanes(sumf, f32x4.mul(f32x4.convert_i32x4_s(hsum4(s0, s1, s2, s3)), d));
+    w += 136;
+    a += 4 * P16_STRIDE;
+  }
+  for (; i < nb; i++) {
+    sumf += <f32>hsum(int8Dot(w + 2, a + 16)) * (halfToF32(load<u16>(w)) * load<f32>(a));
     w += 34;
     a += P16_STRIDE;
   }
