@@ -1,10 +1,16 @@
 /**
  * Round-robin across lanes (one lane per tab, one for the side panel), FIFO within
  * a lane: a tab that queues ten requests cannot starve a tab that queues one.
+ *
+ * The next item comes from the waiting lane served least recently (never-served
+ * lanes first, in arrival order). Lanes remember when they were last served even
+ * while empty, so a tab that sends its next request just after its previous one
+ * ended still waits behind the tabs that are already queued.
  */
 export class FairQueue<T> {
-  // Map keeps insertion order: the first lane is the next one served.
   private readonly lanes = new Map<string, T[]>();
+  private readonly lastServed = new Map<string, number>();
+  private clock = 0;
 
   get size(): number {
     let n = 0;
@@ -18,15 +24,18 @@ export class FairQueue<T> {
     else this.lanes.set(lane, [item]);
   }
 
-  /** The next item: the head of the first lane, whose lane then goes to the back. */
   shift(): T | undefined {
-    for (const [lane, items] of this.lanes) {
-      const item = items.shift();
-      this.lanes.delete(lane);
-      if (items.length > 0) this.lanes.set(lane, items);
-      if (item !== undefined) return item;
+    let best: string | undefined;
+    for (const lane of this.lanes.keys()) {
+      if (best === undefined || (this.lastServed.get(lane) ?? 0) < (this.lastServed.get(best) ?? 0)) best = lane;
     }
-    return undefined;
+    if (best === undefined) return undefined;
+    const items = this.lanes.get(best)!;
+    const item = items.shift();
+    if (items.length === 0) this.lanes.delete(best);
+    this.lastServed.set(best, ++this.clock);
+    this.forgetOldLanes();
+    return item;
   }
 
   /** Takes out every item that matches (an aborted request, a closed tab's requests). */
@@ -39,5 +48,13 @@ export class FairQueue<T> {
       else this.lanes.delete(lane);
     }
     return removed;
+  }
+
+  /** Bounded memory: idle lanes' history goes, oldest first. */
+  private forgetOldLanes(limit = 256): void {
+    for (const lane of this.lastServed.keys()) {
+      if (this.lastServed.size <= limit) return;
+      if (!this.lanes.has(lane)) this.lastServed.delete(lane);
+    }
   }
 }
