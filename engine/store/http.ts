@@ -22,14 +22,12 @@ export async function requestFrom(
   url: string,
   start: number,
   signal: AbortSignal | undefined,
-  etag?: string,
-): Promise<RangeResponse | 'complete'> {
+): Promise<RangeResponse | 'complete' | 'changed'> {
   const headers = new Headers();
-  if (start > 0) {
-    headers.set('Range', `bytes=${start}-`);
-    // Only a strong ETag makes If-Range meaningful; otherwise we compare sizes.
-    if (etag && !etag.startsWith('W/')) headers.set('If-Range', etag);
-  }
+  // Only Range: it is CORS-safelisted, so a cross-origin model host needs no
+  // preflight; If-Range would need one. A changed file is caught by comparing
+  // the answer's size and ETag with what we stored instead.
+  if (start > 0) headers.set('Range', `bytes=${start}-`);
   let res: Response;
   try {
     res = await doFetch(url, { headers, signal, cache: 'no-store' });
@@ -43,6 +41,8 @@ export async function requestFrom(
     // Nothing left past `start`: the file is complete if the size agrees.
     const total = /\/(\d+)$/.exec(res.headers.get('Content-Range') ?? '');
     if (total && Number(total[1]) === start) return 'complete';
+    // Shorter than what we have: the file changed.
+    return 'changed';
   }
   if (!res.ok || !res.body) {
     throw new ChordError('HTTP_ERROR', `${url}: HTTP ${res.status} ${res.statusText}`.trim(), {
@@ -52,10 +52,16 @@ export async function requestFrom(
   }
   const resEtag = res.headers.get('ETag') ?? undefined;
   if (res.status === 206) {
-    const m = CONTENT_RANGE.exec(res.headers.get('Content-Range') ?? '');
+    const contentRange = res.headers.get('Content-Range');
+    if (contentRange === null) {
+      // A cross-origin host that does not expose Content-Range: the 206 answers our range.
+      const length = res.headers.get('Content-Length');
+      return { start, size: length === null ? undefined : start + Number(length), etag: resEtag, body: res.body };
+    }
+    const m = CONTENT_RANGE.exec(contentRange);
     if (!m || Number(m[1]) !== start) {
       await res.body.cancel();
-      throw new ChordError('DOWNLOAD_FAILED', `${url}: unexpected Content-Range '${res.headers.get('Content-Range')}'`);
+      throw new ChordError('DOWNLOAD_FAILED', `${url}: unexpected Content-Range '${contentRange}'`);
     }
     const size = m[3] === '*' ? undefined : Number(m[3]);
     return { start, size, etag: resEtag, body: res.body };

@@ -381,11 +381,12 @@ export class DexieModelStore implements ModelStore {
       for (;;) {
         const before = writer.received;
         try {
-          const res = await requestFrom(this.doFetch, url, before, signal, row.etag);
+          const res = await requestFrom(this.doFetch, url, before, signal);
           if (res === 'complete') break;
           const changed =
             before > 0 &&
-            (res.start === 0 ||
+            (res === 'changed' ||
+              res.start === 0 ||
               (row.size > 0 && res.size !== undefined && res.size !== row.size) ||
               (row.etag !== undefined && res.etag !== undefined && res.etag !== row.etag));
           if (changed) {
@@ -395,10 +396,15 @@ export class DexieModelStore implements ModelStore {
               await this.db.models.update(row.id, { bytesDone: 0 });
             });
             writer = await ChunkWriter.resume(this.db, row.id, row.chunkSize, 0);
-            if (res.start !== 0) {
-              await res.body.cancel().catch(() => undefined);
+            spaceChecked = false;
+            if (res === 'changed' || res.start !== 0) {
+              if (res !== 'changed') await res.body.cancel().catch(() => undefined);
               continue;
             }
+          }
+          if (res === 'changed') {
+            // Cannot happen from byte 0; treat it as a failed request.
+            throw new ChordError('DOWNLOAD_FAILED', `${url}: the server refused the range`);
           }
           if (!spaceChecked || changed) {
             if (res.size !== undefined) await this.checkSpace(res.size - writer.received, res.size);

@@ -41,12 +41,21 @@ export async function startServer(routes: Record<string, Route>): Promise<TestSe
     const route = table.get(path);
     const answer = (status: number, headers: Record<string, string | number> = {}) => {
       log.push({ path, range: req.headers.range, status });
-      res.writeHead(status, { 'Accept-Ranges': route?.ranges === false ? 'none' : 'bytes', ...headers });
+      res.writeHead(status, {
+        'Accept-Ranges': route?.ranges === false ? 'none' : 'bytes',
+        // What a model host sends so that an extension (cross-origin isolated) may read it.
+        'Access-Control-Allow-Origin': '*',
+        'Access-Control-Allow-Headers': 'Range',
+        'Access-Control-Expose-Headers': 'Content-Range, Content-Length, Accept-Ranges, ETag',
+        'Cross-Origin-Resource-Policy': 'cross-origin',
+        ...headers,
+      });
     };
     const answerEmpty = (status: number, headers: Record<string, string | number> = {}) => {
       answer(status, headers);
       res.end();
     };
+    if (req.method === 'OPTIONS') return answerEmpty(204);
     if (!route) return answerEmpty(404);
     if (route.status) return answerEmpty(route.status);
     const size = route.data.length;

@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import type { Page } from '@playwright/test';
+import type { Browser } from 'wxt/browser';
+import { fixture } from '../helpers/fixtures.ts';
+import { type Route, startServer, type TestServer } from '../unit/engine/store/http-server.ts';
+import { expect, test } from './fixtures.ts';
+
+// The options page as a user drives it, on the built extension: installs go to the
+// engine host's store in the offscreen document (by URL) or straight into the shared
+// IndexedDB (by file), and the rows show progress, then ready or error.
+
+// The callbacks given to serviceWorker.evaluate run inside the extension, where `chrome` is a global.
+declare const chrome: typeof Browser;
+
+const modelPath = fixture('models/stories260K.gguf');
+const model = modelPath ? new Uint8Array(readFileSync(modelPath)) : new Uint8Array(0);
+/** Served in 64 KiB pieces, 60 ms apart: about a second, long enough to see progress. */
+const slow = { pieceBytes: 64 << 10, pauseMs: 60 } satisfies Partial<Route>;
+
+let server: TestServer | undefined;
+test.afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function openOptions(page: Page, extensionId: string) {
+  await page.goto(`chrome-extension://${extensionId}/options.html`);
+  await expect(page.getByTestId('model-empty')).toBeVisible();
+}
+
+const rowNamed = (page: Page, name: string) => page.getByTestId('model-row').filter({ hasText: name });
+
+async function installUrl(page: Page, url: string) {
+  await page.getByTestId('model-url').fill(url);
+  await page.getByTestId('model-install').click();
+}
+
+test.describe('options page: models', () => {
+  test.skip(!modelPath, 'fixture models/stories260K.gguf is missing');
+
+  test('installs by URL: progress, then ready; then deletes it', async ({ page, extensionId }) => {
+    server = await startServer({ '/stories260K.gguf': { data: model, ...slow } });
+    await openOptions(page, extensionId);
+    await installUrl(page, server.url('/stories260K.gguf'));
+
+    const row = rowNamed(page, 'stories260K.gguf');
+    await expect(row).toHaveAttribute('data-state', 'downloading');
+    const bar = row.getByTestId('model-progress');
+    await expect(bar).toBeVisible();
+    // Some bytes but not all: progress is reported while the transfer runs.
+    await expect
+      .poll(async () => Number(await bar.getAttribute('data-bytes-done')), { timeout: 15_000 })
+      .toBeGreaterThan(0);
+    expect(Number(await bar.getAttribute('data-bytes-done'))).toBeLessThan(model.length);
+
+    await expect(row).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+    await expect(row.getByTestId('model-meta')).toContainText('llama');
+    await expect(row.getByTestId('model-progress')).toBeHidden();
+    await expect(page.getByTestId('storage-used')).toHaveAttribute('data-used-bytes', String(model.length));
+
+    await row.getByTestId('model-delete').click();
+    await expect(page.getByTestId('model-row')).toHaveCount(0);
+    await expect(page.getByTestId('storage-used')).toHaveAttribute('data-used-bytes', '0');
+  });
+
+  test('installs by file', async ({ page, extensionId }) => {
+    await openOptions(page, extensionId);
+    await page.getByTestId('model-file').setInputFiles(modelPath!);
+    const row = rowNamed(page, 'stories260K.gguf');
+    await expect(row).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+    await expect(row.getByTestId('model-meta')).toContainText('F32');
+    // The engine host sees it: the store is shared through IndexedDB.
+    await page.reload();
+    await expect(rowNamed(page, 'stories260K.gguf')).toHaveAttribute('data-state', 'ready');
+  });
+
+  test('a download cut halfway resumes with a Range request', async ({ page, extensionId }) => {
+    const half = Math.floor(model.length / 2);
+    server = await startServer({ '/stories260K.gguf': { data: model, cutAfter: half, cuts: 1 } });
+    await openOptions(page, extensionId);
+    await installUrl(page, server.url('/stories260K.gguf'));
+    const row = rowNamed(page, 'stories260K.gguf');
+    await expect(row).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+    const gets = server.log.filter((r) => r.status === 200 || r.status === 206);
+    expect(gets.map((r) => r.status)).toEqual([200, 206]);
+    const from = Number(/bytes=(\d+)-/.exec(gets[1]!.range ?? '')?.[1]);
+    expect(from).toBeGreaterThan(0);
+    expect(from).toBeLessThanOrEqual(half);
+  });
+
+  test('a corrupt file is rejected and nothing else is lost', async ({ page, extensionId }) => {
+    const corrupt = model.slice();
+    corrupt.set([0x4e, 0x4f, 0x50, 0x45], 0); // not "GGUF"
+    server = await startServer({ '/good.gguf': { data: model }, '/corrupt.gguf': { data: corrupt } });
+    await openOptions(page, extensionId);
+    await installUrl(page, server.url('/good.gguf'));
+    const good = rowNamed(page, 'good.gguf');
+    await expect(good).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+
+    await installUrl(page, server.url('/corrupt.gguf'));
+    const bad = rowNamed(page, 'corrupt.gguf');
+    await expect(bad).toHaveAttribute('data-state', 'error', { timeout: 30_000 });
+    await expect(bad.getByTestId('model-error')).toContainText('GGUF_BAD_MAGIC');
+
+    // A truncated file picked from disk fails the same way.
+    await page.getByTestId('model-file').setInputFiles({
+      name: 'truncated.gguf',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(model.subarray(0, 4096)),
+    });
+    const truncated = rowNamed(page, 'truncated.gguf');
+    await expect(truncated).toHaveAttribute('data-state', 'error', { timeout: 30_000 });
+
+    await expect(good).toHaveAttribute('data-state', 'ready');
+    await expect(page.getByTestId('storage-used')).toHaveAttribute('data-used-bytes', String(model.length));
+    // The failed rows go away when deleted; the good model stays.
+    await bad.getByTestId('model-delete').click();
+    await truncated.getByTestId('model-delete').click();
+    await expect(page.getByTestId('model-row')).toHaveCount(1);
+    await expect(good).toHaveAttribute('data-state', 'ready');
+  });
+});
+
+test('options page: site permissions are listed and revocable', async ({ page, extensionId, serviceWorker }) => {
+  await serviceWorker.evaluate(async () => {
+    const at = Date.now();
+    await chrome.storage.local.set({
+      'chord.grants': {
+        'http://allowed.test': { origin: 'http://allowed.test', decision: 'always', at },
+        'http://denied.test': { origin: 'http://denied.test', decision: 'deny', at: at - 1 },
+      },
+    });
+  });
+  await page.goto(`chrome-extension://${extensionId}/options.html`);
+  const rows = page.getByTestId('grant-row');
+  await expect(rows).toHaveCount(2);
+  await rows.filter({ hasText: 'allowed.test' }).getByTestId('grant-revoke').click();
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toHaveAttribute('data-origin', 'http://denied.test');
+  const stored = await serviceWorker.evaluate(
+    async () => (await chrome.storage.local.get('chord.grants'))['chord.grants'],
+  );
+  expect(Object.keys(stored as object)).toEqual(['http://denied.test']);
+});
