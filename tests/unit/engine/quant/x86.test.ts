@@ -1,0 +1,126 @@
+/**
+ * engine/quant/x86.ts against the AVX2 kernels themselves: libggml-cpu-haswell.so
+ * from node-llama-cpp@3.21.1 (what llama.cpp runs on this kind of machine),
+ * called through koffi. Results must be bit-identical.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { activationBytes, quantizeActivations, quantizeRow, vecDotTypeOf } from '../../../../engine/quant/index.ts';
+import { GGMLType } from '../../../../engine/quant/types.ts';
+import { fmaF32, isRepackedOnX86, vecDotQ4_0Repacked, vecDotX86 } from '../../../../engine/quant/x86.ts';
+import { repoRoot } from '../../../helpers/fixtures.ts';
+import { rng } from './pack.ts';
+
+const LIB = join(repoRoot, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-cpu-haswell.so');
+const flags = existsSync('/proc/cpuinfo')
+  ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '')
+  : '';
+const canRun =
+  process.platform === 'linux' &&
+  process.arch === 'x64' &&
+  existsSync(LIB) &&
+  ['avx2', 'fma', 'f16c'].every((f) => flags.split(/\s+/).includes(f));
+if (!canRun) console.warn('[skip] x86 kernels: no AVX2 machine with llama.cpp haswell build');
+
+// biome-ignore lint/suspicious/noExplicitAny: koffi's function objects are untyped variadic calls
+type CFunc = (...args: any[]) => any;
+interface Lib {
+  func(signature: string): CFunc;
+}
+
+const NAMES: Partial<Record<GGMLType, string>> = {
+  [GGMLType.Q4_0]: 'q4_0',
+  [GGMLType.Q8_0]: 'q8_0',
+  [GGMLType.Q5_1]: 'q5_1',
+  [GGMLType.Q8_1]: 'q8_1',
+  [GGMLType.F32]: 'f32',
+  [GGMLType.F16]: 'f16',
+};
+
+function randomRow(next: () => number, n: number, scale: number): Float32Array {
+  return Float32Array.from({ length: n }, () => Math.fround((next() - 0.5) * scale));
+}
+
+/** make_block_q4_0x8 with an interleave of 8 bytes (repack.cpp): 8 rows' blocks b into one block_q4_0x8. */
+function repackQ4_0x8(rows: Uint8Array[], nBlocks: number): Uint8Array {
+  const out = new Uint8Array(nBlocks * 144);
+  for (let b = 0; b < nBlocks; b++) {
+    const o = b * 144;
+    for (let r = 0; r < 8; r++) out.set(rows[r].subarray(b * 18, b * 18 + 2), o + 2 * r);
+    for (let i = 0; i < 16; i++) {
+      const src = rows[i % 8].subarray(b * 18 + 2 + Math.floor(i / 8) * 8);
+      for (let k = 0; k < 8; k++) out[o + 16 + i * 8 + k] = src[k] ^ 0x88;
+    }
+  }
+  return out;
+}
+
+describe.skipIf(!canRun)('x86 (AVX2) dot products vs libggml-cpu-haswell', () => {
+  let lib: Lib;
+  beforeAll(async () => {
+    const koffi = (await import('koffi')).default;
+    lib = koffi.load(LIB);
+    lib.func('void ggml_cpu_init(void)')();
+  });
+
+  it('fmaF32 rounds once: against fmaf from libm', async () => {
+    const koffi = (await import('koffi')).default;
+    const fmaf = koffi.load('libm.so.6').func('float fmaf(float a, float b, float c)');
+    const next = rng(11);
+    for (let i = 0; i < 20000; i++) {
+      const a = Math.fround((next() - 0.5) * 2 ** Math.floor(next() * 40 - 20));
+      const b = i % 2 ? Math.floor(next() * 65536 - 32768) : Math.fround(next() - 0.5);
+      // c close to -a*b makes cancellation; others exercise the midpoint case
+      const c = i % 3 === 0 ? Math.fround(-a * b * (1 + (next() - 0.5) * 1e-6)) : Math.fround((next() - 0.5) * 4);
+      const want = fmaf(a, b, c);
+      if (!Object.is(fmaF32(a, b, c), want)) expect.fail(`fma(${a}, ${b}, ${c}): ours ${fmaF32(a, b, c)}, ${want}`);
+    }
+  });
+
+  it('ggml_vec_dot_{q4_0,q8_0}_q8_0, q5_1_q8_1, f32, f16: bit-identical', () => {
+    const next = rng(8086);
+    for (const type of [GGMLType.Q4_0, GGMLType.Q8_0, GGMLType.Q5_1, GGMLType.F32, GGMLType.F16]) {
+      const aType = vecDotTypeOf(type);
+      const name =
+        type === GGMLType.F32 || type === GGMLType.F16
+          ? `ggml_vec_dot_${NAMES[type]}`
+          : `ggml_vec_dot_${NAMES[type]}_${NAMES[aType]}`;
+      const f = lib.func(
+        `void ${name}(int n, void *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nrc)`,
+      );
+      for (let r = 0; r < 200; r++) {
+        const n = type === GGMLType.F32 || type === GGMLType.F16 ? 1 + Math.floor(next() * 300) : 32 * (1 + (r % 8));
+        const w = quantizeRow(type, randomRow(next, n, 0.2));
+        const a = new Uint8Array(activationBytes(aType, n));
+        quantizeActivations(aType, randomRow(next, n, 6), 0, n, a, 0);
+        const s = new Float32Array(1);
+        f(n, s, 0, w, 0, a, 0, 1);
+        const got = vecDotX86(type, n, w, 0, a, 0);
+        if (!Object.is(got, s[0])) expect.fail(`${name} n=${n} row ${r}: ours ${got}, llama.cpp ${s[0]}`);
+      }
+    }
+  });
+
+  it('ggml_gemv_q4_0_8x8_q8_0 (repacked Q4_0): bit-identical per output', () => {
+    const gemv = lib.func(
+      'void ggml_gemv_q4_0_8x8_q8_0(int n, void *s, size_t bs, const void *vx, const void *vy, int nr, int nc)',
+    );
+    const next = rng(808);
+    expect(isRepackedOnX86(GGMLType.Q4_0, 64)).toBe(true);
+    expect(isRepackedOnX86(GGMLType.Q4_0, 172)).toBe(false);
+    for (let r = 0; r < 60; r++) {
+      const n = 32 * (1 + (r % 6));
+      const nb = n / 32;
+      const rows = Array.from({ length: 8 }, () => quantizeRow(GGMLType.Q4_0, randomRow(next, n, 0.2)));
+      const a = new Uint8Array(activationBytes(GGMLType.Q8_0, n));
+      quantizeActivations(GGMLType.Q8_0, randomRow(next, n, 6), 0, n, a, 0);
+      const s = new Float32Array(8);
+      gemv(n, s, 8, repackQ4_0x8(rows, nb), a, 1, 8);
+      for (let o = 0; o < 8; o++) {
+        const got = vecDotQ4_0Repacked(n, rows[o], 0, a, 0);
+        if (!Object.is(got, s[o])) expect.fail(`n=${n} output ${o}: ours ${got}, llama.cpp ${s[o]}`);
+      }
+    }
+  });
+});
