@@ -137,7 +137,9 @@ function updateRow(li: HTMLLIElement, model: StoredModel): void {
         : '';
   q('model-error').textContent = state === 'error' && model.error ? `${model.error.code}: ${model.error.message}` : '';
   const resume = q('model-resume') as HTMLButtonElement;
-  resume.hidden = !(state === 'error' && model.sourceUrl && model.bytesDone > 0);
+  // A URL download that is not running from this page may have stopped (the page that
+  // started it closed, the browser restarted): resuming joins it if it is in fact running.
+  resume.hidden = !(state !== 'ready' && model.sourceUrl && !live.has(model.id));
 }
 
 function renderModels(): void {
