@@ -5,7 +5,8 @@
  * Results are memoized per word: BPE never merges across words.
  */
 import { Heap } from './heap.ts';
-import { preTokenize, preTokenizerUsesByteEncoding } from './pretokenize.ts';
+import { preTokenizerUsesByteEncoding } from './pre-table.ts';
+import { preTokenize } from './pretokenize.ts';
 import { CPT_WHITESPACE, codepointsOf, cptFlags, toLower, utf8Encode } from './unicode.ts';
 import { mergeKey, type Vocab } from './vocab.ts';
 

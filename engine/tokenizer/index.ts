@@ -15,7 +15,7 @@ import { UgmTokenizer } from './ugm.ts';
 import { ATTR_CONTROL, ATTR_UNKNOWN, loadVocab, NO_TOKEN, type Vocab, type VocabType } from './vocab.ts';
 import { wpmTokenize } from './wpm.ts';
 
-export { SUPPORTED_PRE_TOKENIZERS } from './pretokenize.ts';
+export { SUPPORTED_PRE_TOKENIZERS } from './pre-table.ts';
 export type { VocabType as TokenizerModel } from './vocab.ts';
 
 export interface TokenizeOptions {

@@ -9,7 +9,7 @@
 import { ChordError } from '../../shared/errors.ts';
 import type { GGUFMetadataEntry, GGUFValue } from '../gguf/types.ts';
 import { GGUFValueType } from '../gguf/types.ts';
-import { type PreTokenizerName, preTokenizerFor } from './pretokenize.ts';
+import { type PreTokenizerName, preTokenizerFor } from './pre-table.ts';
 import { utf8ByteLength } from './unicode.ts';
 
 /** Token attributes, llama.h's llama_token_attr bits. */

@@ -9,7 +9,7 @@ import {
   preTokenizerRegexes,
   preTokenizerUsesByteEncoding,
   SUPPORTED_PRE_TOKENIZERS,
-} from '../../../../engine/tokenizer/pretokenize.ts';
+} from '../../../../engine/tokenizer/pre-table.ts';
 import { repoRoot } from '../../../helpers/fixtures.ts';
 import { readLlamaCppSource } from './unicode-data.gen.ts';
 

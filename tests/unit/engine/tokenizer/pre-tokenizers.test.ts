@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GGUFMetadataEntry } from '../../../../engine/gguf/types.ts';
 import { kv, writeGGUF } from '../../../../engine/gguf/writer.ts';
 import { loadTokenizer, SUPPORTED_PRE_TOKENIZERS } from '../../../../engine/tokenizer/index.ts';
-import { preTokenizerFor } from '../../../../engine/tokenizer/pretokenize.ts';
+import { preTokenizerFor } from '../../../../engine/tokenizer/pre-table.ts';
 import { fixture } from '../../../helpers/fixtures.ts';
 import { TRICKY } from './tricky-strings.ts';
 import { readVocabMetadata } from './vocab-fixture.ts';
