@@ -21,7 +21,10 @@ export type { VocabType as TokenizerModel } from './vocab.ts';
 export interface TokenizeOptions {
   /** Add BOS/EOS as the vocab asks (CLS/SEP for WPM), like llama_tokenize's add_special. Default false. */
   addSpecial?: boolean;
-  /** Text equal to a control token's text becomes that token. Default false. */
+  /**
+   * Control (and unknown) tokens' texts in the input become those tokens. Default false.
+   * User-defined tokens are split out either way, as llama.cpp does.
+   */
   parseSpecial?: boolean;
 }
 
@@ -62,6 +65,12 @@ export interface StreamDecoder {
   flush(): string;
 }
 
+/**
+ * The tokenizer a GGUF file's metadata describes (a vocab-only file is enough).
+ * Throws ChordError TOKENIZER_UNSUPPORTED for a tokenizer model or pre-tokenizer
+ * llama.cpp would not know either (or that we do not implement: rwkv, plamo2,
+ * hybriddna), TOKENIZER_INVALID for missing or malformed tokenizer metadata.
+ */
 export function loadTokenizer(metadata: ReadonlyMap<string, GGUFMetadataEntry>): Tokenizer {
   return new GGUFTokenizer(loadVocab(metadata));
 }
