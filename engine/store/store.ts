@@ -425,7 +425,11 @@ export class DexieModelStore implements ModelStore {
           break;
         } catch (e) {
           const err = asChordError(e);
-          if (signal.aborted) throw new ChordError('ABORTED', 'the download was cancelled');
+          if (signal.aborted) {
+            // Keep what arrived (unless the model was deleted): a later install continues from it.
+            await writer.flush().catch(() => undefined);
+            throw new ChordError('ABORTED', 'the download was cancelled');
+          }
           const retryable = err.details?.retryable === true;
           if (writer.received > before) failures = 0;
           if (!retryable || ++failures > retries) {

@@ -88,6 +88,34 @@ test.describe('options page: models', () => {
     expect(from).toBeLessThanOrEqual(half);
   });
 
+  test('a download stopped by closing the page resumes from where it stopped', async ({ context, extensionId }) => {
+    server = await startServer({ '/stories260K.gguf': { data: model, pieceBytes: 32 << 10, pauseMs: 100 } });
+    const first = await context.newPage();
+    await openOptions(first, extensionId);
+    await installUrl(first, server.url('/stories260K.gguf'));
+    const bar = rowNamed(first, 'stories260K.gguf').getByTestId('model-progress');
+    await expect
+      .poll(async () => Number(await bar.getAttribute('data-bytes-done')), { timeout: 15_000 })
+      .toBeGreaterThan(100_000);
+    // The download belongs to the page's request: closing the page cancels it.
+    await first.close();
+
+    const second = await context.newPage();
+    await second.goto(`chrome-extension://${extensionId}/options.html`);
+    const row = rowNamed(second, 'stories260K.gguf');
+    await expect(row).toHaveAttribute('data-state', 'error');
+    await expect(row.getByTestId('model-error')).toContainText('ABORTED');
+    const kept = Number(await row.getByTestId('model-progress').getAttribute('data-bytes-done'));
+    expect(kept).toBeGreaterThan(100_000);
+    expect(kept).toBeLessThan(model.length);
+
+    await row.getByTestId('model-resume').click();
+    await expect(row).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+    const last = server.log.at(-1)!;
+    expect(last.status).toBe(206);
+    expect(last.range).toBe(`bytes=${kept}-`);
+  });
+
   test('a corrupt file is rejected and nothing else is lost', async ({ page, extensionId }) => {
     const corrupt = model.slice();
     corrupt.set([0x4e, 0x4f, 0x50, 0x45], 0); // not "GGUF"
