@@ -21,13 +21,18 @@ export function registerContextMenu(): void {
 /** The menu's handler (tests call it directly: context-menu clicks cannot be automated). */
 export async function summarizeSelection(text: string, windowId?: number): Promise<string> {
   // sidePanel.open needs the user's gesture: call it before anything is awaited.
-  const opened =
-    windowId === undefined
-      ? Promise.resolve()
-      : browser.sidePanel.open({ windowId }).catch((e: unknown) => console.warn('side panel did not open', e));
+  const opened = openPanel(windowId).catch((e: unknown) => console.warn('side panel did not open', e));
   const job: SummarizeJob = { jobId: crypto.randomUUID(), text: text.trim(), at: Date.now() };
   await browser.storage.session.set({ [SUMMARIZE_JOB_KEY]: job });
   await opened;
   browser.runtime.sendMessage({ type: 'summarize', jobId: job.jobId }).catch(() => {});
   return job.jobId;
+}
+
+/** Chromium's side panel, or Firefox's sidebar. */
+function openPanel(windowId: number | undefined): Promise<unknown> {
+  if (windowId === undefined) return Promise.resolve();
+  if (browser.sidePanel) return browser.sidePanel.open({ windowId });
+  const sidebar = (browser as unknown as { sidebarAction?: { open(): Promise<void> } }).sidebarAction;
+  return sidebar ? sidebar.open() : Promise.resolve();
 }

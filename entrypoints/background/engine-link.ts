@@ -9,7 +9,14 @@ import {
 } from '../../shared/protocol.ts';
 import { ensureOffscreen } from './offscreen.ts';
 
-type Port = ReturnType<typeof browser.runtime.connect>;
+/** What the link needs of a Port (the offscreen document's, or Firefox's in-page host). */
+export interface EnginePort {
+  postMessage(message: unknown): void;
+  disconnect(): void;
+  onMessage: { addListener(listener: (message: unknown) => void): void };
+  onDisconnect: { addListener(listener: () => void): void };
+}
+type Port = EnginePort;
 type Listener = (event: StreamEvent) => void;
 /** An engine request as the router makes it: the link gives it its id. */
 export type EngineCall = EngineRequest extends infer R ? (R extends { id: string } ? Omit<R, 'id'> : never) : never;
@@ -57,6 +64,12 @@ export class EngineLink {
 
   private async connect(): Promise<Port> {
     if (this.port) return this.port;
+    if (import.meta.env.FIREFOX) {
+      // No offscreen API: the background page hosts the engine itself.
+      const { createLocalEnginePort } = await import('./local-engine.ts');
+      if (!this.port) this.attach(await createLocalEnginePort());
+      return this.port!;
+    }
     const arrived = new Promise<Port>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new ChordError('INTERNAL', 'the engine host did not start')),

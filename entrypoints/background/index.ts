@@ -34,7 +34,8 @@ export default defineBackground(() => {
   browser.windows.onRemoved.addListener(onWindowClosed);
   browser.tabs.onRemoved.addListener((tabId) => void forgetTab(tabId));
   registerContextMenu();
-  browser.sidePanel.setPanelBehavior({ openPanelOnActionClick: true }).catch(() => {});
+  // Chromium's side panel; Firefox has a sidebar (sidebar_action) instead.
+  browser.sidePanel?.setPanelBehavior({ openPanelOnActionClick: true }).catch(() => {});
 
   // Hooks for the end-to-end tests (serviceWorker.evaluate): the same handlers the UI uses.
   Object.assign(globalThis, {
