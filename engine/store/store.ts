@@ -50,6 +50,12 @@ export interface ModelStoreOptions extends DBOptions {
   retryDelayMs?: number;
   /** Least time between two progress reports (default 100 ms). */
   progressIntervalMs?: number;
+  /**
+   * Longest time received bytes wait in memory before they are stored as a partial
+   * chunk (default 2000 ms): a crash loses at most that much, and other readers of
+   * the database (the options page) see the download advance.
+   */
+  checkpointMs?: number;
   now?: () => number;
 }
 
@@ -449,6 +455,8 @@ export class DexieModelStore implements ModelStore {
 
   private async pump(body: ReadableStream<Uint8Array>, writer: ChunkWriter, reporter: Reporter): Promise<void> {
     const reader = body.getReader();
+    const checkpointMs = this.opts.checkpointMs ?? 2000;
+    let lastCheckpoint = this.now();
     try {
       for (;;) {
         let chunk: ReadableStreamReadResult<Uint8Array>;
@@ -462,6 +470,10 @@ export class DexieModelStore implements ModelStore {
         if (chunk.done) return;
         await writer.write(chunk.value);
         reporter.report(writer.received);
+        if (this.now() - lastCheckpoint >= checkpointMs) {
+          await writer.flush();
+          lastCheckpoint = this.now();
+        }
       }
     } finally {
       reader.cancel().catch(() => undefined);

@@ -168,6 +168,20 @@ describe.skipIf(!modelPath)('model store: install from a URL', () => {
     expect(srv.log.at(-1)!.range).toBe(`bytes=${stopped.bytesDone}-`);
   });
 
+  it('checkpoints a partial chunk while a long chunk fills, so the database shows the download advancing', async () => {
+    const srv = await serve({ '/m.gguf': { data: model, pieceBytes: 32 << 10, pauseMs: 10 } });
+    const s = store({ chunkSize: 8 << 20, checkpointMs: 50 });
+    const stored: number[] = [];
+    const done = s.installFromUrl(srv.url('/m.gguf'), {
+      onProgress: () => void s.list().then(([m]) => m && stored.push(m.bytesDone)),
+    });
+    const m = await done;
+    expect(m.sha256).toBe(sha(model));
+    // Stored counts strictly between nothing and everything: partial chunks reached the database.
+    expect(stored.some((n) => n > 0 && n < model.length)).toBe(true);
+    expect(await chunkRange(s.db, m.id).count()).toBe(1);
+  });
+
   it('starts over when the server ignores Range', async () => {
     const srv = await serve({ '/m.gguf': { data: model, ranges: false, cutAfter: 500_000 } });
     const m = await store().installFromUrl(srv.url('/m.gguf'));
