@@ -14,7 +14,7 @@ import type {
 import { JsBackend } from '../js/index.ts';
 import { WasmHeap } from './heap.ts';
 import { compileKernels, createMemory, instantiateKernels, type KernelExports } from './kernels.ts';
-import { type SpawnWorker, WorkerPool } from './pool.ts';
+import { runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
 
 /**
  * The WASM-SIMD backend: weights live once in one WebAssembly memory, matrix
@@ -85,6 +85,7 @@ export class WasmBackend implements Backend {
   private readonly js: JsBackend;
   private readonly cmdsPtr: number;
   private pending = 0;
+  private pendingChunks = 0;
   /** Outputs and inputs of recorded products, to know when a new op depends on them. */
   private readonly pendingOut = new Set<number>();
   private readonly pendingIn = new Set<number>();
@@ -205,6 +206,7 @@ export class WasmBackend implements Backend {
     cmd[8] = x.rows;
     cmd[9] = oa.ptr;
     this.pending++;
+    this.pendingChunks += this.k.chunksOf(nOut);
     this.pendingOut.add(oa.ptr);
     this.pendingIn.add(xa.ptr);
   }
@@ -229,12 +231,9 @@ export class WasmBackend implements Backend {
     const ctrl = new Int32Array(this.heap.memory.buffer, this.ctrlPtr, CTRL_BYTES / 4);
     ctrl[3] = this.pending;
     ctrl[4] = this.cmdsPtr;
-    if (this.pool) this.pool.run(() => this.k.runMainShare(this.ctrlPtr));
-    else {
-      ctrl[1] = 1;
-      this.k.runMainShare(this.ctrlPtr);
-    }
+    runBatch(ctrl, this.pendingChunks, this.pool, () => this.k.runMainShare(this.ctrlPtr));
     this.pending = 0;
+    this.pendingChunks = 0;
     this.pendingOut.clear();
     this.pendingIn.clear();
     this.prepared.clear();

@@ -24,8 +24,9 @@ export interface KernelExports {
   ): void;
   quantizeQ8(x: number, nb: number, dst: number): void;
   quantizeQ8K(x: number, nb: number, dst: number): void;
+  chunksOf(nOut: number): number;
   runMainShare(ctrl: number): void;
-  workerLoop(ctrl: number, tid: number): void;
+  workerLoop(ctrl: number): void;
 }
 
 export interface CompiledKernels {

@@ -3,8 +3,11 @@
  * module against the same shared memory and sits in the kernels' workerLoop
  * (assembly/index.ts), which waits on the control block's generation word with
  * memory.atomic.wait32 after a short spin. The main thread publishes a batch of
- * commands, bumps the generation, runs its own share and spins until every
- * worker has counted itself done: one wake-up per batch, not per matmul.
+ * commands, bumps the generation, takes chunks itself, and waits until every
+ * chunk is finished: one wake-up per batch, not per matmul.
+ *
+ * Work is handed out in chunks of output rows from a shared counter (see
+ * assembly/index.ts), so a worker that wakes late costs nothing but its share.
  *
  * One worker script for Node (worker_threads, eval) and browsers (a Blob URL
  * module-less worker); a host whose CSP forbids blob: workers can pass its own
@@ -34,7 +37,7 @@ function start(d) {
   try {
     const instance = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
     post({ ready: true });
-    instance.exports.workerLoop(d.ctrl, d.tid);
+    instance.exports.workerLoop(d.ctrl);
     post({ exited: true });
   } catch (e) {
     post({ error: String(e && e.message ? e.message : e) });
@@ -74,8 +77,39 @@ function onMessage(w: WorkerLike, f: (m: { ready?: boolean; error?: string }) =>
 
 const GEN = 0;
 const THREADS = 1;
-const DONE = 2;
+const FINISHED = 2;
 const QUIT = 5;
+const NEXT = 6;
+const TOTAL = 7;
+
+/** Whether this thread may block in Atomics.wait (a browser's main thread may not). */
+let canBlock = true;
+
+/**
+ * Runs the batch of `chunks` chunks described in the control block (commands
+ * at `ctrl` words 3 and 4, written by the caller) on this thread (`work`)
+ * and the pool's workers, if any. Returns once every chunk is finished.
+ */
+export function runBatch(ctrl: Int32Array, chunks: number, pool: WorkerPool | undefined, work: () => void): void {
+  Atomics.store(ctrl, FINISHED, 0);
+  Atomics.store(ctrl, TOTAL, chunks);
+  Atomics.store(ctrl, NEXT, 0);
+  if (pool) {
+    Atomics.add(ctrl, GEN, 1);
+    Atomics.notify(ctrl, GEN);
+  }
+  work();
+  // Chunks taken by workers may still be running: spin briefly, then sleep until the last one notifies.
+  let spins = 0;
+  for (let f = Atomics.load(ctrl, FINISHED); f < chunks; f = Atomics.load(ctrl, FINISHED)) {
+    if (++spins < 4096 || !canBlock) continue;
+    try {
+      Atomics.wait(ctrl, FINISHED, f, 1);
+    } catch {
+      canBlock = false;
+    }
+  }
+}
 
 export class WorkerPool {
   private constructor(
@@ -103,7 +137,7 @@ export class WorkerPool {
             if (m.ready) resolve();
             else if (m.error !== undefined) reject(new Error(`wasm worker failed: ${m.error}`));
           });
-          w.postMessage({ module, memory, ctrl: ctrlPtr, tid: i + 1 });
+          w.postMessage({ module, memory, ctrl: ctrlPtr });
         });
         // Node: an idle pool must not keep the process alive.
         (w as WorkerLike & Listening).unref?.();
@@ -117,23 +151,6 @@ export class WorkerPool {
 
   get threads(): number {
     return this.workers.length + 1;
-  }
-
-  /**
-   * Runs the commands already written to the control block: wakes the
-   * workers, runs the main thread's share (`runMain`), then spins until the
-   * workers are done (a browser's main thread may not block in Atomics.wait).
-   */
-  run(runMain: () => void): void {
-    const ctrl = this.ctrl;
-    Atomics.store(ctrl, DONE, 0);
-    Atomics.add(ctrl, GEN, 1);
-    Atomics.notify(ctrl, GEN);
-    runMain();
-    const n = this.workers.length;
-    while (Atomics.load(ctrl, DONE) < n) {
-      // spin: the workers' shares are as long as ours
-    }
   }
 
   async stop(): Promise<void> {

@@ -163,60 +163,74 @@ export function matmulRange(
 // A control block of i32 words (at ctrl):
 //   0 generation: bumped by the main thread for each batch of commands
 //   1 thread count (main thread included)
-//   2 finished workers in this generation
+//   2 chunks finished in this batch
 //   3 command count
 //   4 address of the commands (CMD_WORDS i32 each)
 //   5 quit flag
+//   6 next chunk to hand out
+//   7 chunks in this batch
 // A command: kind (1 = matmul), then matmulRange's arguments except o0, o1.
-// Every thread takes its share of the output rows of every command.
+// Each command's output rows are cut into chunks of CHUNK_ROWS; threads take
+// chunks from a shared counter until none are left. A thread that wakes late
+// (or never: an oversubscribed host) only means the others take more chunks.
 
 const CMD_WORDS: i32 = 12;
-const SPIN: i32 = 1 << 18;
+const CHUNK_ROWS: i32 = 16;
+const SPIN: i32 = 1 << 15;
 
-function runShare(ctrl: usize, tid: i32): void {
-  const threads = load<i32>(ctrl, 4);
-  const count = load<i32>(ctrl, 12);
-  const cmds = <usize>load<u32>(ctrl, 16);
-  for (let c = 0; c < count; c++) {
-    const p = cmds + <usize>(c * CMD_WORDS * 4);
-    if (load<i32>(p) === 1) {
+/** Chunks of a command's output rows (the JS side sums these to fill word 7). */
+export function chunksOf(nOut: i32): i32 {
+  return (nOut + CHUNK_ROWS - 1) / CHUNK_ROWS;
+}
+
+function work(ctrl: usize): void {
+  while (true) {
+    const idx = atomic.add<i32>(ctrl + 24, 1);
+    // Read the batch only after the claim: the claim orders us after its publication.
+    const total = atomic.load<i32>(ctrl, 28);
+    if (idx >= total) return;
+    const count = load<i32>(ctrl, 12);
+    const cmds = <usize>load<u32>(ctrl, 16);
+    let rem = idx;
+    for (let c = 0; c < count; c++) {
+      const p = cmds + <usize>(c * CMD_WORDS * 4);
       const nOut = load<i32>(p, 20);
-      // Shares in whole groups of 4 rows, so that threads do not write the same cache line often.
-      const groups = (nOut + 3) >> 2;
-      const g0 = <i32>((<i64>groups * tid) / threads);
-      const g1 = <i32>((<i64>groups * (tid + 1)) / threads);
-      const o0 = g0 << 2;
-      const o1 = min(g1 << 2, nOut);
-      if (o0 < o1) {
-        matmulRange(
-          load<i32>(p, 4),
-          <usize>load<u32>(p, 8),
-          load<i32>(p, 12),
-          load<i32>(p, 16),
-          nOut,
-          <usize>load<u32>(p, 24),
-          load<i32>(p, 28),
-          load<i32>(p, 32),
-          <usize>load<u32>(p, 36),
-          o0,
-          o1,
-        );
+      const chunks = chunksOf(nOut);
+      if (rem >= chunks) {
+        rem -= chunks;
+        continue;
       }
+      const o0 = rem * CHUNK_ROWS;
+      matmulRange(
+        load<i32>(p, 4),
+        <usize>load<u32>(p, 8),
+        load<i32>(p, 12),
+        load<i32>(p, 16),
+        nOut,
+        <usize>load<u32>(p, 24),
+        load<i32>(p, 28),
+        load<i32>(p, 32),
+        <usize>load<u32>(p, 36),
+        o0,
+        min(o0 + CHUNK_ROWS, nOut),
+      );
+      break;
     }
+    if (atomic.add<i32>(ctrl + 8, 1) + 1 === total) atomic.notify(ctrl + 8, 1);
   }
 }
 
-/** The main thread's share of the current batch (thread 0). */
+/** The main thread's part of the current batch: chunks until none are left. */
 export function runMainShare(ctrl: usize): void {
-  runShare(ctrl, 0);
+  work(ctrl);
 }
 
 /**
  * A worker's life: wait for a new generation (spinning a while first, since
- * a sleeping thread takes hundreds of microseconds to wake), run its share,
- * count itself done; until the quit flag is set.
+ * a sleeping thread takes hundreds of microseconds to wake), take chunks until
+ * none are left; until the quit flag is set.
  */
-export function workerLoop(ctrl: usize, tid: i32): void {
+export function workerLoop(ctrl: usize): void {
   let seen = atomic.load<i32>(ctrl);
   while (true) {
     let g = atomic.load<i32>(ctrl);
@@ -227,7 +241,6 @@ export function workerLoop(ctrl: usize, tid: i32): void {
     }
     seen = g;
     if (atomic.load<i32>(ctrl, 20) !== 0) return;
-    runShare(ctrl, tid);
-    atomic.add<i32>(ctrl + 8, 1);
+    work(ctrl);
   }
 }
