@@ -83,6 +83,22 @@ test.describe('side panel', () => {
     await expect(again.locator('[data-testid="chat-message"][data-role="user"]').nth(1)).toHaveText('And then?');
   });
 
+  test('says clearly when no model is installed', async ({ context, extensionId }) => {
+    const panel = await context.newPage();
+    await panel.goto(`chrome-extension://${extensionId}/sidepanel.html`);
+    await expect(panel.getByTestId('chat-status')).toContainText('No model installed');
+    await panel.getByTestId('chat-input').fill('Hello?');
+    await panel.getByTestId('chat-send').click();
+    await expect(panel.getByTestId('chat-error')).toBeVisible();
+    await expect(panel.getByTestId('chat-error')).toContainText('No model is installed yet');
+    await expect(panel.getByTestId('chat-error')).toContainText('MODEL_NOT_FOUND');
+    await expect(panel.locator('[data-testid="chat-message"][data-role="assistant"]')).toHaveAttribute(
+      'data-state',
+      'error',
+    );
+    await expect(panel.getByTestId('chat-send')).toBeEnabled();
+  });
+
   test('renders model output as sanitized Markdown', async ({ context, extensionId }) => {
     // Model output is untrusted: the sanitizer stands between it and an extension page.
     const panel = await context.newPage();
