@@ -114,6 +114,79 @@ export function dotQ4_0(w: usize, a: usize, nb: i32): f32 {
   return sumf;
 }
 
+/** The four i16-lane nibble vectors of 16 Q4 bytes, dotted with the P16 quants at aq. */
+function nibbleDotUnpacked(n0: v128, n1: v128, n2: v128, n3: v128, aq: usize): v128 {
+  let acc = dot(n0, v128.load(aq));
+  acc = i32x4.add(acc, dot(n1, v128.load(aq, 16)));
+  acc = i32x4.add(acc, dot(n2, v128.load(aq, 32)));
+  return i32x4.add(acc, dot(n3, v128.load(aq, 48)));
+}
+
+/**
+ * dotQ4_0 of one weight row with two activation rows (prefill): the nibbles are
+ * unpacked once for both. Same arithmetic per row as dotQ4_0, so the same bits.
+ * The results go to out0 and out1.
+ */
+export function dot2Q4_0(w: usize, a0: usize, a1: usize, nb: i32, out0: usize, out1: usize): void {
+  let sumf0: f32 = 0;
+  let sumf1: f32 = 0;
+  const m4 = i16x8.splat(0x0f);
+  let i = 0;
+  for (; i + 4 <= nb; i += 4) {
+    let p0 = i32x4.splat(0);
+    let p1 = i32x4.splat(0);
+    let p2 = i32x4.splat(0);
+    let p3 = i32x4.splat(0);
+    let q0 = i32x4.splat(0);
+    let q1 = i32x4.splat(0);
+    let q2 = i32x4.splat(0);
+    let q3 = i32x4.splat(0);
+    for (let b = 0; b < 4; b++) {
+      const v = v128.load(w + 2 + 18 * b);
+      const n0 = v128.and(v, m4);
+      const n1 = v128.and(i16x8.shr_u(v, 8), m4);
+      const n2 = v128.and(i16x8.shr_u(v, 4), m4);
+      const n3 = i16x8.shr_u(v, 12);
+      const s0 = nibbleDotUnpacked(n0, n1, n2, n3, a0 + 16 + <usize>(b * P16_STRIDE));
+      const s1 = nibbleDotUnpacked(n0, n1, n2, n3, a1 + 16 + <usize>(b * P16_STRIDE));
+      if (b === 0) {
+        p0 = s0;
+        q0 = s1;
+      } else if (b === 1) {
+        p1 = s0;
+        q1 = s1;
+      } else if (b === 2) {
+        p2 = s0;
+        q2 = s1;
+      } else {
+        p3 = s0;
+        q3 = s1;
+      }
+    }
+    const dw = halfScales4(w, 18);
+    const sumi0 = i32x4.sub(hsum4(p0, p1, p2, p3), i32x4.shl(gather4(a0 + 4, P16_STRIDE), 3));
+    const sumi1 = i32x4.sub(hsum4(q0, q1, q2, q3), i32x4.shl(gather4(a1 + 4, P16_STRIDE), 3));
+    sumf0 = addLanes(sumf0, f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(sumi0), dw), gather4(a0, P16_STRIDE)));
+    sumf1 = addLanes(sumf1, f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(sumi1), dw), gather4(a1, P16_STRIDE)));
+    w += 72;
+    a0 += 4 * P16_STRIDE;
+    a1 += 4 * P16_STRIDE;
+  }
+  for (; i < nb; i++) {
+    const v = v128.load(w, 2);
+    const dw = halfToF32(load<u16>(w));
+    const sumi0 = hsum(nibbleDot(v, a0 + 16)) - 8 * load<i32>(a0, 4);
+    const sumi1 = hsum(nibbleDot(v, a1 + 16)) - 8 * load<i32>(a1, 4);
+    sumf0 += <f32>sumi0 * dw * load<f32>(a0);
+    sumf1 += <f32>sumi1 * dw * load<f32>(a1);
+    w += 18;
+    a0 += P16_STRIDE;
+    a1 += P16_STRIDE;
+  }
+  store<f32>(out0, sumf0);
+  store<f32>(out1, sumf1);
+}
+
 /** ggml_vec_dot_q4_1_q8_1: d*sumi + m*s. */
 export function dotQ4_1(w: usize, a: usize, nb: i32): f32 {
   let sumf: f32 = 0;

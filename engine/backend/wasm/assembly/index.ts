@@ -3,6 +3,7 @@
 // memory. Type codes are ggml's (engine/quant/types.ts GGMLType).
 import { K16_STRIDE, P16_STRIDE, quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
 import {
+  dot2Q4_0,
   dotBF16,
   dotF16,
   dotF32,
@@ -153,7 +154,16 @@ export function matmulRange(
   const count = countOf(type, n);
   for (let o = o0; o < o1; o++) {
     const wr = w + <usize>o * <usize>rowBytes;
-    for (let r = 0; r < rows; r++) {
+    let r = 0;
+    if (type === Q4_0) {
+      // Prefill: two activation rows per pass over the weight row.
+      for (; r + 2 <= rows; r += 2) {
+        const at = act + <usize>r * <usize>actStride;
+        const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
+        dot2Q4_0(wr, at, at + <usize>actStride, count, ot, ot + ((<usize>nOut) << 2));
+      }
+    }
+    for (; r < rows; r++) {
       store<f32>(out + ((<usize>r * <usize>nOut + <usize>o) << 2), f(wr, act + <usize>r * <usize>actStride, count));
     }
   }
