@@ -5,10 +5,10 @@
  */
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { getLlama, type Llama } from 'node-llama-cpp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../../../engine/tokenizer/index.ts';
 import { fixture } from '../../../helpers/fixtures.ts';
+import { disposeOracle, oracle } from './oracle.ts';
 import { readVocabMetadata } from './vocab-fixture.ts';
 
 const PIECES = [
@@ -102,21 +102,14 @@ const VOCABS = [
   'nomic-bert-moe',
 ];
 
-let llama: Llama;
-
 describe.skipIf(!vocabDir)('random strings against llama.cpp', () => {
-  beforeAll(async () => {
-    llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, logLevel: 'error' as never });
-  }, 60_000);
-  afterAll(async () => {
-    await llama?.dispose();
-  });
+  afterAll(disposeOracle);
 
   for (const name of VOCABS) {
     it(name, async () => {
       const path = join(vocabDir!, `ggml-vocab-${name}.gguf`);
       const tokenizer = loadTokenizer(await readVocabMetadata(path));
-      const model = await llama.loadModel({ modelPath: path, vocabOnly: true });
+      const model = await (await oracle()).loadModel({ modelPath: path, vocabOnly: true });
       try {
         fc.assert(
           fc.property(text, fc.boolean(), (s, parseSpecial) => {

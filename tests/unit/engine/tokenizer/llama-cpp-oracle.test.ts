@@ -6,10 +6,11 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { getLlama, type Llama, type LlamaModel, type Token } from 'node-llama-cpp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LlamaModel, Token } from 'node-llama-cpp';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadTokenizer, type Tokenizer } from '../../../../engine/tokenizer/index.ts';
 import { fixture } from '../../../helpers/fixtures.ts';
+import { disposeOracle, oracle } from './oracle.ts';
 import { TRICKY } from './tricky-strings.ts';
 import { readVocabMetadata } from './vocab-fixture.ts';
 
@@ -35,20 +36,13 @@ function specialTexts(model: LlamaModel, tokenizer: Tokenizer, limit: number): s
   return out;
 }
 
-let llama: Llama;
-
 describe.skipIf(files.length === 0)('tokenizers against llama.cpp (node-llama-cpp, live)', () => {
-  beforeAll(async () => {
-    llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, logLevel: 'error' as never });
-  }, 60_000);
-  afterAll(async () => {
-    await llama?.dispose();
-  });
+  afterAll(disposeOracle);
 
   for (const path of files) {
     const name = path.split('/').pop()!;
     it(name, async () => {
-      const model = await llama.loadModel({ modelPath: path, vocabOnly: true });
+      const model = await (await oracle()).loadModel({ modelPath: path, vocabOnly: true });
       try {
         const tokenizer = loadTokenizer(await readVocabMetadata(path));
         const specials = specialTexts(model, tokenizer, 24);

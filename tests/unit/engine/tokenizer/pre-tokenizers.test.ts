@@ -7,13 +7,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getLlama, type Llama } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GGUFMetadataEntry } from '../../../../engine/gguf/types.ts';
 import { kv, writeGGUF } from '../../../../engine/gguf/writer.ts';
 import { loadTokenizer, SUPPORTED_PRE_TOKENIZERS } from '../../../../engine/tokenizer/index.ts';
 import { preTokenizerFor } from '../../../../engine/tokenizer/pre-table.ts';
 import { fixture } from '../../../helpers/fixtures.ts';
+import { disposeOracle, oracle } from './oracle.ts';
 import { TRICKY } from './tricky-strings.ts';
 import { readVocabMetadata } from './vocab-fixture.ts';
 
@@ -31,15 +31,7 @@ const EXTRA = [
   '…。，、।۔، punctuation (a|b)',
 ];
 
-let llama: Promise<Llama> | undefined;
-/** One llama.cpp instance for the whole file. */
-const oracle = () => {
-  llama ??= getLlama({ gpu: false, build: 'never', skipDownload: true, logLevel: 'error' as never });
-  return llama;
-};
-afterAll(async () => {
-  await (await llama)?.dispose();
-});
+afterAll(disposeOracle);
 
 let dir: string;
 
