@@ -1,6 +1,7 @@
 import { ChordError, throwIfAborted } from '../../shared/errors.ts';
 import type { Backend, BackendName } from '../backend/backend.ts';
 import { JsBackend } from '../backend/js/index.ts';
+import type { SpawnWorker } from '../backend/wasm/pool.ts';
 import { readGGUF, readTensorBytes } from '../gguf/reader.ts';
 import type { ByteSource } from '../io/byte-source.ts';
 import { TYPE_TRAITS } from '../quant/types.ts';
@@ -17,6 +18,8 @@ export interface LoadProgress {
 export interface LoadOptions {
   backend?: 'auto' | BackendName;
   threads?: number;
+  /** Starts a wasm kernel worker, where the default (a Blob URL worker) is not allowed: see backend/wasm/worker.ts. */
+  wasmWorker?: SpawnWorker;
   /** All-f32 arithmetic: no activation quantization (the KV cache type is chosen per sequence). */
   exactF32?: boolean;
   /** Attention as llama.cpp's CPU flash attention computes it (its default; true), or softmax then V·p. */
