@@ -63,10 +63,12 @@ function baseRoutes(modelPath: string): Record<string, Route> {
   };
 }
 
+class TimeoutError extends Error {}
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)), ms);
+    timer = setTimeout(() => reject(new TimeoutError(`${what} took longer than ${ms / 1000} s`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
@@ -111,7 +113,9 @@ async function withBenchPage<T>(
   opts: BrowserBenchOptions,
   routes: Record<string, Route>,
   body: (page: Page, origin: string) => Promise<T>,
-): Promise<{ value: T; peakMemBytes: number; baselineMemBytes: number }> {
+  /** On a timeout, what the page measured so far, if anything. */
+  salvage?: (page: Page) => Promise<T | undefined>,
+): Promise<{ value: T; peakMemBytes: number; baselineMemBytes: number; timedOut: boolean }> {
   const server = await startBenchServer(routes);
   const profile = await mkdtemp(join(tmpdir(), 'chord-bench-profile-'));
   let context: BrowserContext | undefined;
@@ -131,8 +135,17 @@ async function withBenchPage<T>(
       throw new Error('the bench page is not cross-origin isolated: no SharedArrayBuffer, no wasm threads');
     }
     const baselineMemBytes = rendererMemory(profile, 'VmRSS');
-    const value = await withTimeout(body(page, server.origin), opts.timeoutMs, 'the browser run');
-    return { value, peakMemBytes: rendererMemory(profile, 'VmHWM'), baselineMemBytes };
+    let value: T;
+    let timedOut = false;
+    try {
+      value = await withTimeout(body(page, server.origin), opts.timeoutMs, 'the browser run');
+    } catch (e) {
+      const partial = e instanceof TimeoutError && salvage ? await salvage(page).catch(() => undefined) : undefined;
+      if (partial === undefined) throw e;
+      value = partial;
+      timedOut = true;
+    }
+    return { value, peakMemBytes: rendererMemory(profile, 'VmHWM'), baselineMemBytes, timedOut };
   } finally {
     await context?.close().catch(() => {});
     await server.close();
@@ -182,10 +195,18 @@ export async function runChordBrowser(opts: BrowserBenchOptions & { backend: 'wa
   };
 }
 
+interface WllamaTimings {
+  prompt_n: number;
+  prompt_per_second: number;
+  predicted_n: number;
+  predicted_per_second: number;
+}
+
 interface WllamaPageResult {
-  loadS: number;
-  timings: { prompt_n: number; prompt_per_second: number; predicted_n: number; predicted_per_second: number };
-  multiThread: boolean;
+  loadS?: number;
+  /** wllama's latest timings: per token while streaming, final at the end. */
+  timings?: WllamaTimings;
+  multiThread?: boolean;
 }
 
 export function wllamaVersion(): string {
@@ -203,36 +224,56 @@ export async function runWllamaBrowser(opts: BrowserBenchOptions): Promise<Runti
     promptTokens: opts.promptTokens,
     genTokens: opts.genTokens,
   };
-  const { value, peakMemBytes, baselineMemBytes } = await withBenchPage(opts, routes, (page) =>
-    page.evaluate(async (a): Promise<WllamaPageResult> => {
-      const modulePath = '/wllama/index.js';
-      const { Wllama } = await import(modulePath);
-      const quiet = { debug: () => {}, log: () => {}, warn: console.warn, error: console.error };
-      const wllama = new Wllama({ default: '/wllama/wllama.wasm' }, { logger: quiet, suppressNativeLog: true });
-      const t0 = performance.now();
-      const blob = await (await fetch('/model.gguf')).blob();
-      await wllama.loadModel([blob], {
-        n_threads: a.threads,
-        n_gpu_layers: 0,
-        n_ctx: Math.ceil((a.promptTokens + a.genTokens + 1) / 256) * 256,
-        n_parallel: 1,
-      });
-      const loadS = (performance.now() - t0) / 1000;
-      const response = await wllama.createCompletion({
-        prompt: a.prompt,
-        max_tokens: a.genTokens,
-        temperature: 0,
-        ignore_eos: true,
-        cache_prompt: false,
-      });
-      const multiThread = wllama.isMultithread?.() ?? false;
-      await wllama.exit();
-      return { loadS, timings: response.timings, multiThread };
-    }, args),
+  // The page keeps what it measured in globalThis.wllamaBench, so that a run cut
+  // short by the timeout still gives the speeds wllama reported up to then.
+  const progress = (page: Page) =>
+    page.evaluate(() => (globalThis as unknown as { wllamaBench?: WllamaPageResult }).wllamaBench);
+  const run = await withBenchPage(
+    opts,
+    routes,
+    (page) =>
+      page.evaluate(async (a): Promise<WllamaPageResult> => {
+        const bench: WllamaPageResult = {};
+        (globalThis as unknown as { wllamaBench: WllamaPageResult }).wllamaBench = bench;
+        const modulePath = '/wllama/index.js';
+        const { Wllama } = await import(modulePath);
+        const quiet = { debug: () => {}, log: () => {}, warn: console.warn, error: console.error };
+        const wllama = new Wllama({ default: '/wllama/wllama.wasm' }, { logger: quiet, suppressNativeLog: true });
+        const t0 = performance.now();
+        const blob = await (await fetch('/model.gguf')).blob();
+        await wllama.loadModel([blob], {
+          n_threads: a.threads,
+          n_gpu_layers: 0,
+          n_ctx: Math.ceil((a.promptTokens + a.genTokens + 1) / 256) * 256,
+          n_parallel: 1,
+        });
+        bench.loadS = (performance.now() - t0) / 1000;
+        bench.multiThread = wllama.isMultithread?.() ?? false;
+        // Streamed with llama-server's per-token timings: the last chunk has the final ones.
+        const stream = await wllama.createCompletion({
+          prompt: a.prompt,
+          max_tokens: a.genTokens,
+          temperature: 0,
+          ignore_eos: true,
+          cache_prompt: false,
+          stream: true,
+          timings_per_token: true,
+        });
+        for await (const chunk of stream) if (chunk.timings) bench.timings = chunk.timings;
+        await wllama.exit();
+        return bench;
+      }, args),
+    progress,
   );
+  const { value, peakMemBytes, baselineMemBytes, timedOut } = run;
   const t = value.timings;
-  if (!t) throw new Error('wllama reported no timings');
+  if (!t || value.loadS === undefined) throw new Error('wllama reported no timings');
   const notes: string[] = [baselineNote(baselineMemBytes)];
+  if (timedOut) {
+    notes.unshift(
+      `timed out after ${opts.timeoutMs / 1000} s, with ${t.predicted_n} of ${opts.genTokens} tokens generated: speeds so far`,
+    );
+  }
   if (!value.multiThread && opts.threads > 1) notes.push('wllama ran single-threaded');
   if (t.prompt_n !== prompt.tokens)
     notes.push(`wllama counted ${t.prompt_n} prompt tokens, we counted ${prompt.tokens}`);
@@ -241,6 +282,7 @@ export async function runWllamaBrowser(opts: BrowserBenchOptions): Promise<Runti
     prefillTokPerS: t.prompt_per_second,
     decodeTokPerS: t.predicted_per_second,
     peakMemBytes,
+    backend: value.multiThread ? `wasm, ${opts.threads} threads` : 'wasm, 1 thread',
     promptTokens: t.prompt_n,
     genTokens: t.predicted_n,
     note: notes.join('; '),
