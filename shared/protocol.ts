@@ -161,6 +161,8 @@ export const RuntimeMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('permission-prompt-info'), promptId: z.string().min(1).max(64) }),
   /** The background asks a running engine host to connect to it (after a service-worker restart). */
   z.object({ type: z.literal('engine-connect') }),
+  /** The engine host asks for the model size limit (offscreen documents cannot read extension storage). */
+  z.object({ type: z.literal('get-model-limit') }),
   /** The background tells an open side panel to summarize a selection (from the context menu). */
   z.object({ type: z.literal('summarize'), jobId: z.string().min(1).max(64) }),
 ]);

@@ -5,7 +5,13 @@ import { EngineHost } from './engine-host.ts';
 
 // The engine host: connects to the background, serves its requests, and connects
 // again when the background asks (a restarted service worker has no Port to us).
-const store = createModelStore();
+// An offscreen document can use chrome.runtime only: the size limit (a setting in
+// extension storage) is read through the background.
+const modelLimit = async (): Promise<number | undefined> => {
+  const limit: unknown = await browser.runtime.sendMessage({ type: 'get-model-limit' }).catch(() => undefined);
+  return typeof limit === 'number' ? limit : undefined;
+};
+const store = createModelStore({ maxBytes: modelLimit });
 let port: ReturnType<typeof browser.runtime.connect> | undefined;
 let host: EngineHost | undefined;
 

@@ -66,6 +66,8 @@ async function refreshModels(): Promise<void> {
   if (models.some((m) => m.state === 'downloading')) setTimeout(() => void refreshModels(), 1000);
 }
 modelSelect.addEventListener('change', () => localStorage.setItem(MODEL_KEY, modelSelect.value));
+// A model installed from the options page shows up when the user comes back to the panel.
+window.addEventListener('focus', () => void refreshModels());
 
 // Conversations.
 async function refreshConversations(): Promise<void> {
@@ -161,7 +163,10 @@ async function send(text: string, title = text): Promise<void> {
         if (event.error.code === 'ABORTED') {
           const seconds = (performance.now() - (firstTokenAt || started)) / 1000;
           void finish('stopped', chunks > 1 && seconds > 0 ? (chunks - 1) / seconds : undefined);
-        } else void finish('error', undefined, ChordError.fromPayload(event.error));
+        } else {
+          void finish('error', undefined, ChordError.fromPayload(event.error));
+          if (event.error.code.startsWith('MODEL_')) void refreshModels();
+        }
       }
     },
   );
