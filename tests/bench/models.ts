@@ -17,8 +17,8 @@ type Shape = Omit<RandomLlamaOptions, 'weightType' | 'seed' | 'name'>;
 /** TinyLlama-1.1B's shape (TinyLlama/TinyLlama-1.1B-Chat-v1.0 config.json). */
 const TINYLLAMA: Shape = { dim: 2048, nLayers: 22, nHeads: 32, nKvHeads: 4, ffn: 5632, vocabSize: 32000 };
 
-/** A small model of the same family, for exercising the harness in seconds. */
-const SMALL: Shape = { dim: 512, nLayers: 8, nHeads: 8, nKvHeads: 4, ffn: 1408, vocabSize: 32000 };
+/** A small model of the same family, for exercising the harness in seconds (FFN a multiple of 256, for K-quants). */
+const SMALL: Shape = { dim: 512, nLayers: 8, nHeads: 8, nKvHeads: 4, ffn: 1536, vocabSize: 32000 };
 
 const QUANTS: Record<string, GGMLType> = { q4_0: GGMLType.Q4_0, q8_0: GGMLType.Q8_0, q4_k: GGMLType.Q4_K };
 
@@ -54,7 +54,9 @@ export async function resolveModel(spec: string, log: (line: string) => void = (
     if (!existsSync(path)) throw new Error(`--model ${spec}: neither a preset (${PRESET_NAMES.join(', ')}) nor a file`);
     return path;
   }
-  const path = join(MODEL_CACHE_DIR, `random-${preset.name}.gguf`);
+  // The shape is in the name, so that a changed preset never reuses an old file.
+  const { dim, nLayers, ffn } = preset.shape;
+  const path = join(MODEL_CACHE_DIR, `random-${preset.name}-d${dim}-l${nLayers}-f${ffn}.gguf`);
   if (existsSync(path) && statSync(path).size > 0) return path;
   mkdirSync(dirname(path), { recursive: true });
   log(`generating ${path} (random weights, ${GGMLType[preset.weightType]})...`);

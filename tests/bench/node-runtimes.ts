@@ -125,7 +125,8 @@ export function runNative(opts: NodeBenchOptions): Promise<RuntimeResult> {
 }
 
 /** The AVX2 (+FMA, F16C) build of ggml's CPU backend, as node-llama-cpp names it. */
-const AVX2_VARIANT = 'libggml-cpu-haswell.so';
+export const AVX2_VARIANT_NAME = 'haswell';
+const AVX2_VARIANT = `libggml-cpu-${AVX2_VARIANT_NAME}.so`;
 
 /**
  * llama.cpp with its AVX2 build. node-llama-cpp always loads the best-scoring
