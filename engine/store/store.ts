@@ -40,7 +40,7 @@ export interface ModelStoreOptions extends DBOptions {
   /** Bytes per chunk row (default 32 MiB). */
   chunkSize?: number;
   /** Optional limit on the bytes all models may take; least-recently-used ready models are evicted past it. */
-  maxBytes?: number;
+  maxBytes?: number | (() => number | undefined | Promise<number | undefined>);
   fetch?: typeof fetch;
   /** Default: navigator.storage where it exists; null to skip quota and persistence. */
   storage?: StorageManagerLike | null;
@@ -329,7 +329,8 @@ export class DexieModelStore implements ModelStore {
     if (estimate?.quota !== undefined) out.quotaBytes = estimate.quota;
     const persisted = await this.storage?.persisted?.().catch(() => undefined);
     if (persisted !== undefined) out.persisted = persisted;
-    if (this.opts.maxBytes !== undefined) out.quotaBytes = Math.min(out.quotaBytes ?? Infinity, this.opts.maxBytes);
+    const limit = await this.sizeLimit();
+    if (limit !== undefined) out.quotaBytes = Math.min(out.quotaBytes ?? Infinity, limit);
     return out;
   }
 
@@ -552,7 +553,7 @@ export class DexieModelStore implements ModelStore {
 
   /** Throws QUOTA_EXCEEDED before a download when the space is not there. */
   private async checkSpace(needed: number, modelSize: number): Promise<void> {
-    const limit = this.opts.maxBytes;
+    const limit = await this.sizeLimit();
     if (limit !== undefined && modelSize > limit) {
       throw new ChordError(
         'QUOTA_EXCEEDED',
@@ -574,7 +575,7 @@ export class DexieModelStore implements ModelStore {
 
   /** Past the size limit, deletes least-recently-used ready models (never `keep`, an open or installing one). */
   private async enforceLimit(keep: string): Promise<void> {
-    const limit = this.opts.maxBytes;
+    const limit = await this.sizeLimit();
     if (limit === undefined) return;
     const rows = await this.db.models.toArray();
     let total = rows.reduce((a, r) => a + r.bytesDone, 0);
@@ -586,6 +587,13 @@ export class DexieModelStore implements ModelStore {
       await this.delete(victim.id);
       total -= victim.bytesDone;
     }
+  }
+
+  /** The size limit now (a setting the user may change between installs). */
+  private async sizeLimit(): Promise<number | undefined> {
+    const { maxBytes } = this.opts;
+    const limit = typeof maxBytes === 'function' ? await maxBytes() : maxBytes;
+    return limit !== undefined && Number.isFinite(limit) && limit > 0 ? limit : undefined;
   }
 
   private async requestPersistence(): Promise<void> {

@@ -8,12 +8,13 @@ import type { EnginePort } from './engine-link.ts';
  * parsed on each side as if they had crossed a process boundary.
  */
 export async function createLocalEnginePort(): Promise<EnginePort> {
-  const [{ EngineHost }, { createModelStore }] = await Promise.all([
+  const [{ EngineHost }, { createModelStore }, { getModelLimit }] = await Promise.all([
     import('../offscreen/engine-host.ts'),
     import('../../engine/store/index.ts'),
+    import('../../shared/settings.ts'),
   ]);
   const messageListeners: ((message: unknown) => void)[] = [];
-  const host = new EngineHost(createModelStore(), (event: StreamEvent) => {
+  const host = new EngineHost(createModelStore({ maxBytes: getModelLimit }), (event: StreamEvent) => {
     const copy = structuredClone(event);
     setTimeout(() => {
       for (const listener of messageListeners) listener(copy);

@@ -1,4 +1,5 @@
 import { browser } from 'wxt/browser';
+import KernelWorker from '../../engine/backend/wasm/worker.ts?worker';
 import { createModelStore } from '../../engine/store/index.ts';
 import { EngineRequestSchema, PORT, parseMessage, RuntimeMessageSchema } from '../../shared/protocol.ts';
 import { EngineHost } from './engine-host.ts';
@@ -18,13 +19,18 @@ let host: EngineHost | undefined;
 function connect(): void {
   if (port) return;
   const p = browser.runtime.connect({ name: PORT.engine });
-  const h = new EngineHost(store, (event) => {
-    try {
-      p.postMessage(event);
-    } catch {
-      h.abortAll();
-    }
-  });
+  const h = new EngineHost(
+    store,
+    (event) => {
+      try {
+        p.postMessage(event);
+      } catch {
+        h.abortAll();
+      }
+    },
+    // Extension pages' CSP forbids the pool's default Blob URL workers: bundled module workers instead.
+    { wasmWorker: async () => new KernelWorker() },
+  );
   port = p;
   host = h;
   p.onMessage.addListener((raw: unknown) => {

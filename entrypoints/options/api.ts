@@ -23,10 +23,13 @@ import {
   type StreamEvent,
   StreamEventSchema,
 } from '../../shared/protocol.ts';
+import { getModelLimit, setModelLimit } from '../../shared/settings.ts';
 
 export type { InstallProgress, SiteGrant, StoredModel };
 
-const store = createModelStore();
+export { getModelLimit, setModelLimit };
+
+const store = createModelStore({ maxBytes: getModelLimit });
 
 type Port = ReturnType<typeof browser.runtime.connect>;
 type Listener = (event: StreamEvent) => void;

@@ -7,6 +7,7 @@ import { CATALOG, type CatalogEntry } from '../../engine/store/catalog.ts';
 import { toChordError } from '../../shared/errors.ts';
 import {
   deleteModel,
+  getModelLimit,
   type InstallProgress,
   installFromFile,
   installFromUrl,
@@ -17,6 +18,7 @@ import {
   revokeGrant,
   type SiteGrant,
   type StoredModel,
+  setModelLimit,
   storageUsage,
 } from './api.ts';
 
@@ -32,6 +34,8 @@ const catalogList = $('catalog');
 const grantList = $('grant-list');
 const grantEmpty = $('grant-empty');
 const storageUsed = $('storage-used');
+const limitForm = $<HTMLFormElement>('storage-limit-form');
+const limitInput = $<HTMLInputElement>('storage-limit');
 
 /** Live progress of the installs this page started, by model id (fresher than the stored bytesDone). */
 const live = new Map<string, InstallProgress>();
@@ -284,6 +288,19 @@ function renderGrants(grants: SiteGrant[]): void {
   }
   grantEmpty.hidden = grants.length > 0;
 }
+
+const GIB = 1024 ** 3;
+limitForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const gib = limitInput.value.trim() === '' ? undefined : Number(limitInput.value);
+  const bytes = gib !== undefined && Number.isFinite(gib) && gib > 0 ? Math.round(gib * GIB) : undefined;
+  void setModelLimit(bytes)
+    .then(() => refresh())
+    .catch(showError);
+});
+void getModelLimit().then((bytes) => {
+  limitInput.value = bytes === undefined ? '' : String(+(bytes / GIB).toFixed(3));
+});
 
 renderCatalog(CATALOG);
 void refresh().catch(showError);

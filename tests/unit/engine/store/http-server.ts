@@ -9,6 +9,8 @@ export interface Route {
   /** Destroy the connection after this many body bytes, on the first `cuts` responses. */
   cutAfter?: number;
   cuts?: number;
+  /** How long the sent bytes get to reach the client before the cut (default 20 ms). */
+  cutDelayMs?: number;
   /** Send the body in pieces of this size with a pause between them (a slow link). */
   pieceBytes?: number;
   pauseMs?: number;
@@ -85,7 +87,7 @@ export async function startServer(routes: Record<string, Route>): Promise<TestSe
     }
     if (cut >= 0) {
       // Let the bytes leave, then drop the connection mid-body.
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, route.cutDelayMs ?? 20));
       res.socket?.destroy();
       return;
     }

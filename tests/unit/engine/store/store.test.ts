@@ -280,6 +280,12 @@ describe.skipIf(!modelPath)('model store: quota, limit, delete, persistence', ()
   it('refuses a model larger than the size limit', async () => {
     const srv = await serve({ '/m.gguf': { data: model } });
     await expectCode(store({ maxBytes: model.length - 1 }).installFromUrl(srv.url('/m.gguf')), 'QUOTA_EXCEEDED');
+    // The limit may be a setting read at each install.
+    let limit: number | undefined = 1000;
+    const s = store({ maxBytes: async () => limit });
+    await expectCode(s.installFromUrl(srv.url('/m.gguf')), 'QUOTA_EXCEEDED');
+    limit = undefined;
+    expect((await s.installFromUrl(srv.url('/m.gguf'))).state).toBe('ready');
   });
 
   it('evicts the least-recently-used ready model past the size limit, never an open one', async () => {
