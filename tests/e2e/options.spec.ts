@@ -52,6 +52,8 @@ test.describe('options page: models', () => {
       .poll(async () => Number(await bar.getAttribute('data-bytes-done')), { timeout: 15_000 })
       .toBeGreaterThan(0);
     expect(Number(await bar.getAttribute('data-bytes-done'))).toBeLessThan(model.length);
+    // Bytes of the size, speed and time left, as the user reads them.
+    await expect(row.getByTestId('model-progress-text')).toContainText(/ of 1\.1 MiB · [\d.]+ [KM]iB\/s · \d+ s left/);
 
     await expect(row).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
     await expect(row.getByTestId('model-meta')).toContainText('llama');
