@@ -43,7 +43,7 @@ async function createBackend(opts: LoadOptions): Promise<Backend> {
   if (requested === 'wasm' || requested === 'auto') {
     try {
       const { WasmBackend } = await import('../backend/wasm/index.ts');
-      return await WasmBackend.create({ threads: opts.threads, ...jsOptions });
+      return await WasmBackend.create({ threads: opts.threads, spawn: opts.wasmWorker, ...jsOptions });
     } catch (e) {
       if (requested === 'wasm') {
         throw e instanceof ChordError ? e : new ChordError('BACKEND_UNAVAILABLE', `wasm: ${(e as Error).message}`);

@@ -9,6 +9,13 @@ import { MAXIMUM_PAGES } from './kernels.ts';
 export class WasmHeap {
   private top = 1 << 20;
   private u8View: Uint8Array;
+  /** Regions whose owners were garbage-collected, by size, for reuse (activations, KV caches of old sequences). */
+  private readonly free = new Map<number, number[]>();
+  private readonly registry = new FinalizationRegistry<readonly [number, number]>(([ptr, bytes]) => {
+    const list = this.free.get(bytes);
+    if (list) list.push(ptr);
+    else this.free.set(bytes, [ptr]);
+  });
 
   constructor(readonly memory: WebAssembly.Memory) {
     this.u8View = new Uint8Array(memory.buffer);
@@ -48,6 +55,13 @@ export class WasmHeap {
     }
     this.top = end;
     return start;
+  }
+
+  /** Like alloc, for a region that goes back to the heap (for reuse at the same size) once `owner` is collected. */
+  allocOwned(owner: object, bytes: number): number {
+    const ptr = this.free.get(bytes)?.pop() ?? this.alloc(bytes);
+    this.registry.register(owner, [ptr, bytes] as const);
+    return ptr;
   }
 
   /** The whole memory as bytes (a fresh view after growth; unshared memories detach old ones). */

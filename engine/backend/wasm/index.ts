@@ -24,7 +24,8 @@ import { runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
  * Matrix products are recorded, not run at once: consecutive ones (q, k, v;
  * gate, up) go to the workers in one wake-up, and an activation row quantized
  * for one of them is reused by the others. Any other op, and read, first runs
- * what is recorded. Those other ops (norms, RoPE, attention, SwiGLU) still run
+ * what is recorded. The KV cache (F16 or F32), attention and SwiGLU run in the
+ * kernels on the main thread; the light ops (norms, RoPE, embedding rows, add)
  * in the reference backend's TypeScript, directly on views of the wasm memory.
  */
 export interface WasmBackendOptions extends BackendOptions {
@@ -52,20 +53,38 @@ class WasmWeight implements Weight {
 /** A row-major f32 activation in wasm memory; `data` is a view of it. */
 class WasmActivation implements Activation {
   private view: Float32Array;
+  readonly ptr: number;
 
   constructor(
     private readonly heap: WasmHeap,
     readonly rows: number,
     readonly cols: number,
-    readonly ptr: number,
   ) {
-    this.view = heap.f32(ptr, rows * cols);
+    this.ptr = heap.allocOwned(this, rows * cols * 4);
+    this.view = heap.f32(this.ptr, rows * cols);
   }
 
   get data(): Float32Array {
     // An unshared memory detaches its old buffer when it grows.
     if (this.view.buffer !== this.heap.memory.buffer) this.view = this.heap.f32(this.ptr, this.rows * this.cols);
     return this.view;
+  }
+}
+
+/** A KV cache in wasm memory: per layer, K and V of nCtx rows of nKvHeads*headDim (f16 or f32). */
+class WasmKVCache implements KVCache {
+  readonly k: number[] = [];
+  readonly v: number[] = [];
+
+  constructor(
+    heap: WasmHeap,
+    readonly spec: KVCacheSpec,
+  ) {
+    const bytes = spec.nCtx * spec.nKvHeads * spec.headDim * (spec.type === 'f16' ? 2 : 4);
+    for (let l = 0; l < spec.nLayers; l++) {
+      this.k.push(heap.allocOwned(this, bytes));
+      this.v.push(heap.allocOwned(this, bytes));
+    }
   }
 }
 
@@ -94,6 +113,11 @@ export class WasmBackend implements Backend {
   private scratchPtr = 0;
   private scratchSize = 0;
   private scratchTop = 0;
+  private smallPtr = 0;
+  private smallSize = 0;
+  private smallFlip = false;
+  /** Attention and the KV cache in the kernels (flash attention, the default), else in TypeScript. */
+  private readonly wasmAttention: boolean;
 
   private constructor(
     private readonly heap: WasmHeap,
@@ -105,6 +129,7 @@ export class WasmBackend implements Backend {
     flashAttention: boolean,
   ) {
     this.js = new JsBackend({ exactF32, flashAttention });
+    this.wasmAttention = !exactF32 && flashAttention;
     this.cmdsPtr = heap.alloc(CMD_WORDS * 4 * MAX_CMDS);
   }
 
@@ -161,11 +186,15 @@ export class WasmBackend implements Backend {
   }
 
   createActivation(rows: number, cols: number): Activation {
-    return new WasmActivation(this.heap, rows, cols, this.heap.alloc(rows * cols * 4));
+    this.flush(); // a region may be reused: nothing recorded may still point into it
+    return new WasmActivation(this.heap, rows, cols);
   }
 
   createKVCache(spec: KVCacheSpec): KVCache {
-    return this.js.createKVCache(spec);
+    // The kernels take heads of a multiple of 8; ggml's non-flash attention stays in TypeScript.
+    if (!this.wasmAttention || spec.headDim % 8 !== 0) return this.js.createKVCache(spec);
+    this.flush();
+    return new WasmKVCache(this.heap, spec);
   }
 
   matmul(w: Weight, x: Activation, out: Activation): void {
@@ -257,7 +286,21 @@ export class WasmBackend implements Backend {
 
   kvStore(cache: KVCache, layer: number, k: Activation, v: Activation, positions: readonly number[]): void {
     this.flush();
-    this.js.kvStore(cache, layer, k, v, positions);
+    if (!(cache instanceof WasmKVCache)) {
+      this.js.kvStore(cache, layer, k, v, positions);
+      return;
+    }
+    const sp = cache.spec;
+    this.k.kvStore(
+      cache.k[layer],
+      cache.v[layer],
+      (k as WasmActivation).ptr,
+      (v as WasmActivation).ptr,
+      sp.nKvHeads * sp.headDim,
+      k.rows,
+      this.positionsPtr(positions),
+      sp.type === 'f16' ? 1 : 0,
+    );
   }
 
   attention(
@@ -269,12 +312,49 @@ export class WasmBackend implements Backend {
     out: Activation,
   ): void {
     this.flush();
-    this.js.attention(cache, layer, q, positions, p, out);
+    if (!(cache instanceof WasmKVCache)) {
+      this.js.attention(cache, layer, q, positions, p, out);
+      return;
+    }
+    this.k.attention(
+      cache.k[layer],
+      cache.v[layer],
+      (q as WasmActivation).ptr,
+      q.cols,
+      q.rows,
+      this.positionsPtr(positions),
+      p.nHeads,
+      p.nKvHeads,
+      p.headDim,
+      p.scale,
+      cache.spec.type === 'f16' ? 1 : 0,
+      (out as WasmActivation).ptr,
+      out.cols,
+      this.smallScratch(2 * p.headDim * 4),
+    );
   }
 
   swiglu(gate: Activation, up: Activation): void {
     this.flush();
-    this.js.swiglu(gate, up);
+    this.k.swiglu((gate as WasmActivation).ptr, (up as WasmActivation).ptr, gate.rows * gate.cols);
+  }
+
+  /** positions as i32 in wasm memory (valid until the next call). */
+  private positionsPtr(positions: readonly number[]): number {
+    const ptr = this.smallScratch(positions.length * 4);
+    new Int32Array(this.heap.memory.buffer, ptr, positions.length).set(positions);
+    return ptr;
+  }
+
+  /** A region for one kernel call's small arguments (positions, per-head scratch); grows as needed. */
+  private smallScratch(bytes: number): number {
+    if (bytes > this.smallSize) {
+      this.smallSize = Math.max(bytes, 2 * this.smallSize, 4096);
+      this.smallPtr = this.heap.alloc(this.smallSize * 2);
+    }
+    // Two halves: positions in the first, head scratch in the second.
+    this.smallFlip = !this.smallFlip;
+    return this.smallFlip ? this.smallPtr : this.smallPtr + this.smallSize;
   }
 
   add(x: Activation, y: Activation): void {

@@ -25,6 +25,33 @@ export interface KernelExports {
   quantizeQ8(x: number, nb: number, dst: number): void;
   quantizeQ8K(x: number, nb: number, dst: number): void;
   chunksOf(nOut: number): number;
+  kvStore(
+    kc: number,
+    vc: number,
+    k: number,
+    v: number,
+    width: number,
+    rows: number,
+    positions: number,
+    f16: number,
+  ): void;
+  attention(
+    kc: number,
+    vc: number,
+    q: number,
+    qCols: number,
+    rows: number,
+    positions: number,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+    scale: number,
+    f16: number,
+    out: number,
+    outCols: number,
+    scratch: number,
+  ): void;
+  swiglu(gate: number, up: number, n: number): void;
   runMainShare(ctrl: number): void;
   workerLoop(ctrl: number): void;
 }

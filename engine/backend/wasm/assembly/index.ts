@@ -254,3 +254,5 @@ export function workerLoop(ctrl: usize): void {
     work(ctrl);
   }
 }
+
+export { attention, kvStore, swiglu } from './attention';

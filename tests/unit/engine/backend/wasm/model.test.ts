@@ -24,8 +24,8 @@ import { ensureWasmBuilt } from './build.ts';
 const APPROX = 2e-2;
 const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
 
-async function greedyRun(model: Model, prompt: number[], steps: number) {
-  const seq = model.createSequence({ contextSize: 128 });
+async function greedyRun(model: Model, prompt: number[], steps: number, kvCache: 'f16' | 'f32') {
+  const seq = model.createSequence({ contextSize: 128, kvCache });
   const logits: Float32Array[] = [await seq.evaluate(prompt)];
   const tokens: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -36,14 +36,19 @@ async function greedyRun(model: Model, prompt: number[], steps: number) {
   return { tokens, logits };
 }
 
-async function compareBackends(path: string, threads: number, tolerance: number): Promise<void> {
-  const js = await loadModel(path, { backend: 'js' });
-  const wasm = await loadModel(path, { backend: 'wasm', threads });
+interface Variant {
+  kvCache?: 'f16' | 'f32';
+  flashAttention?: boolean;
+}
+
+async function compareBackends(path: string, threads: number, tolerance: number, v: Variant = {}): Promise<void> {
+  const js = await loadModel(path, { backend: 'js', flashAttention: v.flashAttention });
+  const wasm = await loadModel(path, { backend: 'wasm', threads, flashAttention: v.flashAttention });
   try {
     expect(wasm.info.backend).toContain(`${threads} thread`);
     const prompt = js.tokenize('Once upon a time, there was', { addSpecial: true });
-    const a = await greedyRun(js, prompt, 20);
-    const b = await greedyRun(wasm, prompt, 20);
+    const a = await greedyRun(js, prompt, 20, v.kvCache ?? 'f16');
+    const b = await greedyRun(wasm, prompt, 20, v.kvCache ?? 'f16');
     expect(b.tokens).toEqual(a.tokens);
     for (let s = 0; s < a.logits.length; s++) {
       const scale = Math.max(...a.logits[s].map(Math.abs));
@@ -70,6 +75,14 @@ describe('wasm backend: whole model against the reference backend', () => {
       });
     }
   }
+
+  const stories = fixture('models/stories260K-Q8_0.gguf');
+  it.skipIf(!stories)('an F32 KV cache', async () => {
+    await compareBackends(stories!, 2, APPROX, { kvCache: 'f32' });
+  });
+  it.skipIf(!stories)('attention without flash attention (in TypeScript)', async () => {
+    await compareBackends(stories!, 2, APPROX, { flashAttention: false });
+  });
 
   describe('random models in the other formats (Q3_K: the reference kernel over wasm memory)', () => {
     let dir: string;
