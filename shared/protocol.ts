@@ -119,6 +119,8 @@ export const GenerationSummarySchema = z.object({
     decodeTokPerS: z.number(),
   }),
   model: z.string().optional(),
+  /** The engine backend that computed it (e.g. 'wasm (4 threads)', 'js'). */
+  backend: z.string().optional(),
 });
 export type GenerationSummary = z.infer<typeof GenerationSummarySchema>;
 

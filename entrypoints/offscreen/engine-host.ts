@@ -1,4 +1,4 @@
-import { loadModel, type Model } from '../../engine/index.ts';
+import { type LoadOptions, loadModel, type Model } from '../../engine/index.ts';
 import type { ModelStore, StoredModel } from '../../engine/store/index.ts';
 import { ChordError, toChordError } from '../../shared/errors.ts';
 import type { EngineRequest, GenerateOptionsWire, ModelSummary, StreamEvent } from '../../shared/protocol.ts';
@@ -48,6 +48,8 @@ export class EngineHost {
   constructor(
     private readonly store: ModelStore,
     private readonly send: (event: StreamEvent) => void,
+    /** Load options of the host (e.g. how to start wasm kernel workers where Blob URL workers are forbidden). */
+    private readonly loadOptions: Pick<LoadOptions, 'wasmWorker' | 'threads'> = {},
   ) {}
 
   handle(request: EngineRequest): void {
@@ -141,6 +143,7 @@ export class EngineHost {
           usage: result.usage,
           timings: result.timings,
           model: modelId,
+          backend: model.info.backend,
         },
       });
     } finally {
@@ -170,6 +173,7 @@ export class EngineHost {
         const source = await this.store.open(modelId);
         try {
           return await loadModel(source, {
+            ...this.loadOptions,
             backend: 'auto',
             onProgress: (p) =>
               this.send({

@@ -15,7 +15,12 @@ const STORY = ', there was a little girl named Lily. She loved to play outside i
 interface Reply {
   text: string;
   chunks: number;
-  done?: { text: string; finishReason: string; usage: { promptTokens: number; completionTokens: number } };
+  done?: {
+    text: string;
+    finishReason: string;
+    usage: { promptTokens: number; completionTokens: number };
+    backend?: string;
+  };
   error?: { name: string; code: string; message: string };
 }
 
@@ -124,6 +129,7 @@ test.describe('window.chord', () => {
     expect(answer.text).toBe(STORY);
     expect(answer.chunks).toBeGreaterThan(1);
     expect(answer.done).toMatchObject({ text: STORY, finishReason: 'length', usage: { completionTokens: 30 } });
+    console.log(`engine backend in the offscreen document: ${answer.done?.backend}`);
     // Allowed once: the same tab asks no more, and now sees the model.
     expect(await page.evaluate(() => window.chord.availability())).toBe('available');
     expect((await page.evaluate(() => window.chord.models())).map((m) => m.state)).toEqual(['ready']);
