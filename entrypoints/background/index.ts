@@ -1,6 +1,7 @@
 import { browser } from 'wxt/browser';
 import { forgetTab } from '../../shared/permissions.ts';
 import { PORT, parseMessage, RuntimeMessageSchema } from '../../shared/protocol.ts';
+import { getModelLimit } from '../../shared/settings.ts';
 import { registerContextMenu, summarizeSelection } from './context-menu.ts';
 import { EngineLink } from './engine-link.ts';
 import { decide, onWindowClosed } from './permission-prompt.ts';
@@ -26,6 +27,9 @@ export default defineBackground(() => {
 
   browser.runtime.onMessage.addListener((raw: unknown, sender) => {
     const message = parseMessage(RuntimeMessageSchema, raw, 'background<-runtime');
+    if (message?.type === 'get-model-limit' && sender.url === browser.runtime.getURL('/offscreen.html')) {
+      return getModelLimit().then((limit) => limit ?? null);
+    }
     if (message?.type !== 'permission-decision') return;
     if (sender.id !== browser.runtime.id || !sender.url?.startsWith(browser.runtime.getURL('/permission.html'))) return;
     decide(message.promptId, message.decision);
