@@ -172,10 +172,18 @@ describe.skipIf(!modelPath)('model store: install from a URL', () => {
     const srv = await serve({ '/m.gguf': { data: model, pieceBytes: 32 << 10, pauseMs: 10 } });
     const s = store({ chunkSize: 8 << 20, checkpointMs: 50 });
     const stored: number[] = [];
+    const progress: InstallProgress[] = [];
     const done = s.installFromUrl(srv.url('/m.gguf'), {
-      onProgress: () => void s.list().then(([m]) => m && stored.push(m.bytesDone)),
+      onProgress: (p) => {
+        progress.push(p);
+        void s.list().then(([m]) => m && stored.push(m.bytesDone));
+      },
     });
     const m = await done;
+    // Speed and time left while downloading (about 3 MB/s from this server).
+    const midway = progress.filter((p) => p.state === 'downloading' && p.bytesPerSecond > 0);
+    expect(midway.length).toBeGreaterThan(0);
+    for (const p of midway) expect(p.etaSeconds).toBeCloseTo((p.size - p.bytesDone) / p.bytesPerSecond, 6);
     expect(m.sha256).toBe(sha(model));
     // Stored counts strictly between nothing and everything: partial chunks reached the database.
     expect(stored.some((n) => n > 0 && n < model.length)).toBe(true);
