@@ -135,6 +135,8 @@ export function formatRatios(rows: readonly Row[]): string | undefined {
 const SECTION_START = (key: string) => `<!-- bench:compare ${key} -->`;
 const SECTION_END = (key: string) => `<!-- /bench:compare ${key} -->`;
 
+const threadCount = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
+
 function sectionKey(report: CompareReport): string {
   return `model=${report.model} threads=${report.threads}`;
 }
@@ -146,7 +148,7 @@ export function formatSection(report: CompareReport): string {
   const size = report.modelBytes ? `, ${(report.modelBytes / 2 ** 20).toFixed(0)} MiB` : '';
   const context = env
     ? [
-        `Measured ${env.date} on ${env.cpu} (${env.cores} cores), ${report.threads} threads,`,
+        `Measured ${env.date} on ${env.cpu} (${env.cores} cores), ${threadCount(report.threads)},`,
         `prompt ${report.promptTokens} / generate ${report.genTokens} tokens` +
           (env.loadAverage
             ? `; load average ${env.loadAverage.before.toFixed(1)} before, ${env.loadAverage.after.toFixed(1)} after.`
@@ -155,10 +157,10 @@ export function formatSection(report: CompareReport): string {
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}.`,
       ].join('\n')
-    : `${report.threads} threads, prompt ${report.promptTokens} / generate ${report.genTokens} tokens.`;
+    : `${threadCount(report.threads)}, prompt ${report.promptTokens} / generate ${report.genTokens} tokens.`;
   return [
     SECTION_START(key),
-    `### ${report.model}${size}, ${report.threads} threads`,
+    `### ${report.model}${size}, ${threadCount(report.threads)}`,
     '',
     context,
     '',

@@ -124,7 +124,7 @@ describe('bench:compare report', () => {
     expect(section(2)).toContain('| chord-browser | wasm | 2.00 | 13.0 | 123 | 800 |');
     expect(section(2)).not.toContain('| chord-browser | wasm | 2.00 | 13.0 | 7.00 | 800 |');
     expect(section(1)).toContain('| chord-browser | wasm | 2.00 | 13.0 | 7.00 | 800 |');
-    expect(replaced).toContain('### tinyllama-q4_0, 591 MiB, 1 threads');
+    expect(replaced).toContain('### tinyllama-q4_0, 591 MiB, 1 thread');
     expect(replaced.startsWith('# Performance\n\nIntro text.')).toBe(true);
   });
 
