@@ -24,6 +24,7 @@
  */
 import { f16ToF32 } from './fp16.ts';
 import { GGMLType } from './types.ts';
+import { dotQ2_KX86 } from './x86-k.ts';
 
 const fround = Math.fround;
 
@@ -222,8 +223,11 @@ const FLOAT_DOTS: ReadonlyMap<GGMLType, Dot> = new Map([
 
 /** Whether vecDotX86 mirrors llama.cpp's AVX2 kernel for this weight type. */
 export function hasX86Dot(weightType: GGMLType): boolean {
-  return BLOCK_DOTS.has(weightType) || FLOAT_DOTS.has(weightType);
+  return BLOCK_DOTS.has(weightType) || FLOAT_DOTS.has(weightType) || SUPER_BLOCK_DOTS.has(weightType);
 }
+
+/** K-quants (x86-k.ts), over super-blocks of 256. */
+const SUPER_BLOCK_DOTS: ReadonlyMap<GGMLType, Dot> = new Map([[GGMLType.Q2_K, dotQ2_KX86]]);
 
 /**
  * The AVX2 ggml_vec_dot_* of a weight row against activations already in the
@@ -239,14 +243,17 @@ export function vecDotX86(
 ): number {
   const block = BLOCK_DOTS.get(weightType);
   if (block !== undefined) return block(n / 32, w, wOffset, a, aOffset);
+  const superBlock = SUPER_BLOCK_DOTS.get(weightType);
+  if (superBlock !== undefined) return superBlock(n / 256, w, wOffset, a, aOffset);
   return (FLOAT_DOTS.get(weightType) as Dot)(n, w, wOffset, a, aOffset);
 }
 
 /**
  * Whether llama.cpp's AVX2 build repacks a weight of this type with nRows
  * (ne[1]) rows into its CPU_REPACK buffer (ggml_repack_get_optimal_repack_type):
- * Q4_0 with nRows % 8 == 0 (block_q4_0x8). Q4_K, Q2_K and IQ4_NL are repacked
- * too on AVX2, with their own float order that is not mirrored here.
+ * Q4_0 with nRows % 8 == 0 (block_q4_0x8). Q4_K and IQ4_NL are repacked too on
+ * AVX2, with their own float order that is not mirrored here; Q2_K only with
+ * AVX-512, so an AVX2 machine runs ggml_vec_dot_q2_K_q8_K (x86-k.ts).
  */
 export function isRepackedOnX86(weightType: GGMLType, nRows: number): boolean {
   return weightType === GGMLType.Q4_0 && nRows % 8 === 0;

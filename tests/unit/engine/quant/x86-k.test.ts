@@ -1,0 +1,73 @@
+/**
+ * engine/quant/x86-k.ts against the AVX2 kernel itself: ggml_vec_dot_q2_K_q8_K
+ * from libggml-cpu-haswell.so (node-llama-cpp@3.21.1, what llama.cpp runs on an
+ * AVX2 machine without AVX-512), called through koffi. Bit-identical results.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { f32ToF16 } from '../../../../engine/quant/fp16.ts';
+import { activationBytes, quantizeActivations, vecDot } from '../../../../engine/quant/index.ts';
+import { GGMLType } from '../../../../engine/quant/types.ts';
+import { hasX86Dot, vecDotX86 } from '../../../../engine/quant/x86.ts';
+import { dotQ2_KX86 } from '../../../../engine/quant/x86-k.ts';
+import { repoRoot } from '../../../helpers/fixtures.ts';
+import { rng } from './pack.ts';
+
+const LIB = join(repoRoot, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-cpu-haswell.so');
+const flags = existsSync('/proc/cpuinfo')
+  ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '')
+  : '';
+const canRun =
+  process.platform === 'linux' &&
+  process.arch === 'x64' &&
+  existsSync(LIB) &&
+  ['avx2', 'fma', 'f16c'].every((f) => flags.split(/\s+/).includes(f));
+if (!canRun) console.warn('[skip] x86 K-quant kernels: no AVX2 machine with llama.cpp haswell build');
+
+/** Random Q2_K super-blocks: random scales/quants, f16 d and dmin of either sign and varied size. */
+function randomQ2_K(next: () => number, nBlocks: number): Uint8Array {
+  const out = new Uint8Array(nBlocks * 84);
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(next() * 256);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < nBlocks; b++) {
+    view.setUint16(b * 84 + 80, f32ToF16((next() - 0.3) * 0.01), true);
+    view.setUint16(b * 84 + 82, f32ToF16((next() - 0.3) * 0.01), true);
+  }
+  return out;
+}
+
+describe.skipIf(!canRun)('x86 (AVX2) K-quant dot products vs libggml-cpu-haswell', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: koffi's function objects are untyped variadic calls
+  let dot: (...args: any[]) => any;
+  beforeAll(async () => {
+    const koffi = (await import('koffi')).default;
+    const lib = koffi.load(LIB);
+    lib.func('void ggml_cpu_init(void)')();
+    dot = lib.func(
+      'void ggml_vec_dot_q2_K_q8_K(int n, void *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nrc)',
+    );
+  });
+
+  it('ggml_vec_dot_q2_K_q8_K: bit-identical, and vecDotX86 uses it', () => {
+    expect(hasX86Dot(GGMLType.Q2_K)).toBe(true);
+    const next = rng(2222);
+    let differsFromGeneric = 0;
+    for (let r = 0; r < 400; r++) {
+      const nBlocks = 1 + (r % 4);
+      const n = 256 * nBlocks;
+      const w = randomQ2_K(next, nBlocks);
+      const x = Float32Array.from({ length: n }, () => Math.fround((next() - 0.5) * 6));
+      const a = new Uint8Array(activationBytes(GGMLType.Q8_K, n));
+      quantizeActivations(GGMLType.Q8_K, x, 0, n, a, 0);
+      const s = new Float32Array(1);
+      dot(n, s, 0, w, 0, a, 0, 1);
+      const got = dotQ2_KX86(nBlocks, w, 0, a, 0);
+      if (!Object.is(got, s[0])) expect.fail(`q2_K n=${n} row ${r}: ours ${got}, llama.cpp ${s[0]}`);
+      expect(vecDotX86(GGMLType.Q2_K, n, w, 0, a, 0)).toBe(got);
+      if (vecDot(GGMLType.Q2_K, n, w, 0, a, 0) !== got) differsFromGeneric++;
+    }
+    // The point of mirroring: the generic float order gives other roundings.
+    expect(differsFromGeneric).toBeGreaterThan(0);
+  });
+});
