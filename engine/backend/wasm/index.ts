@@ -88,11 +88,10 @@ class WasmKVCache implements KVCache {
   }
 }
 
-/** Activation layouts of the kernels (assembly/activations.ts), shared by weight types with the same partner. */
-function activationFormat(type: GGMLType): string {
+/** Activation layouts of the kernels (assembly/activations.ts): weight types with the same partner share one. */
+function activationFormat(type: GGMLType): number {
   const partner = TYPE_TRAITS.get(type)!.vecDotType;
-  if (partner === GGMLType.Q8_0 || partner === GGMLType.Q8_1) return 'q8';
-  return GGMLType[partner];
+  return partner === GGMLType.Q8_1 ? GGMLType.Q8_0 : partner;
 }
 
 const CMD_WORDS = 12;
@@ -108,11 +107,14 @@ export class WasmBackend implements Backend {
   /** Outputs and inputs of recorded products, to know when a new op depends on them. */
   private readonly pendingOut = new Set<number>();
   private readonly pendingIn = new Set<number>();
-  /** Activation rows prepared during this batch: `${ptr}:${format}` -> address. */
-  private readonly prepared = new Map<string, number>();
+  /** Activation rows prepared during this batch: ptr * 64 + format -> address. */
+  private readonly prepared = new Map<number, number>();
   private scratchPtr = 0;
   private scratchSize = 0;
   private scratchTop = 0;
+  private wordView: Int32Array | undefined;
+  private ctrlView: Int32Array | undefined;
+  private readonly runMain = () => this.k.runMainShare(this.ctrlPtr);
   private smallPtr = 0;
   private smallSize = 0;
   private smallFlip = false;
@@ -214,7 +216,7 @@ export class WasmBackend implements Backend {
     let actStride = nIn * 4;
     if (wt.type !== GGMLType.F32) {
       actStride = this.k.activationRowBytes(wt.type, nIn);
-      const key = `${xa.ptr}:${activationFormat(wt.type)}`;
+      const key = xa.ptr * 64 + activationFormat(wt.type);
       const ready = this.prepared.get(key);
       if (ready !== undefined) act = ready;
       else {
@@ -223,21 +225,30 @@ export class WasmBackend implements Backend {
         this.prepared.set(key, act);
       }
     }
-    const cmd = new Int32Array(this.heap.memory.buffer, this.cmdsPtr + this.pending * CMD_WORDS * 4, CMD_WORDS);
-    cmd[0] = 1;
-    cmd[1] = wt.type;
-    cmd[2] = wt.ptr;
-    cmd[3] = wt.rowBytes;
-    cmd[4] = nIn;
-    cmd[5] = nOut;
-    cmd[6] = act;
-    cmd[7] = actStride;
-    cmd[8] = x.rows;
-    cmd[9] = oa.ptr;
+    const words = this.words();
+    const c = (this.cmdsPtr >> 2) + this.pending * CMD_WORDS;
+    words[c] = 1;
+    words[c + 1] = wt.type;
+    words[c + 2] = wt.ptr;
+    words[c + 3] = wt.rowBytes;
+    words[c + 4] = nIn;
+    words[c + 5] = nOut;
+    words[c + 6] = act;
+    words[c + 7] = actStride;
+    words[c + 8] = x.rows;
+    words[c + 9] = oa.ptr;
     this.pending++;
     this.pendingChunks += this.k.chunksOf(nOut);
     this.pendingOut.add(oa.ptr);
     this.pendingIn.add(xa.ptr);
+  }
+
+  /** The memory as i32 words (a view made again only when the memory has grown). */
+  private words(): Int32Array {
+    if (this.wordView?.buffer !== this.heap.memory.buffer) {
+      this.wordView = new Int32Array(this.heap.memory.buffer, 0, this.heap.memory.buffer.byteLength >>> 2);
+    }
+    return this.wordView;
   }
 
   /** Scratch for prepared activations, valid until the next flush. */
@@ -257,10 +268,13 @@ export class WasmBackend implements Backend {
   /** Runs the recorded products (one wake-up of the workers). */
   private flush(): void {
     if (this.pending === 0) return;
-    const ctrl = new Int32Array(this.heap.memory.buffer, this.ctrlPtr, CTRL_BYTES / 4);
-    ctrl[3] = this.pending;
-    ctrl[4] = this.cmdsPtr;
-    runBatch(ctrl, this.pendingChunks, this.pool, () => this.k.runMainShare(this.ctrlPtr));
+    const words = this.words();
+    words[(this.ctrlPtr >> 2) + 3] = this.pending;
+    words[(this.ctrlPtr >> 2) + 4] = this.cmdsPtr;
+    if (this.ctrlView?.buffer !== this.heap.memory.buffer) {
+      this.ctrlView = new Int32Array(this.heap.memory.buffer, this.ctrlPtr, CTRL_BYTES / 4);
+    }
+    runBatch(this.ctrlView, this.pendingChunks, this.pool, this.runMain);
     this.pending = 0;
     this.pendingChunks = 0;
     this.pendingOut.clear();
