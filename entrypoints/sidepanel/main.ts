@@ -159,6 +159,7 @@ async function send(text: string, title = text): Promise<void> {
         status.textContent = `Loading the model… ${Math.floor((100 * event.progress.bytesDone) / Math.max(1, event.progress.size))}%`;
       } else if (event.type === 'done') {
         void finish('done', event.result.timings.decodeTokPerS);
+        if (event.result.backend) status.textContent += ` · ${event.result.backend}`;
       } else if (event.type === 'error') {
         if (event.error.code === 'ABORTED') {
           const seconds = (performance.now() - (firstTokenAt || started)) / 1000;
