@@ -85,6 +85,27 @@ function dotQ4_0(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array,
   return hsumF32x8(lanes);
 }
 
+/** ggml_vec_dot_q5_0_q8_0, AVX2 path: as Q4_0, the fifth bit from qh (x = nibble | bit<<4, minus 16). */
+function dotQ5_0(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  lanes.fill(0);
+  for (let i = 0; i < nBlocks; i++) {
+    const wb = wOffset + i * 22;
+    const ab = aOffset + i * Q8_0_SIZE;
+    const qh = w[wb + 2] | (w[wb + 3] << 8) | (w[wb + 4] << 16) | (w[wb + 5] << 24);
+    const d = fround(readHalf(w, wb) * readHalf(a, ab));
+    for (let k = 0; k < 8; k++) {
+      let q = 0;
+      for (let j = 4 * k; j < 4 * k + 4; j++) {
+        const byte = w[wb + 6 + (j & 15)];
+        const x = ((j < 16 ? byte & 0x0f : byte >> 4) | (((qh >>> j) & 1) << 4)) - 16;
+        q += x * int8(a, ab + 2 + j);
+      }
+      lanes[k] = fmaF32(d, q, lanes[k]);
+    }
+  }
+  return hsumF32x8(lanes);
+}
+
 /** ggml_vec_dot_q8_0_q8_0, AVX2 path. */
 function dotQ8_0(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
   lanes.fill(0);
@@ -99,6 +120,27 @@ function dotQ8_0(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array,
     }
   }
   return hsumF32x8(lanes);
+}
+
+/** ggml_vec_dot_q4_1_q8_1, AVX2 path: as Q5_1 below without the fifth bit. */
+function dotQ4_1(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  lanes.fill(0);
+  let summs = 0;
+  for (let i = 0; i < nBlocks; i++) {
+    const wb = wOffset + i * 20;
+    const ab = aOffset + i * Q8_1_SIZE;
+    summs = fmaF32(readHalf(w, wb + 2), readHalf(a, ab + 2), summs);
+    const d = fround(readHalf(w, wb) * readHalf(a, ab));
+    for (let k = 0; k < 8; k++) {
+      let q = 0;
+      for (let j = 4 * k; j < 4 * k + 4; j++) {
+        const byte = w[wb + 4 + (j & 15)];
+        q += (j < 16 ? byte & 0x0f : byte >> 4) * int8(a, ab + 4 + j);
+      }
+      lanes[k] = fmaF32(q, d, lanes[k]);
+    }
+  }
+  return fround(hsumF32x8(lanes) + summs);
 }
 
 /**
@@ -215,6 +257,8 @@ const BLOCK_DOTS: ReadonlyMap<GGMLType, Dot> = new Map([
   [GGMLType.Q4_0, dotQ4_0],
   [GGMLType.Q8_0, dotQ8_0],
   [GGMLType.Q5_1, dotQ5_1],
+  [GGMLType.Q4_1, dotQ4_1],
+  [GGMLType.Q5_0, dotQ5_0],
 ]);
 const FLOAT_DOTS: ReadonlyMap<GGMLType, Dot> = new Map([
   [GGMLType.F32, dotF32],

@@ -1,6 +1,8 @@
 import type { GGUFTensorInfo } from '../../gguf/types.ts';
 import { activationBytes, dequantizeRow, quantizeActivations, roundToF16, vecDot } from '../../quant/index.ts';
 import { GGMLType, TYPE_TRAITS } from '../../quant/types.ts';
+import { fmaF32, hasX86Dot, isRepackedOnX86, vecDotQ4_0Repacked, vecDotX86 } from '../../quant/x86.ts';
+import { cosF32, expF32, sinF32, softmaxExpSumX86, swigluX86 } from '../../quant/x86-math.ts';
 import type {
   Activation,
   AttentionParams,
@@ -34,6 +36,18 @@ interface JsKVCache extends KVCache {
 
 const f32 = Math.fround;
 
+/** llama.cpp repacks such weights on x86 (CPU_REPACK buffer): ggml_gemv/gemm_q4_0_8x8_q8_0. */
+function repackedDot(
+  _type: GGMLType,
+  n: number,
+  w: Uint8Array,
+  wOffset: number,
+  a: Uint8Array,
+  aOffset: number,
+): number {
+  return vecDotQ4_0Repacked(n, w, wOffset, a, aOffset);
+}
+
 /**
  * ggml's attention without flash attention: softmax over all scores (sum in
  * double, as ggml_vec_soft_max_f32), then the probabilities, rounded to the
@@ -51,11 +65,8 @@ function softmaxWeightedSum(
 ): void {
   let max = Number.NEGATIVE_INFINITY;
   for (let j = 0; j < n; j++) if (scores[j] > max) max = scores[j];
-  let sum = 0;
-  for (let j = 0; j < n; j++) {
-    scores[j] = f32(Math.exp(scores[j] - max));
-    sum += scores[j];
-  }
+  // the exps as the AVX2 build computes them (ggml_v_expf on groups of 8)
+  const sum = softmaxExpSumX86(scores, n, max, scores);
   const inv = f32(1 / sum);
   for (let j = 0; j < n; j++) scores[j] = round(f32(scores[j] * inv));
   for (let d = 0; d < dim; d++) {
@@ -88,14 +99,16 @@ function onlineSoftmaxWeightedSum(
     let ms = 1; // rescales what was accumulated when a new maximum appears
     let vs = 1; // this position's weight, exp(s - max)
     if (s > max) {
-      ms = f32(Math.exp(max - s));
+      ms = expF32(f32(max - s)); // glibc expf
       max = s;
-      for (let d = 0; d < dim; d++) out[d] = round(out[d] * ms);
+      // ggml_vec_scale_f16: the float product, then to F16 (rounding twice, as ggml does)
+      for (let d = 0; d < dim; d++) out[d] = round(f32(out[d] * ms));
     } else {
-      vs = f32(Math.exp(s - max));
+      vs = expF32(f32(s - max));
     }
-    for (let d = 0; d < dim; d++) out[d] = round(out[d] + V[j * stride + offset + d] * vs);
-    sum = f32(f32(sum * ms) + vs);
+    // ggml_vec_mad_f16: fmaf(v, vs, acc) in float, then to F16
+    for (let d = 0; d < dim; d++) out[d] = round(fmaF32(V[j * stride + offset + d], vs, out[d]));
+    sum = fmaF32(sum, ms, vs); // S = S*ms + vs, contracted
   }
   const inv = sum === 0 ? 0 : f32(1 / sum);
   for (let d = 0; d < dim; d++) out[d] = f32(out[d] * inv);
@@ -153,7 +166,7 @@ export class JsBackend implements Backend {
     for (let r = 0; r < x.rows; r++) {
       const base = r * n;
       let sum = 0; // ggml sums in double
-      for (let i = 0; i < n; i++) sum += xs[base + i] * xs[base + i];
+      for (let i = 0; i < n; i++) sum += f32(xs[base + i] * xs[base + i]); // float products
       const mean = f32(sum / n);
       const scale = f32(1 / f32(Math.sqrt(f32(mean + eps))));
       for (let i = 0; i < n; i++) os[base + i] = f32(f32(xs[base + i] * scale) * g[i]);
@@ -174,9 +187,12 @@ export class JsBackend implements Backend {
     const aBytes = activationBytes(actType, nIn);
     const act = this.scratchBytes(aBytes * x.rows);
     for (let r = 0; r < x.rows; r++) quantizeActivations(actType, xs, r * nIn, nIn, act, r * aBytes);
+    // The dot products in llama.cpp's x86 (AVX2) float order where we mirror it, so that rounding
+    // flips downstream (Q8 activations, F16 KV) happen where llama.cpp's happen.
+    const dot = isRepackedOnX86(wt.type, nOut) ? repackedDot : hasX86Dot(wt.type) ? vecDotX86 : vecDot;
     for (let r = 0; r < x.rows; r++) {
       for (let o = 0; o < nOut; o++) {
-        os[r * nOut + o] = vecDot(wt.type, nIn, wt.bytes, o * wt.rowBytes, act, r * aBytes);
+        os[r * nOut + o] = dot(wt.type, nIn, wt.bytes, o * wt.rowBytes, act, r * aBytes);
       }
     }
   }
@@ -203,8 +219,8 @@ export class JsBackend implements Backend {
       let theta = f32(positions[r]);
       for (let i = 0; i < p.nDims / 2; i++) {
         const angle = f32(p.freqScale * theta);
-        cos[i] = Math.cos(angle);
-        sin[i] = Math.sin(angle);
+        cos[i] = cosF32(angle); // glibc's cosf/sinf, as ggml_rope_cache_init calls them
+        sin[i] = sinF32(angle);
         theta = f32(theta * thetaScale);
       }
       for (let h = 0; h < p.nHeads; h++) {
@@ -215,8 +231,9 @@ export class JsBackend implements Backend {
           const b = p.mode === 'norm' ? a + 1 : a + p.nDims / 2;
           const x0 = xs[a];
           const x1 = xs[b];
-          xs[a] = f32(x0 * cos[i] - x1 * sin[i]);
-          xs[b] = f32(x0 * sin[i] + x1 * cos[i]);
+          // x0*cos - x1*sin with the first product fused (GCC's contraction of rotate_pairs)
+          xs[a] = fmaF32(x0, cos[i], -f32(x1 * sin[i]));
+          xs[b] = fmaF32(x0, sin[i], f32(x1 * cos[i]));
         }
       }
     }
@@ -279,10 +296,8 @@ export class JsBackend implements Backend {
   swiglu(gate: Activation, up: Activation): void {
     const g = (gate as JsActivation).data;
     const u = (up as JsActivation).data;
-    for (let i = 0; i < g.length; i++) {
-      const x = g[i];
-      g[i] = f32(f32(x / f32(1 + f32(Math.exp(-x)))) * u[i]);
-    }
+    // ggml_vec_swiglu_f32 row by row: its vectorized exp covers whole groups of 8 of each row
+    for (let r = 0; r < gate.rows; r++) swigluX86(g, u, r * gate.cols, gate.cols);
   }
 
   add(x: Activation, y: Activation): void {
