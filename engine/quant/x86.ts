@@ -9,7 +9,7 @@
  * a Q8 or F16 rounding boundary downstream.
  *
  * What the AVX2 kernels do, in float terms:
- * - Block formats against Q8 (ggml_vec_dot_{q4_0,q8_0}_q8_0, q5_1_q8_1 in
+ * - Block formats against Q8 (ggml_vec_dot_{q4_0,q5_0,q8_0}_q8_0, {q4_1,q5_1}_q8_1 in
  *   ggml-cpu/arch/x86/quants.c): per block, 8 lanes of int32 sums, lane k
  *   holding elements 4k..4k+3 (maddubs + madd), converted to float and
  *   accumulated with one FMA per lane: acc[k] = fma(d, q[k], acc[k]),
@@ -301,4 +301,22 @@ export function vecDotX86(
  */
 export function isRepackedOnX86(weightType: GGMLType, nRows: number): boolean {
   return weightType === GGMLType.Q4_0 && nRows % 8 === 0;
+}
+
+/**
+ * llamafile's tinyBLAS (ggml-cpu/llamafile/sgemm.cpp) for F32 x F32 on AVX2,
+ * one output: one 8-lane accumulator, acc[l] = fma(a, b, acc[l]) over steps of
+ * 8, then hsum. llama.cpp uses it for F32 matrix products whose k is a multiple
+ * of 8 (see usesTinyBlasF32).
+ */
+export function vecDotF32TinyBlas(n: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const wv = new DataView(w.buffer, w.byteOffset + wOffset);
+  const av = new DataView(a.buffer, a.byteOffset + aOffset);
+  lanes.fill(0);
+  for (let i = 0; i < n; i += 8) {
+    for (let l = 0; l < 8; l++) {
+      lanes[l] = fmaF32(wv.getFloat32(4 * (i + l), true), av.getFloat32(4 * (i + l), true), lanes[l]);
+    }
+  }
+  return hsumF32x8(lanes);
 }

@@ -33,6 +33,8 @@ const NAMES: Partial<Record<GGMLType, string>> = {
   [GGMLType.Q4_0]: 'q4_0',
   [GGMLType.Q8_0]: 'q8_0',
   [GGMLType.Q5_1]: 'q5_1',
+  [GGMLType.Q4_1]: 'q4_1',
+  [GGMLType.Q5_0]: 'q5_0',
   [GGMLType.Q8_1]: 'q8_1',
   [GGMLType.F32]: 'f32',
   [GGMLType.F16]: 'f16',
@@ -78,9 +80,17 @@ describe.skipIf(!canRun)('x86 (AVX2) dot products vs libggml-cpu-haswell', () =>
     }
   });
 
-  it('ggml_vec_dot_{q4_0,q8_0}_q8_0, q5_1_q8_1, f32, f16: bit-identical', () => {
+  it('ggml_vec_dot_{q4_0,q5_0,q8_0}_q8_0, {q4_1,q5_1}_q8_1, f32, f16: bit-identical', () => {
     const next = rng(8086);
-    for (const type of [GGMLType.Q4_0, GGMLType.Q8_0, GGMLType.Q5_1, GGMLType.F32, GGMLType.F16]) {
+    for (const type of [
+      GGMLType.Q4_0,
+      GGMLType.Q8_0,
+      GGMLType.Q5_1,
+      GGMLType.Q4_1,
+      GGMLType.Q5_0,
+      GGMLType.F32,
+      GGMLType.F16,
+    ]) {
       const aType = vecDotTypeOf(type);
       const name =
         type === GGMLType.F32 || type === GGMLType.F16
