@@ -130,6 +130,20 @@ test.describe('window.chord', () => {
     expect(answer.chunks).toBeGreaterThan(1);
     expect(answer.done).toMatchObject({ text: STORY, finishReason: 'length', usage: { completionTokens: 30 } });
     console.log(`engine backend in the offscreen document: ${answer.done?.backend}`);
+    // Stop strings end the story where llama.cpp's greedy text has them, and are not emitted.
+    const stopped = await generateIn(page, { maxTokens: 30, temperature: 0, stop: [' named'] });
+    expect(stopped.text).toBe(STORY.slice(0, STORY.indexOf(' named')));
+    expect(stopped.done?.finishReason).toBe('stop');
+
+    // Chat messages go through the model's chat template (stories260K has none: the fallback format).
+    const chat = await page.evaluate(async () => {
+      const reply = window.chord.generate([{ role: 'user', content: 'Tell me a story.' }], { maxTokens: 8 });
+      return { text: await reply.text(), done: await reply.done };
+    });
+    expect(chat.done?.text).toBe(chat.text);
+    expect(chat.done?.usage.promptTokens).toBeGreaterThan(5);
+    expect(['eog', 'length']).toContain(chat.done?.finishReason);
+
     // Allowed once: the same tab asks no more, and now sees the model.
     expect(await page.evaluate(() => window.chord.availability())).toBe('available');
     expect((await page.evaluate(() => window.chord.models())).map((m) => m.state)).toEqual(['ready']);
