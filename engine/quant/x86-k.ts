@@ -12,6 +12,10 @@
  * and lanes 4-7 the last 16 (scale 2l+1). The integer sums are exact; only the
  * two FMAs per lane and the final hsum_float_8 round. The generic code instead
  * rounds dall·isum − dmin·summs once per super-block.
+ *
+ * Q3_K and Q6_K (ggml_vec_dot_{q3_K,q6_K}_q8_K; not repacked on x86) lay out
+ * their integer sums the same way, with signed 6-/8-bit scales and no mins:
+ * lane k += d · sumi[k], one FMA per super-block, then hsum_float_8.
  */
 import { f16ToF32 } from './fp16.ts';
 import { fmaF32, hsumF32x8 } from './x86.ts';
@@ -19,6 +23,8 @@ import { fmaF32, hsumF32x8 } from './x86.ts';
 const fround = Math.fround;
 const Q2_K_SIZE = 84; // scales[16], qs[64], d, dmin
 const Q8_K_SIZE = 292; // d (f32), qs[256], bsums[16] (i16)
+const Q3_K_SIZE = 110; // hmask[32], qs[64], scales[12], d
+const Q6_K_SIZE = 210; // ql[128], qh[64], scales[16] (i8), d
 
 const lanes = new Float32Array(8);
 const sumi = new Int32Array(8);
@@ -56,6 +62,100 @@ export function dotQ2_KX86(nBlocks: number, w: Uint8Array, wOffset: number, a: U
     for (let k = 0; k < 8; k++) lanes[k] = fmaF32(d, sumi[k], lanes[k]);
   }
   return hsumF32x8(lanes);
+}
+
+/**
+ * The common shape of the Q3_K and Q6_K kernels: per super-block, 8 int32 lanes,
+ * lane k summing scale · Σ value·q8 over elements 4k..4k+3 of each 32-element
+ * chunk (chunk l of half j; lanes 0-3 use scale 8j+2l, lanes 4-7 scale 8j+2l+1),
+ * then one FMA per lane with d = dy·dx, and hsum_float_8 at the end.
+ */
+function scaledLanesDot(
+  nBlocks: number,
+  w: Uint8Array,
+  wOffset: number,
+  blockSize: number,
+  dOffset: number,
+  a: Uint8Array,
+  aOffset: number,
+  scaleOf: (xb: number, index: number) => number,
+  quantOf: (xb: number, j: number, l: number, e: number) => number,
+  laneOffset?: (xb: number, av: DataView, yb: number, k: number) => number,
+): number {
+  const av = new DataView(a.buffer, a.byteOffset);
+  lanes.fill(0);
+  for (let i = 0; i < nBlocks; i++) {
+    const xb = wOffset + i * blockSize;
+    const yb = aOffset + i * Q8_K_SIZE;
+    const d = fround(av.getFloat32(yb, true) * half(w, xb + dOffset));
+    sumi.fill(0);
+    for (let j = 0; j < 2; j++) {
+      for (let l = 0; l < 4; l++) {
+        for (let k = 0; k < 8; k++) {
+          let s = 0;
+          for (let e = 4 * k; e < 4 * k + 4; e++) {
+            s += quantOf(xb, j, l, e) * ((a[yb + 4 + j * 128 + l * 32 + e] << 24) >> 24);
+          }
+          sumi[k] += scaleOf(xb, j * 8 + 2 * l + (k >> 2)) * s;
+        }
+      }
+    }
+    if (laneOffset) for (let k = 0; k < 8; k++) sumi[k] += laneOffset(xb, av, yb, k);
+    for (let k = 0; k < 8; k++) lanes[k] = fmaF32(d, sumi[k], lanes[k]);
+  }
+  return hsumF32x8(lanes);
+}
+
+/** Q3_K's 16 six-bit scales, unpacked from scales[12] and offset by -32 (as the kernel's kmask code). */
+function q3Scale(w: Uint8Array, xb: number, index: number): number {
+  const sc = xb + 96;
+  const low = index < 8 ? w[sc + index] & 0x0f : w[sc + index - 8] >> 4;
+  const high = (w[sc + 8 + (index & 3)] >> (2 * (index >> 2))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+/** ggml_vec_dot_q3_K_q8_K, AVX2 float order: value = 2 low bits − (4 unless the hmask bit is set). */
+export function dotQ3_KX86(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  return scaledLanesDot(
+    nBlocks,
+    w,
+    wOffset,
+    Q3_K_SIZE,
+    108,
+    a,
+    aOffset,
+    (xb, index) => q3Scale(w, xb, index),
+    (xb, j, l, e) => ((w[xb + 32 + j * 32 + e] >> (2 * l)) & 3) - ((w[xb + e] >> (4 * j + l)) & 1 ? 0 : 4),
+  );
+}
+
+/**
+ * ggml_vec_dot_q6_K_q8_K, AVX2 float order: the lanes sum scale · q·q8 with the
+ * unsigned 6-bit q (4 low bits | 2 high bits << 4); the −32 offset is taken out
+ * per lane afterwards from the activation's 16-element sums, lane k losing
+ * 32·(bsum[2k]·scale[2k] + bsum[2k+1]·scale[2k+1]) (madd of bsums and scales).
+ */
+export function dotQ6_KX86(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  return scaledLanesDot(
+    nBlocks,
+    w,
+    wOffset,
+    Q6_K_SIZE,
+    208,
+    a,
+    aOffset,
+    (xb, index) => (w[xb + 192 + index] << 24) >> 24,
+    (xb, j, l, e) => {
+      const low = w[xb + j * 64 + (l & 1) * 32 + e];
+      const nibble = l < 2 ? low & 0x0f : low >> 4;
+      return nibble | (((w[xb + 128 + j * 32 + e] >> (2 * l)) & 3) << 4);
+    },
+    (xb, av, yb, k) => {
+      const scale = (m: number) => (w[xb + 192 + m] << 24) >> 24;
+      const bsum = (m: number) => av.getInt16(yb + 260 + 2 * m, true);
+      return -32 * (bsum(2 * k) * scale(2 * k) + bsum(2 * k + 1) * scale(2 * k + 1));
+    },
+  );
 }
 
 function half(b: Uint8Array, o: number): number {

@@ -24,7 +24,7 @@
  */
 import { f16ToF32 } from './fp16.ts';
 import { GGMLType } from './types.ts';
-import { dotQ2_KX86 } from './x86-k.ts';
+import { dotQ2_KX86, dotQ3_KX86, dotQ6_KX86 } from './x86-k.ts';
 
 const fround = Math.fround;
 
@@ -271,7 +271,11 @@ export function hasX86Dot(weightType: GGMLType): boolean {
 }
 
 /** K-quants (x86-k.ts), over super-blocks of 256. */
-const SUPER_BLOCK_DOTS: ReadonlyMap<GGMLType, Dot> = new Map([[GGMLType.Q2_K, dotQ2_KX86]]);
+const SUPER_BLOCK_DOTS: ReadonlyMap<GGMLType, Dot> = new Map([
+  [GGMLType.Q2_K, dotQ2_KX86],
+  [GGMLType.Q3_K, dotQ3_KX86],
+  [GGMLType.Q6_K, dotQ6_KX86],
+]);
 
 /**
  * The AVX2 ggml_vec_dot_* of a weight row against activations already in the
