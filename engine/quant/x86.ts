@@ -308,19 +308,36 @@ export function isRepackedOnX86(weightType: GGMLType, nRows: number): boolean {
 }
 
 /**
- * llamafile's tinyBLAS (ggml-cpu/llamafile/sgemm.cpp) for F32 x F32 on AVX2,
- * one output: one 8-lane accumulator, acc[l] = fma(a, b, acc[l]) over steps of
- * 8, then hsum. llama.cpp uses it for F32 matrix products whose k is a multiple
- * of 8 (see usesTinyBlasF32).
+ * llamafile's tinyBLAS (ggml-cpu/llamafile/sgemm.cpp), AVX2, F32 x F32 and
+ * F16 x F16 (the activations converted to F16 first), one output: a single
+ * 8-lane accumulator, acc[l] = fma(w, a, acc[l]) over steps of 8, then hsum.
  */
-export function vecDotF32TinyBlas(n: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+export function vecDotTinyBlas(
+  type: GGMLType,
+  n: number,
+  w: Uint8Array,
+  wOffset: number,
+  a: Uint8Array,
+  aOffset: number,
+): number {
+  const half = type === GGMLType.F16;
   const wv = new DataView(w.buffer, w.byteOffset + wOffset);
   const av = new DataView(a.buffer, a.byteOffset + aOffset);
+  const at = (v: DataView, i: number) => (half ? f16ToF32(v.getUint16(2 * i, true)) : v.getFloat32(4 * i, true));
   lanes.fill(0);
   for (let i = 0; i < n; i += 8) {
-    for (let l = 0; l < 8; l++) {
-      lanes[l] = fmaF32(wv.getFloat32(4 * (i + l), true), av.getFloat32(4 * (i + l), true), lanes[l]);
-    }
+    for (let l = 0; l < 8; l++) lanes[l] = fmaF32(at(wv, i + l), at(av, i + l), lanes[l]);
   }
   return hsumF32x8(lanes);
+}
+
+/**
+ * Whether llama.cpp's mul_mat hands a product to tinyBLAS (llamafile_sgemm)
+ * rather than to ggml_vec_dot_*: F32 and F16 weights whose row length is a
+ * multiple of 8, and only for 2 or more activation rows ("only enable sgemm for
+ * prompt processing"). Its quantized kernels (Q8_0, Q4_0) sum like the AVX2
+ * vec_dot ones, so they need no variant here.
+ */
+export function usesTinyBlas(weightType: GGMLType, n: number, rows: number): boolean {
+  return (weightType === GGMLType.F32 || weightType === GGMLType.F16) && n % 8 === 0 && rows >= 2;
 }

@@ -1,7 +1,15 @@
 import type { GGUFTensorInfo } from '../../gguf/types.ts';
 import { activationBytes, dequantizeRow, quantizeActivations, roundToF16, vecDot } from '../../quant/index.ts';
 import { GGMLType, TYPE_TRAITS } from '../../quant/types.ts';
-import { fmaF32, hasX86Dot, isRepackedOnX86, vecDotQ4_0Repacked, vecDotX86 } from '../../quant/x86.ts';
+import {
+  fmaF32,
+  hasX86Dot,
+  isRepackedOnX86,
+  usesTinyBlas,
+  vecDotQ4_0Repacked,
+  vecDotTinyBlas,
+  vecDotX86,
+} from '../../quant/x86.ts';
 import { cosF32, expF32, sinF32, softmaxExpSumX86, swigluX86 } from '../../quant/x86-math.ts';
 import type {
   Activation,
@@ -189,7 +197,13 @@ export class JsBackend implements Backend {
     for (let r = 0; r < x.rows; r++) quantizeActivations(actType, xs, r * nIn, nIn, act, r * aBytes);
     // The dot products in llama.cpp's x86 (AVX2) float order where we mirror it, so that rounding
     // flips downstream (Q8 activations, F16 KV) happen where llama.cpp's happen.
-    const dot = isRepackedOnX86(wt.type, nOut) ? repackedDot : hasX86Dot(wt.type) ? vecDotX86 : vecDot;
+    const dot = usesTinyBlas(wt.type, nIn, x.rows)
+      ? vecDotTinyBlas
+      : isRepackedOnX86(wt.type, nOut)
+        ? repackedDot
+        : hasX86Dot(wt.type)
+          ? vecDotX86
+          : vecDot;
     for (let r = 0; r < x.rows; r++) {
       for (let o = 0; o < nOut; o++) {
         os[r * nOut + o] = dot(wt.type, nIn, wt.bytes, o * wt.rowBytes, act, r * aBytes);
