@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { activationBytes, quantizeActivations, quantizeRow, vecDotTypeOf } from '../../../../engine/quant/index.ts';
 import { GGMLType } from '../../../../engine/quant/types.ts';
-import { fmaF32, isRepackedOnX86, vecDotQ4_0Repacked, vecDotX86 } from '../../../../engine/quant/x86.ts';
+import { fmaF32, isRepackedOnX86, usesTinyBlas, vecDotQ4_0Repacked, vecDotX86 } from '../../../../engine/quant/x86.ts';
+import { cosF32, expF32, sinF32, softmaxExpSumX86, swigluX86 } from '../../../../engine/quant/x86-math.ts';
 import { repoRoot } from '../../../helpers/fixtures.ts';
 import { rng } from './pack.ts';
 
@@ -132,5 +133,62 @@ describe.skipIf(!canRun)('x86 (AVX2) dot products vs libggml-cpu-haswell', () =>
         if (!Object.is(got, s[o])) expect.fail(`n=${n} output ${o}: ours ${got}, llama.cpp ${s[o]}`);
       }
     }
+  });
+
+  it('usesTinyBlas: F32/F16 rows of a multiple of 8, batches of 2 or more', () => {
+    expect(usesTinyBlas(GGMLType.F32, 64, 2)).toBe(true);
+    expect(usesTinyBlas(GGMLType.F16, 64, 5)).toBe(true);
+    expect(usesTinyBlas(GGMLType.F32, 64, 1)).toBe(false);
+    expect(usesTinyBlas(GGMLType.F32, 172, 4)).toBe(false);
+    expect(usesTinyBlas(GGMLType.Q8_0, 64, 4)).toBe(false);
+  });
+
+  it('ggml_vec_swiglu_f32 (ggml_v_expf on groups of 8, expf on the tail): bit-identical', () => {
+    const swiglu = lib.func('void ggml_vec_swiglu_f32(int n, float *y, const float *x, const float *g)');
+    const next = rng(172);
+    for (let r = 0; r < 200; r++) {
+      const n = 1 + Math.floor(next() * 300);
+      const x = randomRow(next, n, r % 2 ? 300 : 16); // large |x| reaches v_expf's overflow branches
+      const g = randomRow(next, n, 8);
+      const want = new Float32Array(n);
+      swiglu(n, want, x, g);
+      const got = x.slice();
+      swigluX86(got, g, 0, n);
+      for (let i = 0; i < n; i++) {
+        if (!Object.is(got[i], want[i])) expect.fail(`n=${n} [${i}] x=${x[i]}: ours ${got[i]}, llama.cpp ${want[i]}`);
+      }
+    }
+  });
+
+  it('ggml_vec_soft_max_f32: the same exps and the same double sum', () => {
+    const softmax = lib.func('double ggml_vec_soft_max_f32(int n, float *y, const float *x, float max)');
+    const next = rng(256);
+    for (let r = 0; r < 200; r++) {
+      const n = 1 + Math.floor(next() * 300);
+      const x = randomRow(next, n, 40);
+      const max = x.reduce((m, v) => Math.max(m, v), Number.NEGATIVE_INFINITY);
+      const want = new Float32Array(n);
+      const wantSum = softmax(n, want, x, max);
+      const got = new Float64Array(n);
+      expect(softmaxExpSumX86(x, n, max, got)).toBe(wantSum);
+      for (let i = 0; i < n; i++) if (got[i] !== want[i]) expect.fail(`n=${n} [${i}]: ours ${got[i]}, ${want[i]}`);
+    }
+  });
+
+  it("expF32, sinF32, cosF32: glibc's expf, sinf, cosf (|x| < 120) bit for bit", async () => {
+    const koffi = (await import('koffi')).default;
+    const libm = koffi.load('libm.so.6');
+    const expf = libm.func('float expf(float)');
+    const sinf = libm.func('float sinf(float)');
+    const cosf = libm.func('float cosf(float)');
+    const next = rng(2718);
+    const edges = [0, -0, 1e-30, -1e-5, 88.7, 88.73, -103, -104, -87.5, 0.785, -0.786, 119.9, -119.9];
+    for (let i = 0; i < 100000; i++) {
+      const x = i < edges.length ? Math.fround(edges[i]) : Math.fround((next() - 0.5) * (i % 3 ? 239 : 2));
+      if (!Object.is(expF32(x), expf(x))) expect.fail(`expf(${x}): ours ${expF32(x)}, glibc ${expf(x)}`);
+      if (!Object.is(sinF32(x), sinf(x))) expect.fail(`sinf(${x}): ours ${sinF32(x)}, glibc ${sinf(x)}`);
+      if (!Object.is(cosF32(x), cosf(x))) expect.fail(`cosf(${x}): ours ${cosF32(x)}, glibc ${cosf(x)}`);
+    }
+    expect(expF32(Number.NEGATIVE_INFINITY)).toBe(0);
   });
 });
