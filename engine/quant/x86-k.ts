@@ -25,6 +25,7 @@ const Q2_K_SIZE = 84; // scales[16], qs[64], d, dmin
 const Q8_K_SIZE = 292; // d (f32), qs[256], bsums[16] (i16)
 const Q3_K_SIZE = 110; // hmask[32], qs[64], scales[12], d
 const Q6_K_SIZE = 210; // ql[128], qh[64], scales[16] (i8), d
+const Q5_K_SIZE = 176; // d, dmin, scales[12], qh[32], qs[128]
 
 const lanes = new Float32Array(8);
 const sumi = new Int32Array(8);
@@ -156,6 +157,54 @@ export function dotQ6_KX86(nBlocks: number, w: Uint8Array, wOffset: number, a: U
       return -32 * (bsum(2 * k) * scale(2 * k) + bsum(2 * k + 1) * scale(2 * k + 1));
     },
   );
+}
+
+/** get_scale_min_k4: the 6-bit scale (which 0) or min (which 1) of sub-block m from scales[12]. */
+function scaleMinK4(w: Uint8Array, sc: number, m: number, which: 0 | 1): number {
+  if (m < 4) return w[sc + m + 4 * which] & 63;
+  const packed = w[sc + m + 4];
+  return which === 0 ? (packed & 0x0f) | ((w[sc + m - 4] >> 6) << 4) : (packed >> 4) | ((w[sc + m] >> 6) << 4);
+}
+
+/**
+ * ggml_vec_dot_q5_K_q8_K, AVX2 float order: per super-block the mins go into a
+ * scalar float sum, summs += dmin' · Σ min[m]·(bsum[2m] + bsum[2m+1]) (contracted
+ * to an FMA); the lanes sum scale[m] · q·q8 over elements 4k..4k+3 of each
+ * 32-element sub-block m, one FMA per lane with d. Result hsum_float_8 + summs.
+ */
+export function dotQ5_KX86(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, aOffset: number): number {
+  const av = new DataView(a.buffer, a.byteOffset);
+  lanes.fill(0);
+  let summs = 0;
+  for (let i = 0; i < nBlocks; i++) {
+    const xb = wOffset + i * Q5_K_SIZE;
+    const yb = aOffset + i * Q8_K_SIZE;
+    const dy = av.getFloat32(yb, true);
+    const d = fround(dy * half(w, xb));
+    const dmin = -fround(dy * half(w, xb + 2));
+    let mins = 0;
+    for (let m = 0; m < 8; m++) {
+      const bsums = av.getInt16(yb + 260 + 4 * m, true) + av.getInt16(yb + 262 + 4 * m, true);
+      mins += scaleMinK4(w, xb + 4, m, 1) * bsums;
+    }
+    summs = fmaF32(dmin, mins, summs);
+    sumi.fill(0);
+    for (let m = 0; m < 8; m++) {
+      const scale = scaleMinK4(w, xb + 4, m, 0);
+      const qs = xb + 48 + (m >> 1) * 32;
+      for (let k = 0; k < 8; k++) {
+        let s = 0;
+        for (let e = 4 * k; e < 4 * k + 4; e++) {
+          const low = m & 1 ? w[qs + e] >> 4 : w[qs + e] & 0x0f;
+          const q = low | (((w[xb + 16 + e] >> m) & 1) << 4);
+          s += q * ((a[yb + 4 + m * 32 + e] << 24) >> 24);
+        }
+        sumi[k] += scale * s;
+      }
+    }
+    for (let k = 0; k < 8; k++) lanes[k] = fmaF32(d, sumi[k], lanes[k]);
+  }
+  return fround(hsumF32x8(lanes) + summs);
 }
 
 function half(b: Uint8Array, o: number): number {

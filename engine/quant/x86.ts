@@ -24,7 +24,7 @@
  */
 import { f16ToF32 } from './fp16.ts';
 import { GGMLType } from './types.ts';
-import { dotQ2_KX86, dotQ3_KX86, dotQ6_KX86 } from './x86-k.ts';
+import { dotQ2_KX86, dotQ3_KX86, dotQ5_KX86, dotQ6_KX86 } from './x86-k.ts';
 
 const fround = Math.fround;
 
@@ -274,6 +274,7 @@ export function hasX86Dot(weightType: GGMLType): boolean {
 const SUPER_BLOCK_DOTS: ReadonlyMap<GGMLType, Dot> = new Map([
   [GGMLType.Q2_K, dotQ2_KX86],
   [GGMLType.Q3_K, dotQ3_KX86],
+  [GGMLType.Q5_K, dotQ5_KX86],
   [GGMLType.Q6_K, dotQ6_KX86],
 ]);
 

@@ -1,6 +1,6 @@
 /**
  * engine/quant/x86-k.ts against the AVX2 kernels themselves:
- * ggml_vec_dot_{q2_K,q3_K,q6_K}_q8_K from libggml-cpu-haswell.so (node-llama-cpp@3.21.1, what llama.cpp runs on an
+ * ggml_vec_dot_{q2_K,q3_K,q5_K,q6_K}_q8_K from libggml-cpu-haswell.so (node-llama-cpp@3.21.1, what llama.cpp runs on an
  * AVX2 machine without AVX-512), called through koffi. Bit-identical results.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { f32ToF16 } from '../../../../engine/quant/fp16.ts';
 import { activationBytes, quantizeActivations, vecDot } from '../../../../engine/quant/index.ts';
 import { GGMLType } from '../../../../engine/quant/types.ts';
 import { hasX86Dot, vecDotX86 } from '../../../../engine/quant/x86.ts';
-import { dotQ2_KX86, dotQ3_KX86, dotQ6_KX86 } from '../../../../engine/quant/x86-k.ts';
+import { dotQ2_KX86, dotQ3_KX86, dotQ5_KX86, dotQ6_KX86 } from '../../../../engine/quant/x86-k.ts';
 import { repoRoot } from '../../../helpers/fixtures.ts';
 import { rng } from './pack.ts';
 
@@ -83,6 +83,7 @@ describe.skipIf(!canRun)('x86 (AVX2) K-quant dot products vs libggml-cpu-haswell
 
   it.each([
     ['q3_K', GGMLType.Q3_K, 110, [108], dotQ3_KX86],
+    ['q5_K', GGMLType.Q5_K, 176, [0, 2], dotQ5_KX86],
     ['q6_K', GGMLType.Q6_K, 210, [208], dotQ6_KX86],
   ] as const)('ggml_vec_dot_%s_q8_K: bit-identical, and vecDotX86 uses it', async (name, type, size, halfAt, ours) => {
     const koffi = (await import('koffi')).default;
