@@ -13,9 +13,11 @@
  * two FMAs per lane and the final hsum_float_8 round. The generic code instead
  * rounds dall·isum − dmin·summs once per super-block.
  *
- * Q3_K and Q6_K (ggml_vec_dot_{q3_K,q6_K}_q8_K; not repacked on x86) lay out
- * their integer sums the same way, with signed 6-/8-bit scales and no mins:
- * lane k += d · sumi[k], one FMA per super-block, then hsum_float_8.
+ * Q3_K, Q5_K and Q6_K (ggml_vec_dot_{q3_K,q5_K,q6_K}_q8_K; not repacked on x86)
+ * lay out their integer sums the same way: lane k += d · sumi[k], one FMA per
+ * super-block, then hsum_float_8 (Q5_K adds its mins from a scalar sum, Q6_K
+ * takes its −32 offset out per lane). Q4_K is not here: on AVX2 llama.cpp
+ * repacks it (ggml_gemv_q4_K_8x8_q8_K), another float order.
  */
 import { f16ToF32 } from './fp16.ts';
 import { fmaF32, hsumF32x8 } from './x86.ts';
