@@ -75,6 +75,12 @@ function onMessage(w: WorkerLike, f: (m: { ready?: boolean; error?: string }) =>
   else l.addEventListener?.('message', (e) => f(e.data as { ready?: boolean; error?: string }));
 }
 
+function onError(w: WorkerLike, f: (message: string) => void): void {
+  const l = w as WorkerLike & Listening;
+  if (l.on) l.on('error', (e) => f(String((e as Error)?.message ?? e)));
+  else l.addEventListener?.('error', (e) => f(String((e as unknown as { message?: string }).message ?? 'error event')));
+}
+
 const GEN = 0;
 const THREADS = 1;
 const FINISHED = 2;
@@ -133,9 +139,16 @@ export class WorkerPool {
         const w = await spawn(WORKER_SOURCE);
         workers.push(w);
         await new Promise<void>((resolve, reject) => {
+          // A worker that cannot load (a CSP forbidding blob: scripts, say) may only fire an error event.
+          const timer = setTimeout(() => reject(new Error('wasm worker did not start within 20 s')), 20_000);
           onMessage(w, (m) => {
+            clearTimeout(timer);
             if (m.ready) resolve();
             else if (m.error !== undefined) reject(new Error(`wasm worker failed: ${m.error}`));
+          });
+          onError(w, (message) => {
+            clearTimeout(timer);
+            reject(new Error(`wasm worker failed: ${message}`));
           });
           w.postMessage({ module, memory, ctrl: ctrlPtr });
         });
