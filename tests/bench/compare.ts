@@ -171,7 +171,7 @@ export async function main(argv: string[]): Promise<number> {
   };
 
   log(
-    `bench:compare: ${modelName} (${(modelBytes / 2 ** 20).toFixed(0)} MiB), ${opts.threads} threads, ` +
+    `bench:compare: ${modelName} (${(modelBytes / 2 ** 20).toFixed(0)} MiB), threads ${opts.threads}, ` +
       `prompt ${opts.promptTokens}, generate ${opts.genTokens}`,
   );
   const loadBefore = loadavg()[0];
