@@ -195,7 +195,7 @@ export function vecDotQ4_0Repacked(n: number, w: Uint8Array, wOffset: number, a:
  * as (s0+s2) + (s1+s3), then lanes (l+l4), hadd, hadd. The tail: F32 sums
  * in float (`sumf += x*y`), F16 in double.
  */
-function dotFloat(n: number, x: (i: number) => number, y: (i: number) => number, floatTail: boolean): number {
+export function dotFloat(n: number, x: (i: number) => number, y: (i: number) => number, floatTail: boolean): number {
   const np = n & ~31;
   let sum = 0;
   if (np > 0) {
@@ -325,9 +325,18 @@ export function vecDotTinyBlas(
   const wv = new DataView(w.buffer, w.byteOffset + wOffset);
   const av = new DataView(a.buffer, a.byteOffset + aOffset);
   const at = (v: DataView, i: number) => (half ? f16ToF32(v.getUint16(2 * i, true)) : v.getFloat32(4 * i, true));
+  return dotTinyBlas(
+    n,
+    (i) => at(wv, i),
+    (i) => at(av, i),
+  );
+}
+
+/** tinyBLAS's order over values given by index (n a multiple of 8): 8 FMA lanes, then hsum. */
+export function dotTinyBlas(n: number, x: (i: number) => number, y: (i: number) => number): number {
   lanes.fill(0);
   for (let i = 0; i < n; i += 8) {
-    for (let l = 0; l < 8; l++) lanes[l] = fmaF32(at(wv, i + l), at(av, i + l), lanes[l]);
+    for (let l = 0; l < 8; l++) lanes[l] = fmaF32(x(i + l), y(i + l), lanes[l]);
   }
   return hsumF32x8(lanes);
 }

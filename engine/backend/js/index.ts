@@ -2,6 +2,8 @@ import type { GGUFTensorInfo } from '../../gguf/types.ts';
 import { activationBytes, dequantizeRow, quantizeActivations, roundToF16, vecDot } from '../../quant/index.ts';
 import { GGMLType, TYPE_TRAITS } from '../../quant/types.ts';
 import {
+  dotFloat,
+  dotTinyBlas,
   fmaF32,
   hasX86Dot,
   isRepackedOnX86,
@@ -70,6 +72,8 @@ function softmaxWeightedSum(
   dim: number,
   round: (x: number) => number,
   out: Float32Array,
+  batch: boolean,
+  halfCache: boolean,
 ): void {
   let max = Number.NEGATIVE_INFINITY;
   for (let j = 0; j < n; j++) if (scores[j] > max) max = scores[j];
@@ -77,12 +81,18 @@ function softmaxWeightedSum(
   const sum = softmaxExpSumX86(scores, n, max, scores);
   const inv = f32(1 / sum);
   for (let j = 0; j < n; j++) scores[j] = round(f32(scores[j] * inv));
+  // mul_mat(V^T, probabilities) over llama.cpp's padded KV length (positions past n
+  // weigh 0): tinyBLAS for a batch of queries, else ggml_vec_dot_f32/f16.
+  const nPad = Math.ceil(n / KV_PAD) * KV_PAD;
+  const prob = (j: number) => (j < n ? scores[j] : 0);
   for (let d = 0; d < dim; d++) {
-    let acc = 0;
-    for (let j = 0; j < n; j++) acc += scores[j] * V[j * stride + offset + d];
-    out[d] = acc;
+    const v = (j: number) => (j < n ? V[j * stride + offset + d] : 0);
+    out[d] = batch ? dotTinyBlas(nPad, v, prob) : dotFloat(nPad, v, prob, !halfCache);
   }
 }
+
+/** llama.cpp pads the KV length its attention runs over (a multiple of 256 covers its paddings). */
+const KV_PAD = 256;
 
 /**
  * ggml's CPU flash attention (llama.cpp's default): one pass of online softmax.
@@ -285,7 +295,13 @@ export class JsBackend implements Backend {
     // ggml converts q to the cache type before its products with K.
     const round = this.cacheRounding(c);
     const qh = new Float32Array(p.headDim);
+    const qAt = (d: number) => qh[d];
     const acc = new Float32Array(p.headDim);
+    const half = c.spec.type === 'f16';
+    // Without flash attention K·Q is a mul_mat: for a batch of F16 queries llama.cpp
+    // hands it to tinyBLAS (an F32 cache keeps q non-contiguous, so ggml_vec_dot_f32).
+    const batch = q.rows >= 2;
+    const kqTinyBlas = !this.flashAttention && half && batch && p.headDim % 8 === 0;
     for (let r = 0; r < q.rows; r++) {
       const nKv = positions[r] + 1;
       const scores = this.scratchScores(nKv);
@@ -296,12 +312,18 @@ export class JsBackend implements Backend {
         for (let j = 0; j < nKv; j++) {
           const kBase = j * kvWidth + kvHead * p.headDim;
           let dot = 0;
-          for (let d = 0; d < p.headDim; d++) dot += qh[d] * K[kBase + d];
+          if (!half) {
+            dot = dotFloat(p.headDim, (d) => K[kBase + d], qAt, true); // ggml_vec_dot_f32
+          } else if (kqTinyBlas) {
+            dot = dotTinyBlas(p.headDim, (d) => K[kBase + d], qAt);
+          } else {
+            for (let d = 0; d < p.headDim; d++) dot += qh[d] * K[kBase + d]; // ggml_vec_dot_f16 (double)
+          }
           scores[j] = f32(f32(dot) * p.scale);
         }
         const vOffset = kvHead * p.headDim;
         if (this.flashAttention) onlineSoftmaxWeightedSum(scores, nKv, V, kvWidth, vOffset, p.headDim, round, acc);
-        else softmaxWeightedSum(scores, nKv, V, kvWidth, vOffset, p.headDim, round, acc);
+        else softmaxWeightedSum(scores, nKv, V, kvWidth, vOffset, p.headDim, round, acc, batch, half);
         os.set(acc, r * out.cols + h * p.headDim);
       }
     }
