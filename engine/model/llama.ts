@@ -106,7 +106,7 @@ export class LlamaForward {
   /** Evaluates `tokens` at `positions` and returns the logits after the last one. */
   async forward(tokens: readonly number[], positions: readonly number[]): Promise<Float32Array> {
     const { be, hp, w, cache } = this;
-    const s = this.scratchFor(tokens.length);
+    let s = this.scratchFor(tokens.length);
     const rope = {
       nHeads: hp.nHeads,
       headDim: hp.headDim,
@@ -115,7 +115,9 @@ export class LlamaForward {
       freqScale: hp.ropeFreqScale,
       mode: 'norm' as const,
     };
-    const attn = { nHeads: hp.nHeads, nKvHeads: hp.nKvHeads, headDim: hp.headDim, scale: 1 / Math.sqrt(hp.headDim) };
+    // llama.cpp's kq_scale is a float: 1.0f/sqrtf(n_embd_head)
+    const scale = Math.fround(1 / Math.fround(Math.sqrt(hp.headDim)));
+    const attn = { nHeads: hp.nHeads, nKvHeads: hp.nKvHeads, headDim: hp.headDim, scale };
 
     be.getRows(w.tokenEmbd, tokens, s.x);
     for (let l = 0; l < hp.nLayers; l++) {
@@ -130,6 +132,15 @@ export class LlamaForward {
       be.kvStore(cache, l, s.k, s.v, positions);
       be.attention(cache, l, s.q, positions, attn, s.att);
       be.matmul(L.wo, s.att, s.xb);
+      if (l === hp.nLayers - 1 && tokens.length > 1) {
+        // Only the last position's logits are wanted: like llama.cpp (inp_out_ids), the
+        // last layer's feed-forward runs on that row alone (which also decides the
+        // kernels llama.cpp picks for it: single-row products).
+        const h = this.scratchFor(1);
+        be.copyRow(s.x, tokens.length - 1, h.x);
+        be.copyRow(s.xb, tokens.length - 1, h.xb);
+        s = h;
+      }
       be.add(s.x, s.xb);
       // feed-forward
       be.rmsNorm(s.x, L.ffnNorm, hp.normEps, s.xb);
@@ -139,7 +150,7 @@ export class LlamaForward {
       be.matmul(L.ffnDown, s.gate, s.xb);
       be.add(s.x, s.xb);
     }
-    be.copyRow(s.x, tokens.length - 1, s.last);
+    be.copyRow(s.x, s.x.rows - 1, s.last);
     be.rmsNorm(s.last, w.outputNorm, hp.normEps, s.lastNorm);
     be.matmul(w.output, s.lastNorm, s.logits);
     return be.read(s.logits);
