@@ -6,15 +6,15 @@
  * llama.cpp's defaults (F16 KV cache, flash attention) the two agree to the
  * precision of the harness itself (the addon's float32 softmax, ~2e-6):
  *
- * - Quantized weights: top-5 within 1e-5 (measured <= 2.1e-6) on every step,
- *   greedy and teacher-forced; the whole greedy continuation equal.
- * - F32/F16 weights: every activation goes unquantized into the next product,
- *   so the last few float differences left (measured 4e-4 F32, 1.2e-3 F16 at
- *   the worst step, through F16 rounding flips in the KV cache) are not absorbed
- *   by a Q8 rounding: 2e-3 there.
- * - F32 KV without flash attention: the same bounds (quantized: measured
- *   <= 2.1e-6; F32 weights 1.9e-6, F16 weights 9e-4) and median step <= 1e-5
- *   (F16 weights 5e-4).
+ * - Quantized and F16 weights: top-5 within 1e-5 (measured <= 2.1e-6) on every
+ *   step, greedy and teacher-forced; the whole greedy continuation equal.
+ * - F32 weights: every activation goes unquantized into the next product, so
+ *   the last float differences left (~1e-5 in logits, see docs/oracle.md) are
+ *   not absorbed by a Q8/F16 rounding and flip F16 KV roundings now and then:
+ *   measured 1.3e-4 at the worst step, held to 1e-3.
+ * - F32 KV without flash attention: quantized weights 1e-5 (measured 2.1e-6);
+ *   F32 weights 1.9e-6 (held to 1e-3), F16 weights 5e-4 (held to 2e-3, median
+ *   2e-5 held to 1e-4; not yet explained, docs/oracle.md).
  * - Greedy: the continuation must equal llama.cpp's up to the first step where
  *   llama.cpp's own top1-top2 margin is within rounding noise of a tie (all 30
  *   tokens agree in every format).
@@ -46,14 +46,10 @@ interface Tolerances {
   clearMargin: number;
 }
 
-/** F32 weights: F16 KV rounding flips only (measured 4e-4 forced, 4e-5 greedy). */
-const FLOAT: Tolerances = { probTolF16Kv: 2e-3, probTolF32Kv: 2e-3, medianF32Kv: 1e-5, clearMargin: 0.05 };
-/**
- * F16 weights: both engines round every activation to F16 before an F16 dot
- * product; thousands of roundings per token make F16 rounding flips frequent
- * (measured median 1e-4, max 1.2e-3).
- */
-const HALF: Tolerances = { ...FLOAT, medianF32Kv: 5e-4 };
+/** F32 weights: llama.cpp's arithmetic up to ~1e-5 in logits (measured 1.3e-4 with F16 KV, 1.9e-6 F32 KV). */
+const FLOAT: Tolerances = { probTolF16Kv: 1e-3, probTolF32Kv: 1e-3, medianF32Kv: 1e-5, clearMargin: 0.05 };
+/** F16 weights: bit for bit with llama.cpp's defaults (2e-6); without flash attention 5e-4 (median 2e-5). */
+const HALF: Tolerances = { probTolF16Kv: 1e-5, probTolF32Kv: 2e-3, medianF32Kv: 1e-4, clearMargin: 0.05 };
 /** Quantized weights: llama.cpp's arithmetic, bit for bit up to the harness's float32 softmax. */
 const QUANT: Tolerances = { probTolF16Kv: 1e-5, probTolF32Kv: 1e-5, medianF32Kv: 1e-5, clearMargin: 0.05 };
 
