@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm start`: build everything, then open Chromium with the built extension loaded,
-# in a throw-away profile. Needs a display; the extension UI arrives with a later issue.
+# in a throw-away profile, with a demo page and a model ready. Needs a display.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,19 +17,6 @@ MSG
   exit 1
 fi
 
-extension="$PWD/.output/chrome-mv3"
-profile="$(mktemp -d -t chord-profile.XXXXXX)"
-trap 'rm -rf "$profile"' EXIT
-
-flags=(
-  --user-data-dir="$profile"
-  --load-extension="$extension"
-  --disable-extensions-except="$extension"
-  --no-first-run
-  --no-default-browser-check
-)
-# Chromium refuses to run as root with its sandbox on.
-if [ "$(id -u)" -eq 0 ]; then flags+=(--no-sandbox); fi
-
-echo "npm start: opening Chromium with $extension (profile $profile, removed on exit)"
-"${CHORD_CHROMIUM:-/usr/bin/chromium}" "${flags[@]}" chrome://extensions
+# Chromium with the extension, a demo page and a model (CHORD_MODEL: a path or a URL;
+# unset: pick one from the catalog in the options page). See scripts/start.mjs.
+exec node scripts/start.mjs
