@@ -36,7 +36,7 @@ const JS_CAP = { promptTokens: 16, genTokens: 4 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-function environment(loadBefore: number): Environment {
+function environment(started: Date, loadBefore: number): Environment {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const cpu = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown CPU';
   const flags = /^flags\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.split(' ') ?? [];
@@ -58,7 +58,7 @@ function environment(loadBefore: number): Environment {
   const commit = quiet('git', ['rev-parse', '--short', 'HEAD']);
   const dirty = quiet('git', ['status', '--porcelain', '--untracked-files=no']) !== '';
   return {
-    date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    date: `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     cpu: `${cpu}${simd.length ? ` [${simd.join(', ')}]` : ''}`,
     cores: availableParallelism(),
     loadAverage: { before: loadBefore, after: loadavg()[0] },
@@ -174,6 +174,7 @@ export async function main(argv: string[]): Promise<number> {
     `bench:compare: ${modelName} (${(modelBytes / 2 ** 20).toFixed(0)} MiB), threads ${opts.threads}, ` +
       `prompt ${opts.promptTokens}, generate ${opts.genTokens}`,
   );
+  const started = new Date();
   const loadBefore = loadavg()[0];
   for (const runtime of opts.runtimes) {
     log(`- ${runtime}...`);
@@ -198,7 +199,7 @@ export async function main(argv: string[]): Promise<number> {
     genTokens: opts.genTokens,
     modelBytes,
     rows,
-    environment: environment(loadBefore),
+    environment: environment(started, loadBefore),
   };
   console.log(formatTable(report));
   if (opts.writeDoc) {

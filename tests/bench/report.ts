@@ -34,6 +34,7 @@ export interface Row {
 }
 
 export interface Environment {
+  /** When the run started. */
   date: string;
   cpu: string;
   cores: number;
