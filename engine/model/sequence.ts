@@ -139,6 +139,8 @@ export class Sequence {
       generated.push(id);
       history.push(id);
       if (tokenizer.isEog(id) && !opts.ignoreEog) {
+        // The end token is reported (with its distribution) but has no text.
+        yield { text: '', tokenId: id, top };
         finishReason = 'eog';
         break;
       }

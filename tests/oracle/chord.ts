@@ -26,7 +26,6 @@ export async function chordGreedy(
     steps.push({ top: chunk.top.map(({ id, p }) => ({ id, p })) });
   }
   const result = await generation.done;
-  // An end-of-generation token ends the stream without a chunk: its step is absent.
   const margins = steps.map((s) => (s.top[1]?.p > 0 ? Math.log(s.top[0].p / s.top[1].p) : Number.POSITIVE_INFINITY));
   return { promptTokens: result.promptTokens, tokens: result.tokens, steps, margins };
 }

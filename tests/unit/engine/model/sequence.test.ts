@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LlamaForward } from '../../../../engine/model/llama.ts';
 import type { Model } from '../../../../engine/model/model.ts';
+import { Sequence } from '../../../../engine/model/sequence.ts';
 import { loadModel } from '../../../../engine/node/index.ts';
 import { isChordError } from '../../../../shared/errors.ts';
 import { fixture } from '../../../helpers/fixtures.ts';
@@ -107,5 +109,41 @@ describe.skipIf(!modelPath)('Sequence on stories260K', () => {
       ropeDims: 8,
     });
     expect(model.info.quantType).toBe('F32');
+  });
+});
+
+describe.skipIf(!modelPath)('Sequence end of generation', () => {
+  it('reports the end token as a chunk without text, with its distribution', async () => {
+    const model = await loadModel(modelPath!, { backend: 'js' });
+    try {
+      const eos = model.tokenizer.eos!;
+      const vocab = model.info.hparams.vocabSize;
+      // A forward pass that makes token 400 most likely twice, then the end token.
+      let calls = 0;
+      const forward = {
+        async forward(): Promise<Float32Array> {
+          const logits = new Float32Array(vocab);
+          logits[++calls <= 2 ? 400 : eos] = 10;
+          return logits;
+        },
+      } as unknown as LlamaForward;
+      const gen = new Sequence(model, forward, 64).generate('Once upon a time', {
+        maxTokens: 10,
+        temperature: 0,
+        topLogprobs: 2,
+      });
+      const chunks = [];
+      for await (const c of gen) chunks.push(c);
+      const r = await gen.done;
+      expect(r.finishReason).toBe('eog');
+      expect(r.tokens).toEqual([400, 400, eos]);
+      expect(chunks.map((c) => c.tokenId)).toEqual([400, 400, eos]);
+      expect(chunks[2].text).toBe('');
+      expect(chunks[2].top?.[0].id).toBe(eos);
+      expect(r.text).toBe(chunks.map((c) => c.text).join(''));
+      expect(r.text.trim()).toBe(model.detokenize([400, 400]).trim());
+    } finally {
+      await model.dispose();
+    }
   });
 });
