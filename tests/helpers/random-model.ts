@@ -22,6 +22,7 @@ import { f32ToBf16, f32ToF16 } from '../../engine/quant/fp16.ts';
 import { quantizeRow } from '../../engine/quant/index.ts';
 import { GGMLType, typeTraits } from '../../engine/quant/types.ts';
 import { fixture } from './fixtures.ts';
+import { rng } from './rng.ts';
 
 export interface RandomLlamaOptions {
   dim: number;
@@ -49,18 +50,6 @@ export interface RandomLlamaOptions {
   /** Quantize Gaussian weights with engine/quant instead of drawing random blocks. */
   quantize?: boolean;
   name?: string;
-}
-
-/** A small, fast, seedable PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function gaussian(next: () => number): () => number {

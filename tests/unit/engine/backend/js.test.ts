@@ -4,18 +4,12 @@ import { JsBackend } from '../../../../engine/backend/js/index.ts';
 import type { GGUFTensorInfo } from '../../../../engine/gguf/types.ts';
 import { dequantizeRow, quantizeRow, roundToF16 } from '../../../../engine/quant/index.ts';
 import { GGMLType } from '../../../../engine/quant/types.ts';
+import { rng } from '../../../helpers/rng.ts';
 
 /** Deterministic pseudo-random floats in [-1, 1). */
 function randoms(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return out;
+  const next = rng(seed);
+  return Float32Array.from({ length: n }, () => next() * 2 - 1);
 }
 
 async function weight(

@@ -4,6 +4,8 @@
  * our decoders. Each takes the logical fields of one block and returns its bytes.
  */
 
+import { rng } from '../../../helpers/rng.ts';
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -246,17 +248,7 @@ export function packQ6_K(dBits: number, scales: readonly number[], q: readonly n
   return b;
 }
 
-/** A small deterministic PRNG (mulberry32) for reproducible random blocks. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 /** n random integers in [lo, hi]. */
 export function ints(next: () => number, n: number, lo: number, hi: number): number[] {

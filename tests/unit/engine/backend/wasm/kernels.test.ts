@@ -11,6 +11,7 @@ import {
   vecDotTypeOf,
 } from '../../../../../engine/quant/index.ts';
 import { GGMLType, TYPE_TRAITS } from '../../../../../engine/quant/types.ts';
+import { rng } from '../../../../helpers/rng.ts';
 import { ensureWasmBuilt } from './build.ts';
 
 let k: KernelExports;
@@ -27,17 +28,6 @@ beforeAll(async () => {
   memory.grow(512); // 32 MiB
   k = instantiateKernels(compiled.module, memory);
 });
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Where each format keeps its f16 scales: random bytes there would make huge or NaN weights. */
 const F16_FIELDS: Partial<Record<GGMLType, number[]>> = {
