@@ -12,7 +12,7 @@ import { readHParams } from '../model/hparams.ts';
 import type { LoadOptions } from '../model/load.ts';
 import type { Model } from '../model/model.ts';
 import { GGMLType } from '../quant/types.ts';
-import { topKProbabilities } from '../sampling/index.ts';
+import { argmax, topKProbabilities } from '../sampling/index.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { openNodeSource } from './file-source.ts';
 import { loadModel } from './index.ts';
@@ -200,7 +200,7 @@ async function run(args: string[]): Promise<number> {
       let logits = await seq.evaluate(promptTokens, controller.signal);
       const steps = [];
       for (const id of forced) {
-        steps.push({ top: topKProbabilities(logits, Math.max(topK, 1)).slice(0, topK) });
+        steps.push({ top: topK > 0 ? topKProbabilities(logits, topK) : [] });
         logits = await seq.evaluate([id], controller.signal);
       }
       const text = model.detokenize(forced);
@@ -262,11 +262,7 @@ async function bench(args: string[]): Promise<number> {
     const t1 = performance.now();
     let logits = await seq.evaluate(prompt);
     const t2 = performance.now();
-    for (let i = 0; i < nGen; i++) {
-      let best = 0;
-      for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
-      logits = await seq.evaluate([best]);
-    }
+    for (let i = 0; i < nGen; i++) logits = await seq.evaluate([argmax(logits)]);
     const t3 = performance.now();
     const result = {
       loadS,
