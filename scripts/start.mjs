@@ -134,7 +134,7 @@ async function smokeCheck(context, demo) {
 async function main() {
   if (!existsSync(join(extensionDir, 'manifest.json')))
     fail(`no built extension at ${extensionDir}: run \`npm run build\``);
-  if (!existsSync(chromiumPath)) fail(`no Chromium at ${chromiumPath}: run \`bash scripts/ensure-chromium.sh\``);
+  if (!existsSync(chromiumPath)) fail(`no Chromium at ${chromiumPath}: run \`bash scripts/ensure-system-packages.sh\``);
   const source = modelSource();
   if (smoke && !source) fail('CHORD_START_SMOKE=1 needs CHORD_MODEL');
 

@@ -114,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
   const modelName = modelPreset(opts.model)?.name ?? modelPath;
   const wantsBrowser = opts.runtimes.some((r) => r.endsWith('-browser'));
   if (wantsBrowser && !existsSync(opts.chromiumPath)) {
-    log(`bench:compare: no Chromium at ${opts.chromiumPath}: run \`bash scripts/ensure-chromium.sh\``);
+    log(`bench:compare: no Chromium at ${opts.chromiumPath}: run \`bash scripts/ensure-system-packages.sh\``);
     return 1;
   }
   if (opts.runtimes.includes('chord-node')) buildCli();

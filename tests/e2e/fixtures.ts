@@ -37,7 +37,7 @@ export const test = base.extend<ExtensionFixtures>({
       throw new Error(`no built extension at ${extensionDir}: run \`npm run build\` first`);
     }
     if (!existsSync(chromiumPath)) {
-      throw new Error(`no Chromium at ${chromiumPath}: run \`bash scripts/ensure-chromium.sh\``);
+      throw new Error(`no Chromium at ${chromiumPath}: run \`bash scripts/ensure-system-packages.sh\``);
     }
     const profile = mkdtempSync(join(tmpdir(), 'chord-e2e-'));
     const context = await chromium.launchPersistentContext(profile, {
