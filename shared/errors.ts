@@ -35,6 +35,8 @@ export const ERROR_CODES = [
   'CONTEXT_OVERFLOW',
   'BACKEND_UNAVAILABLE',
   'OUT_OF_MEMORY',
+  /** The GPU device was lost or reported an error mid-computation (driver reset, out of memory). */
+  'GPU_DEVICE_LOST',
   'ABORTED',
   'INVALID_ARGUMENT',
   // messages and permissions
