@@ -58,14 +58,32 @@ export interface RopeParams {
   freqScale: number;
   /** 'norm': adjacent pairs (llama); 'neox': halves (qwen2, phi, gemma...). */
   mode: 'norm' | 'neox';
+  /**
+   * Per-frequency divisors (F32, nDims/2 values): pair i turns by theta_i / factor[i]
+   * (ggml_rope_ext's freq_factors; Phi-3's rope_factors_long/short). Absent: 1.
+   */
+  freqFactors?: Weight;
+  /** Multiplies cos and sin (ggml's mscale, rope.scaling.attn_factor). Absent: 1. */
+  attnFactor?: number;
 }
 
 export interface AttentionParams {
   nHeads: number;
   nKvHeads: number;
   headDim: number;
-  /** Multiplier of q·k, usually 1/sqrt(headDim). */
+  /** Multiplier of q·k, usually 1/sqrt(headDim); 1 where the model scaled q itself. */
   scale: number;
+  /**
+   * Logit soft-capping (Gemma 2): each score s = q·k·scale becomes cap·tanh(s/cap),
+   * computed as ggml's flash attention does: s = q·k · float(scale/cap), then
+   * cap·tanhf(s). Absent or 0: none.
+   */
+  softcap?: number;
+  /**
+   * Sliding window (llama.cpp's LLAMA_SWA_TYPE_STANDARD): a query at position p sees
+   * the cached positions j with p - j < window only. Absent or 0: the whole causal past.
+   */
+  window?: number;
 }
 
 export interface BackendOptions {
@@ -94,6 +112,14 @@ export interface Backend {
   getRows(table: Weight, ids: readonly number[], out: Activation): void;
   /** out = x / rms(x) * weight, per row. */
   rmsNorm(x: Activation, weight: Weight, eps: number, out: Activation): void;
+  /**
+   * LayerNorm per row (ggml_norm, then ggml_mul by weight, then ggml_add of bias):
+   * mean = float(sum x in double) / n; variance = float(sum (x - mean)^2 / n), the
+   * squares summed as ggml_vec_cvar_f32 does (AVX2: groups of 8 reduced in float,
+   * group sums added in double, the tail one by one);
+   * out = ((x - mean) * float(1 / sqrtf(variance + eps))) * weight + bias, each op a float.
+   */
+  layerNorm(x: Activation, weight: Weight, bias: Weight, eps: number, out: Activation): void;
   /** out[r] = W · x[r] for every row r (W is [nIn, nOut]). */
   matmul(w: Weight, x: Activation, out: Activation): void;
   /** Rotates x (rows of nHeads*headDim) in place; row r is at position positions[r]. */
@@ -114,10 +140,35 @@ export interface Backend {
   ): void;
   /** gate = silu(gate) * up, element-wise. */
   swiglu(gate: Activation, up: Activation): void;
+  /**
+   * gate = gelu(gate) * up, element-wise (ggml_geglu_split): gelu as gelu() below,
+   * then one float product.
+   */
+  geglu(gate: Activation, up: Activation): void;
+  /**
+   * x = gelu(x) in place, ggml's CPU GELU: the tanh approximation
+   * 0.5x(1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))) looked up in a table indexed
+   * by x rounded to F16 (the table holds F16 results); x <= -10 gives 0, x >= 10 gives x.
+   */
+  gelu(x: Activation): void;
   /** x += y, element-wise. */
   add(x: Activation, y: Activation): void;
+  /** x[r] += bias for every row r (bias: a vector of x.cols values; ggml_add broadcasting it). */
+  addBias(x: Activation, bias: Weight): void;
+  /** x = float(x * s), element-wise (ggml_scale). */
+  scale(x: Activation, s: number): void;
+  /**
+   * x = cap * tanh(x / cap), element-wise, as ggml_scale(1/cap), ggml_tanh (tanhf),
+   * ggml_scale(cap): three float roundings (Gemma 2's final logit soft-capping).
+   */
+  softcap(x: Activation, cap: number): void;
   /** Copies row `row` of x into out (1 x cols). */
   copyRow(x: Activation, row: number, out: Activation): void;
+  /**
+   * out[r] = x[r][offset .. offset + out.cols) for every row r: the parts of a fused
+   * product (Q, K, V from attn_qkv; gate and up from Phi-3's ffn_up), as ggml's views.
+   */
+  copyCols(x: Activation, offset: number, out: Activation): void;
 
   /** The f32 contents of an activation; flushes recorded work. */
   read(x: Activation): Promise<Float32Array>;

@@ -23,6 +23,7 @@ import type {
   RopeParams,
   Weight,
 } from '../backend.ts';
+import { geluLookup, geluTableF16, tanhF32 } from './gelu.ts';
 
 /**
  * The reference backend: plain scalar TypeScript, the specification the WASM
@@ -114,6 +115,7 @@ function onlineSoftmaxWeightedSum(
   let sum = 0;
   for (let j = 0; j < n; j++) {
     const s = scores[j];
+    if (s === Number.NEGATIVE_INFINITY) continue; // masked: ggml skips it
     let ms = 1; // rescales what was accumulated when a new maximum appears
     let vs = 1; // this position's weight, exp(s - max)
     if (s > max) {
@@ -130,6 +132,35 @@ function onlineSoftmaxWeightedSum(
   }
   const inv = sum === 0 ? 0 : f32(1 / sum);
   for (let d = 0; d < dim; d++) out[d] = f32(out[d] * inv);
+}
+
+/**
+ * ggml_vec_cvar_f32 (AVX2 build): writes x - mean into y and returns the sum of the
+ * squares in double, where each group of 8 squares is first reduced in float as
+ * its horizontal add does ((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7)); the tail one by one.
+ */
+function centredSquares(x: Float32Array, base: number, n: number, mean: number, y: Float32Array): number {
+  let sum = 0;
+  const sq = new Float32Array(8);
+  let i = 0;
+  for (; i + 7 < n; i += 8) {
+    for (let k = 0; k < 8; k++) {
+      const v = f32(x[base + i + k] - mean);
+      y[base + i + k] = v;
+      sq[k] = f32(v * v);
+    }
+    const a0 = f32(sq[0] + sq[4]);
+    const a1 = f32(sq[1] + sq[5]);
+    const a2 = f32(sq[2] + sq[6]);
+    const a3 = f32(sq[3] + sq[7]);
+    sum += f32(f32(a0 + a2) + f32(a1 + a3));
+  }
+  for (; i < n; i++) {
+    const v = f32(x[base + i] - mean);
+    y[base + i] = v;
+    sum += f32(v * v);
+  }
+  return sum;
 }
 
 export class JsBackend implements Backend {
@@ -191,6 +222,23 @@ export class JsBackend implements Backend {
     }
   }
 
+  layerNorm(x: Activation, weight: Weight, bias: Weight, eps: number, out: Activation): void {
+    const xs = (x as JsActivation).data;
+    const os = (out as JsActivation).data;
+    const g = this.weightAsF32(weight);
+    const b = this.weightAsF32(bias);
+    const n = x.cols;
+    for (let r = 0; r < x.rows; r++) {
+      const base = r * n;
+      let sum = 0; // ggml_vec_sum_f32: double
+      for (let i = 0; i < n; i++) sum += xs[base + i];
+      const mean = f32(f32(sum) / n);
+      const variance = f32(centredSquares(xs, base, n, mean, os) / n);
+      const scale = f32(1 / f32(Math.sqrt(f32(variance + eps))));
+      for (let i = 0; i < n; i++) os[base + i] = f32(f32(f32(os[base + i] * scale) * g[i]) + b[i]);
+    }
+  }
+
   matmul(w: Weight, x: Activation, out: Activation): void {
     const wt = w as JsWeight;
     const xs = (x as JsActivation).data;
@@ -239,12 +287,16 @@ export class JsBackend implements Backend {
     const thetaScale = f32(p.freqBase ** (-2 / p.nDims));
     const cos = new Float32Array(p.nDims / 2);
     const sin = new Float32Array(p.nDims / 2);
+    const factors = p.freqFactors ? this.weightAsF32(p.freqFactors) : undefined;
+    const freqScale = f32(p.freqScale);
+    const mscale = f32(p.attnFactor ?? 1);
     for (let r = 0; r < x.rows; r++) {
       let theta = f32(positions[r]);
       for (let i = 0; i < p.nDims / 2; i++) {
-        const angle = f32(p.freqScale * theta);
-        cos[i] = cosF32(angle); // glibc's cosf/sinf, as ggml_rope_cache_init calls them
-        sin[i] = sinF32(angle);
+        // rope_yarn without extrapolation mixing: freq_scale * (theta / freq_factor)
+        const angle = f32(freqScale * (factors ? f32(theta / factors[i]) : theta));
+        cos[i] = f32(cosF32(angle) * mscale); // glibc's cosf/sinf, as ggml_rope_cache_init calls them
+        sin[i] = f32(sinF32(angle) * mscale);
         theta = f32(theta * thetaScale);
       }
       for (let h = 0; h < p.nHeads; h++) {
@@ -302,14 +354,21 @@ export class JsBackend implements Backend {
     // hands it to tinyBLAS (an F32 cache keeps q non-contiguous, so ggml_vec_dot_f32).
     const batch = q.rows >= 2;
     const kqTinyBlas = !this.flashAttention && half && batch && p.headDim % 8 === 0;
+    // Soft-capping as ggml's flash attention: the scale divided by the cap, then cap·tanhf.
+    const cap = p.softcap ? f32(p.softcap) : 0;
+    const scale = cap ? f32(p.scale / cap) : f32(p.scale);
     for (let r = 0; r < q.rows; r++) {
       const nKv = positions[r] + 1;
+      // positions before `first` are outside the sliding window: masked (-inf), which
+      // flash attention skips and the softmax weighs 0
+      const first = p.window ? Math.max(0, nKv - p.window) : 0;
       const scores = this.scratchScores(nKv);
       for (let h = 0; h < p.nHeads; h++) {
         const kvHead = Math.floor(h / groupSize);
         const qBase = r * q.cols + h * p.headDim;
         for (let d = 0; d < p.headDim; d++) qh[d] = round(qs[qBase + d]);
-        for (let j = 0; j < nKv; j++) {
+        for (let j = 0; j < first; j++) scores[j] = Number.NEGATIVE_INFINITY;
+        for (let j = first; j < nKv; j++) {
           const kBase = j * kvWidth + kvHead * p.headDim;
           let dot = 0;
           if (!half) {
@@ -319,7 +378,8 @@ export class JsBackend implements Backend {
           } else {
             for (let d = 0; d < p.headDim; d++) dot += qh[d] * K[kBase + d]; // ggml_vec_dot_f16 (double)
           }
-          scores[j] = f32(f32(dot) * p.scale);
+          const s = f32(f32(dot) * scale);
+          scores[j] = cap ? f32(cap * tanhF32(s)) : s;
         }
         const vOffset = kvHead * p.headDim;
         if (this.flashAttention) onlineSoftmaxWeightedSum(scores, nKv, V, kvWidth, vOffset, p.headDim, round, acc);
@@ -336,15 +396,60 @@ export class JsBackend implements Backend {
     for (let r = 0; r < gate.rows; r++) swigluX86(g, u, r * gate.cols, gate.cols);
   }
 
+  geglu(gate: Activation, up: Activation): void {
+    const g = (gate as JsActivation).data;
+    const u = (up as JsActivation).data;
+    const t = geluTableF16();
+    // ggml_vec_geglu_f32: x >= 10 passes x through, then the one product
+    for (let i = 0; i < g.length; i++) g[i] = f32(geluLookup(g[i], t) * u[i]);
+  }
+
+  gelu(x: Activation): void {
+    const xs = (x as JsActivation).data;
+    const t = geluTableF16();
+    for (let i = 0; i < xs.length; i++) xs[i] = geluLookup(xs[i], t);
+  }
+
   add(x: Activation, y: Activation): void {
     const xs = (x as JsActivation).data;
     const ys = (y as JsActivation).data;
     for (let i = 0; i < xs.length; i++) xs[i] = f32(xs[i] + ys[i]);
   }
 
+  addBias(x: Activation, bias: Weight): void {
+    const xs = (x as JsActivation).data;
+    const b = this.weightAsF32(bias);
+    for (let r = 0; r < x.rows; r++) {
+      const base = r * x.cols;
+      for (let i = 0; i < x.cols; i++) xs[base + i] = f32(xs[base + i] + b[i]);
+    }
+  }
+
+  scale(x: Activation, s: number): void {
+    const xs = (x as JsActivation).data;
+    const v = f32(s);
+    for (let i = 0; i < xs.length; i++) xs[i] = f32(xs[i] * v);
+  }
+
+  softcap(x: Activation, cap: number): void {
+    const xs = (x as JsActivation).data;
+    const c = f32(cap);
+    const inv = f32(1 / c);
+    for (let i = 0; i < xs.length; i++) xs[i] = f32(tanhF32(f32(xs[i] * inv)) * c);
+  }
+
   copyRow(x: Activation, row: number, out: Activation): void {
     const xs = (x as JsActivation).data;
     (out as JsActivation).data.set(xs.subarray(row * x.cols, (row + 1) * x.cols));
+  }
+
+  copyCols(x: Activation, offset: number, out: Activation): void {
+    const xs = (x as JsActivation).data;
+    const os = (out as JsActivation).data;
+    for (let r = 0; r < x.rows; r++) {
+      const from = r * x.cols + offset;
+      os.set(xs.subarray(from, from + out.cols), r * out.cols);
+    }
   }
 
   async read(x: Activation): Promise<Float32Array> {
