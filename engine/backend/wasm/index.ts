@@ -330,6 +330,9 @@ export class WasmBackend implements Backend {
       this.js.attention(cache, layer, q, positions, p, out);
       return;
     }
+    if (p.softcap || p.window) {
+      throw new ChordError('BACKEND_UNAVAILABLE', 'wasm attention has no logit soft-capping or sliding window yet');
+    }
     this.k.attention(
       cache.k[layer],
       cache.v[layer],
@@ -374,6 +377,41 @@ export class WasmBackend implements Backend {
   add(x: Activation, y: Activation): void {
     this.flush();
     this.js.add(x, y);
+  }
+
+  layerNorm(x: Activation, weight: Weight, bias: Weight, eps: number, out: Activation): void {
+    this.flush();
+    this.js.layerNorm(x, weight, bias, eps, out);
+  }
+
+  geglu(gate: Activation, up: Activation): void {
+    this.flush();
+    this.js.geglu(gate, up);
+  }
+
+  gelu(x: Activation): void {
+    this.flush();
+    this.js.gelu(x);
+  }
+
+  addBias(x: Activation, bias: Weight): void {
+    this.flush();
+    this.js.addBias(x, bias);
+  }
+
+  scale(x: Activation, s: number): void {
+    this.flush();
+    this.js.scale(x, s);
+  }
+
+  softcap(x: Activation, cap: number): void {
+    this.flush();
+    this.js.softcap(x, cap);
+  }
+
+  copyCols(x: Activation, offset: number, out: Activation): void {
+    this.flush();
+    this.js.copyCols(x, offset, out);
   }
 
   copyRow(x: Activation, row: number, out: Activation): void {
