@@ -109,7 +109,8 @@ function quantizerOf(type: GGMLType): NonNullable<BlockCodec['quantize']> {
  * Encodes src[srcOffset .. srcOffset+n) as `type` into dst at byte dstOffset
  * with ggml's quantize_row_*_ref (what model files are made with). Returns the
  * number of bytes written. Supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1,
- * Q8_0, Q8_1, Q8_K.
+ * Q8_0, Q8_1, Q8_K, and the K-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (their _ref
+ * paths, i.e. without an importance matrix).
  */
 export function quantizeRowInto(
   type: GGMLType,

@@ -10,7 +10,8 @@
  * Activations for the dot product are Q8_K.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI16 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI16, writeF16 } from './block.ts';
+import { clamp, makeQkx2Quants, nearestIntBits, pack2Bits } from './k-quantize.ts';
 
 const QK = 256;
 const SIZE = 84;
@@ -73,4 +74,52 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
   return sumf;
 }
 
-export const Q2_K: BlockCodec = { type: GGMLType.Q2_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };
+const L2 = new Uint8Array(QK);
+const weights16 = new Float32Array(16);
+const scales2 = new Float32Array(16);
+const mins2 = new Float32Array(16);
+
+/**
+ * quantize_row_q2_K_ref: an asymmetric 2-bit fit per sub-block of 16
+ * (makeQkx2Quants, weights |x|, absolute error), scales and mins quantized to
+ * 4 bits against d and dmin, then the quants recomputed with the stored scales.
+ */
+function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
+  for (let i = 0; i < nBlocks; i++) {
+    const x = srcOffset + i * QK;
+    const b = dstOffset + i * SIZE;
+    let maxScale = 0;
+    let maxMin = 0;
+    for (let j = 0; j < 16; j++) {
+      for (let l = 0; l < 16; l++) weights16[l] = Math.abs(src[x + 16 * j + l]);
+      scales2[j] = makeQkx2Quants(16, 3, src, x + 16 * j, weights16, L2, 16 * j, mins2, j, -0.5, 0.1, 15, true);
+      if (scales2[j] > maxScale) maxScale = scales2[j];
+      if (mins2[j] > maxMin) maxMin = mins2[j];
+    }
+    dst.fill(0, b, b + SIZE);
+    if (maxScale > 0) {
+      const iscale = fround(15 / maxScale);
+      for (let j = 0; j < 16; j++) dst[b + j] = nearestIntBits(fround(iscale * scales2[j])) & 0xff;
+      writeF16(dst, b + 80, fround(maxScale / 15));
+    }
+    if (maxMin > 0) {
+      const iscale = fround(15 / maxMin);
+      for (let j = 0; j < 16; j++) dst[b + j] |= (nearestIntBits(fround(iscale * mins2[j])) << 4) & 0xff;
+      writeF16(dst, b + 82, fround(maxMin / 15));
+    }
+    const d = readF16(dst, b + 80);
+    const dmin = readF16(dst, b + 82);
+    for (let j = 0; j < 16; j++) {
+      const dj = fround(d * (dst[b + j] & 0x0f));
+      if (dj === 0) continue; // C's `if (!d)`: NaN goes on
+      const dm = fround(dmin * (dst[b + j] >> 4));
+      for (let ii = 0; ii < 16; ii++) {
+        const l = nearestIntBits(fround(fround(src[x + 16 * j + ii] + dm) / dj));
+        L2[16 * j + ii] = clamp(l, 0, 3);
+      }
+    }
+    pack2Bits(L2, dst, b + 16);
+  }
+}
+
+export const Q2_K: BlockCodec = { type: GGMLType.Q2_K, blockSize: QK, typeSize: SIZE, dequantize, quantize, vecDot };

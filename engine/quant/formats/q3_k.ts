@@ -11,8 +11,9 @@
  * Activations for the dot product are Q8_K.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, int8ViewOf, readF16, readF32 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, readF32, writeF16 } from './block.ts';
 import { addLanesToSums, addScaledLanes, addSums } from './k-lanes.ts';
+import { clamp, makeQ3Quants, nearestIntBits, pack2Bits } from './k-quantize.ts';
 import { unpackQ3KScales } from './k-scales.ts';
 
 const QK = 256;
@@ -84,4 +85,60 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
   return addSums(0, sums);
 }
 
-export const Q3_K: BlockCodec = { type: GGMLType.Q3_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };
+const L3 = new Int8Array(QK);
+const scales3 = new Float32Array(16);
+
+/**
+ * quantize_row_q3_K_ref: a symmetric 3-bit fit per sub-block of 16
+ * (makeQ3Quants), the 16 scales quantized to 6 bits against d = -max_scale/32,
+ * then the quants recomputed with the stored scales; the third bit goes to hmask.
+ */
+function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
+  for (let i = 0; i < nBlocks; i++) {
+    const x = srcOffset + i * QK;
+    const b = dstOffset + i * SIZE;
+    let maxScale = 0;
+    let amax = 0;
+    for (let j = 0; j < 16; j++) {
+      scales3[j] = makeQ3Quants(16, 4, src, x + 16 * j, L3, 16 * j);
+      if (Math.abs(scales3[j]) > amax) {
+        amax = Math.abs(scales3[j]);
+        maxScale = scales3[j];
+      }
+    }
+    dst.fill(0, b, b + SIZE);
+    const sc = b + 96;
+    if (maxScale !== 0) {
+      // C's `if (max_scale)`: NaN counts as set
+      const iscale = fround(-32 / maxScale);
+      for (let j = 0; j < 16; j++) {
+        const l8 = (nearestIntBits(fround(iscale * scales3[j])) << 24) >> 24; // int8_t l = nearest_int(...)
+        const l = clamp(l8, -32, 31) + 32;
+        if (j < 8) dst[sc + j] = l & 0x0f;
+        else dst[sc + j - 8] |= (l & 0x0f) << 4;
+        dst[sc + 8 + (j % 4)] |= (l >> 4) << (2 * (j >> 2));
+      }
+      writeF16(dst, b + 108, fround(1 / iscale));
+    }
+    unpackQ3KScales(dst, sc, scales);
+    const d = readF16(dst, b + 108);
+    for (let j = 0; j < 16; j++) {
+      const dj = fround(d * scales[j]);
+      if (dj === 0) continue; // C's `if (!d)`: NaN goes on
+      for (let ii = 0; ii < 16; ii++) {
+        const l = nearestIntBits(fround(src[x + 16 * j + ii] / dj));
+        L3[16 * j + ii] = clamp(l, -4, 3) + 4;
+      }
+    }
+    // The high bit of weight j goes to bit j/32 of hmask[j%32]; the rest is 2-bit.
+    for (let j = 0; j < QK; j++) {
+      if (L3[j] > 3) {
+        dst[b + (j % 32)] |= 1 << (j >> 5);
+        L3[j] -= 4;
+      }
+    }
+    pack2Bits(L3, dst, b + 32);
+  }
+}
+
+export const Q3_K: BlockCodec = { type: GGMLType.Q3_K, blockSize: QK, typeSize: SIZE, dequantize, quantize, vecDot };

@@ -12,6 +12,7 @@
 import { GGMLType } from '../types.ts';
 import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI16 } from './block.ts';
 import { addLanesToSums, addScaledLanes, addSums } from './k-lanes.ts';
+import { quantizeKx2Block } from './k-quantize.ts';
 import { scaleMinK4 } from './k-scales.ts';
 
 const QK = 256;
@@ -84,4 +85,21 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
   return addSums(sumf, sums);
 }
 
-export const Q4_K: BlockCodec = { type: GGMLType.Q4_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };
+const L = new Uint8Array(QK);
+
+/**
+ * quantize_row_q4_K_ref: per sub-block of 32 an asymmetric 4-bit fit (weights
+ * rms + |x|), the scales and mins then quantized to 6 bits against d and dmin,
+ * and the quants recomputed with the stored scales.
+ */
+function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
+  for (let i = 0; i < nBlocks; i++) {
+    const b = dstOffset + i * SIZE;
+    quantizeKx2Block(src, srcOffset + i * QK, 15, -1, 20, dst, b, L);
+    for (let c = 0; c < 4; c++) {
+      for (let l = 0; l < 32; l++) dst[b + 16 + 32 * c + l] = L[64 * c + l] | (L[64 * c + 32 + l] << 4);
+    }
+  }
+}
+
+export const Q4_K: BlockCodec = { type: GGMLType.Q4_K, blockSize: QK, typeSize: SIZE, dequantize, quantize, vecDot };

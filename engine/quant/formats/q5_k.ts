@@ -12,6 +12,7 @@
 import { GGMLType } from '../types.ts';
 import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI16 } from './block.ts';
 import { addLanesToSums, addScaledLanes, addSums } from './k-lanes.ts';
+import { quantizeKx2Block } from './k-quantize.ts';
 import { scaleMinK4 } from './k-scales.ts';
 
 const QK = 256;
@@ -91,4 +92,32 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
   return addSums(sumf, sums);
 }
 
-export const Q5_K: BlockCodec = { type: GGMLType.Q5_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };
+const L = new Uint8Array(QK);
+
+/** quantize_row_q5_K_ref: as Q4_K (see quantizeKx2Block) with 5-bit quants, the fifth bit in qh. */
+function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
+  for (let i = 0; i < nBlocks; i++) {
+    const b = dstOffset + i * SIZE;
+    quantizeKx2Block(src, srcOffset + i * QK, 31, -0.5, 15, dst, b, L);
+    const qh = b + 16;
+    dst.fill(0, qh, qh + 32);
+    for (let c = 0; c < 4; c++) {
+      const ql = b + 48 + 32 * c;
+      for (let j = 0; j < 32; j++) {
+        let l1 = L[64 * c + j];
+        let l2 = L[64 * c + 32 + j];
+        if (l1 > 15) {
+          l1 -= 16;
+          dst[qh + j] |= 1 << (2 * c);
+        }
+        if (l2 > 15) {
+          l2 -= 16;
+          dst[qh + j] |= 2 << (2 * c);
+        }
+        dst[ql + j] = l1 | (l2 << 4);
+      }
+    }
+  }
+}
+
+export const Q5_K: BlockCodec = { type: GGMLType.Q5_K, blockSize: QK, typeSize: SIZE, dequantize, quantize, vecDot };

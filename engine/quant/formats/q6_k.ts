@@ -12,8 +12,9 @@
  * Activations for the dot product are Q8_K.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI8 } from './block.ts';
+import { type BlockCodec, fround, int8ViewOf, readF16, readF32, readI8, writeF16 } from './block.ts';
 import { addLanesToSums, addScaledLanes, addSums } from './k-lanes.ts';
+import { clamp, GROUP_MAX_EPS, makeQxQuants, nearestIntBits } from './k-quantize.ts';
 
 const QK = 256;
 const SIZE = 210;
@@ -68,4 +69,58 @@ function vecDot(nBlocks: number, w: Uint8Array, wOffset: number, a: Uint8Array, 
   return addSums(0, sums);
 }
 
-export const Q6_K: BlockCodec = { type: GGMLType.Q6_K, blockSize: QK, typeSize: SIZE, dequantize, vecDot };
+const L6 = new Int8Array(QK);
+const scales6 = new Float32Array(16);
+
+/**
+ * quantize_row_q6_K_ref: a symmetric 6-bit fit per sub-block of 16
+ * (makeQxQuants), the 16 scales quantized to int8 against d = -max_scale/128,
+ * then the quants recomputed with the stored scales.
+ */
+function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
+  for (let i = 0; i < nBlocks; i++) {
+    const x = srcOffset + i * QK;
+    const b = dstOffset + i * SIZE;
+    let maxScale = 0;
+    let maxAbsScale = 0;
+    for (let ib = 0; ib < 16; ib++) {
+      const scale = makeQxQuants(16, 32, src, x + 16 * ib, L6, 16 * ib);
+      scales6[ib] = scale;
+      if (Math.abs(scale) > maxAbsScale) {
+        maxAbsScale = Math.abs(scale);
+        maxScale = scale;
+      }
+    }
+    dst.fill(0, b, b + SIZE);
+    if (maxAbsScale < GROUP_MAX_EPS) continue; // an all-zero block, d = 0
+    const iscale = fround(-128 / maxScale);
+    writeF16(dst, b + 208, fround(1 / iscale));
+    for (let ib = 0; ib < 16; ib++)
+      dst[b + 192 + ib] = Math.min(127, nearestIntBits(fround(iscale * scales6[ib]))) & 0xff;
+    const d = readF16(dst, b + 208);
+    for (let j = 0; j < 16; j++) {
+      const dj = fround(d * readI8(dst, b + 192 + j));
+      if (dj === 0) continue; // C's `if (!d)`: NaN goes on
+      for (let ii = 0; ii < 16; ii++) {
+        const l = nearestIntBits(fround(src[x + 16 * j + ii] / dj));
+        L6[16 * j + ii] = clamp(l, -32, 31) + 32;
+      }
+    }
+    for (let half = 0; half < 2; half++) {
+      const j = 128 * half;
+      const ql = b + 64 * half;
+      const qh = b + 128 + 32 * half;
+      for (let l = 0; l < 32; l++) {
+        const q1 = L6[j + l];
+        const q2 = L6[j + l + 32];
+        const q3 = L6[j + l + 64];
+        const q4 = L6[j + l + 96];
+        dst[ql + l] = (q1 & 0x0f) | ((q3 & 0x0f) << 4);
+        dst[ql + l + 32] = (q2 & 0x0f) | ((q4 & 0x0f) << 4);
+        dst[qh + l] = ((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6)) & 0xff;
+      }
+    }
+  }
+}
+
+export const Q6_K: BlockCodec = { type: GGMLType.Q6_K, blockSize: QK, typeSize: SIZE, dequantize, quantize, vecDot };

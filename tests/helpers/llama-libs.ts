@@ -1,0 +1,20 @@
+/**
+ * Where node-llama-cpp@3.21.1 keeps llama.cpp's linux-x64 shared libraries
+ * (libggml-base.so, libllama.v0.4.0.so, ...), which tests call through koffi as
+ * the oracle. Absent on other platforms: tests skip, except under CI on
+ * linux-x64, where a missing library is an error.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './fixtures.ts';
+
+export const LLAMA_LIB_DIR = join(repoRoot, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64');
+
+/** Whether `file` (e.g. 'libggml-base.so') is there to load; warns (or throws under CI) when not. */
+export function haveLlamaLib(file: string): boolean {
+  const onLinuxX64 = process.platform === 'linux' && process.arch === 'x64';
+  if (onLinuxX64 && existsSync(join(LLAMA_LIB_DIR, file))) return true;
+  if (process.env.CI && onLinuxX64) throw new Error(`llama.cpp library missing under CI: ${join(LLAMA_LIB_DIR, file)}`);
+  console.warn(`[skip] llama.cpp oracle: no ${file} under ${LLAMA_LIB_DIR}`);
+  return false;
+}
