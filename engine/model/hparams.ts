@@ -1,5 +1,6 @@
 import { ChordError } from '../../shared/errors.ts';
 import type { GGUFMetadataEntry } from '../gguf/types.ts';
+import { FAMILIES } from './family.ts';
 
 /** The hyper-parameters of a decoder-only transformer, read from GGUF metadata. */
 export interface HParams {
@@ -17,6 +18,20 @@ export interface HParams {
   ropeFreqBase: number;
   /** 1 / linear scaling factor (1 when unscaled). */
   ropeFreqScale: number;
+  /** rope.scaling.attn_factor: multiplies RoPE's cos and sin (Phi-3 LongRoPE); 1 when absent. */
+  ropeAttnFactor: number;
+  /** rope.scaling.original_context_length: contexts longer than this use rope_factors_long. */
+  nCtxOrigYarn: number;
+  /** Attention-score soft-capping (Gemma 2; 0: none). */
+  attnSoftcap: number;
+  /** Final logit soft-capping (Gemma 2; 0: none). */
+  finalSoftcap: number;
+  /** Sliding-window size of the layers that use one (0: none). */
+  slidingWindow: number;
+  /** Layer l has the sliding window when l % swaPattern < swaPattern - 1 (llama.cpp's set_swa_pattern). */
+  swaPattern: number;
+  /** RoPE base of the sliding-window layers. */
+  ropeFreqBaseSwa: number;
 }
 
 type Metadata = ReadonlyMap<string, GGUFMetadataEntry>;
@@ -63,10 +78,23 @@ export function readHParams(md: Metadata): HParams {
   const vocabSize = num(md, k('vocab_size')) ?? (Array.isArray(tokens?.value) ? tokens.value.length : undefined);
   if (vocabSize === undefined) throw new ChordError('GGUF_MISSING_KEY', 'no vocabulary size (tokenizer.ggml.tokens)');
 
-  const scalingType = md.get(k('rope.scaling.type'))?.value;
+  const scalingType = md.get(k('rope.scaling.type'))?.value ?? 'linear';
+  if (scalingType !== 'linear' && scalingType !== 'none') {
+    throw new ChordError('UNSUPPORTED_ARCHITECTURE', `rope scaling '${String(scalingType)}' is not supported`, {
+      arch,
+    });
+  }
   const scalingFactor = num(md, k('rope.scaling.factor')) ?? num(md, k('rope.scale_linear'));
-  const linear = scalingType === undefined || scalingType === 'linear';
-  const ropeFreqScale = linear && scalingFactor !== undefined && scalingFactor > 0 ? 1 / scalingFactor : 1;
+  // llama.cpp's float 1.0f/ropescale; 'none' never scales
+  const ropeFreqScale =
+    scalingType === 'linear' && scalingFactor !== undefined && scalingFactor > 0
+      ? Math.fround(1 / Math.fround(scalingFactor))
+      : 1;
+  const gemma2 = FAMILIES.get(arch)?.gemma2 === true;
+  const nCtxTrain = num(md, k('context_length')) ?? 2048;
+  const ropeFreqBase = num(md, k('rope.freq_base')) ?? 10000;
+  // Phi-2 states a LayerNorm epsilon; the others an RMSNorm one
+  const normEps = num(md, k('attention.layer_norm_rms_epsilon')) ?? num(md, k('attention.layer_norm_epsilon')) ?? 1e-5;
 
   return {
     arch,
@@ -76,11 +104,19 @@ export function readHParams(md: Metadata): HParams {
     nHeads,
     nKvHeads,
     headDim,
-    nCtxTrain: num(md, k('context_length')) ?? 2048,
+    nCtxTrain,
     vocabSize,
-    normEps: num(md, k('attention.layer_norm_rms_epsilon')) ?? 1e-5,
+    normEps,
     ropeDims,
-    ropeFreqBase: num(md, k('rope.freq_base')) ?? 10000,
+    ropeFreqBase,
     ropeFreqScale,
+    ropeAttnFactor: num(md, k('rope.scaling.attn_factor')) ?? 1,
+    nCtxOrigYarn: num(md, k('rope.scaling.original_context_length')) || nCtxTrain,
+    // Gemma 2's defaults are llama.cpp's (llama_model_gemma2::load_arch_hparams)
+    attnSoftcap: num(md, k('attn_logit_softcapping')) ?? (gemma2 ? 50 : 0),
+    finalSoftcap: num(md, k('final_logit_softcapping')) ?? (gemma2 ? 30 : 0),
+    slidingWindow: gemma2 ? (num(md, k('attention.sliding_window')) ?? 4096) : 0,
+    swaPattern: num(md, k('attention.sliding_window_pattern')) ?? 2,
+    ropeFreqBaseSwa: num(md, k('rope.freq_base_swa')) ?? ropeFreqBase,
   };
 }

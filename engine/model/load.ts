@@ -6,8 +6,8 @@ import { readGGUF, readTensorBytes } from '../gguf/reader.ts';
 import type { ByteSource } from '../io/byte-source.ts';
 import { TYPE_TRAITS } from '../quant/types.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
+import { FAMILIES, tensorSpecs } from './family.ts';
 import { readHParams } from './hparams.ts';
-import { llamaTensorShapes } from './llama.ts';
 import { Model, summarizeTensorTypes } from './model.ts';
 
 export interface LoadProgress {
@@ -28,8 +28,8 @@ export interface LoadOptions {
   signal?: AbortSignal;
 }
 
-/** Architectures whose forward pass we have, by GGUF general.architecture. */
-const SUPPORTED_ARCHITECTURES = new Set(['llama']);
+/** Architectures whose forward pass we have, by GGUF general.architecture (engine/model/family.ts). */
+export const SUPPORTED_ARCHITECTURES: readonly string[] = [...FAMILIES.keys()];
 
 /**
  * 'auto' is the wasm backend where it runs (its kernels only speed up the
@@ -75,20 +75,23 @@ export async function loadModelFromOwnedSource(open: () => Promise<ByteSource>, 
 /** Reads and validates a GGUF model, loads its weights into a backend, and builds its tokenizer. */
 export async function loadModelFromSource(source: ByteSource, opts: LoadOptions = {}): Promise<Model> {
   const file = await readGGUF(source, { signal: opts.signal });
-  const hparams = readHParams(file.metadata);
-  if (!SUPPORTED_ARCHITECTURES.has(hparams.arch)) {
-    throw new ChordError('UNSUPPORTED_ARCHITECTURE', `architecture '${hparams.arch}' is not supported`, {
-      arch: hparams.arch,
-    });
+  const archValue = file.metadata.get('general.architecture')?.value;
+  const family = typeof archValue === 'string' ? FAMILIES.get(archValue) : undefined;
+  if (typeof archValue === 'string' && !family) {
+    throw new ChordError(
+      'UNSUPPORTED_ARCHITECTURE',
+      `architecture '${archValue}' is not supported (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`,
+      { arch: archValue },
+    );
   }
+  const hparams = readHParams(file.metadata);
   const tokenizer = loadTokenizer(file.metadata);
-  const expected = llamaTensorShapes(hparams);
-  const optional = new Set(['output.weight']); // absent when the output is tied to token_embd
-  expected.set('output.weight', [hparams.nEmbd, hparams.vocabSize]);
-  for (const [name, shape] of expected) {
-    const t = file.tensors.find((x) => x.name === name);
+  const byName = new Map(file.tensors.map((t) => [t.name, t]));
+  const expected = tensorSpecs(family!, hparams, (l) => byName.has(`blk.${l}.attn_qkv.weight`));
+  for (const { name, shape, required } of expected) {
+    const t = byName.get(name);
     if (!t) {
-      if (optional.has(name)) continue;
+      if (!required) continue;
       throw new ChordError('MODEL_INVALID', `missing tensor ${name}`);
     }
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
@@ -98,7 +101,8 @@ export async function loadModelFromSource(source: ByteSource, opts: LoadOptions 
 
   const backend = await createBackend(opts);
   const weights = new Map();
-  const needed = file.tensors.filter((t) => expected.has(t.name));
+  const wanted = new Set(expected.map((e) => e.name));
+  const needed = file.tensors.filter((t) => wanted.has(t.name));
   const totalBytes = needed.reduce((a, t) => a + t.byteSize, 0);
   let loadedBytes = 0;
   try {

@@ -4,8 +4,9 @@ import { type ChatMessage, fallbackChatFormat, renderChatTemplate } from '../cha
 import type { GGUFFile } from '../gguf/types.ts';
 import { GGMLType } from '../quant/types.ts';
 import type { TokenizeOptions, Tokenizer } from '../tokenizer/index.ts';
+import { FAMILIES } from './family.ts';
+import { assembleWeights, Forward } from './forward.ts';
 import type { HParams } from './hparams.ts';
-import { assembleLlamaWeights, LlamaForward } from './llama.ts';
 import { Sequence } from './sequence.ts';
 
 export interface ModelInfo {
@@ -72,7 +73,10 @@ export class Model {
       headDim: hp.headDim,
       type: opts.kvCache ?? 'f16',
     });
-    const forward = new LlamaForward(this.backend, hp, assembleLlamaWeights(hp, this.weights), cache);
+    const family = FAMILIES.get(this.info.arch);
+    if (!family) throw new ChordError('UNSUPPORTED_ARCHITECTURE', `architecture '${this.info.arch}' is not supported`);
+    const weights = assembleWeights(family, hp, this.weights);
+    const forward = new Forward(this.backend, hp, family, weights, cache, contextSize);
     return new Sequence(this, forward, contextSize);
   }
 

@@ -2,8 +2,8 @@ import { ChordError, throwIfAborted } from '../../shared/errors.ts';
 import type { ChatMessage } from '../chat/template.ts';
 import { Sampler, topKProbabilities } from '../sampling/index.ts';
 import { StopMatcher } from '../sampling/stop.ts';
+import type { Forward } from './forward.ts';
 import type { FinishReason, GenerateOptions, GenerationChunk, GenerationResult } from './generation.ts';
-import type { LlamaForward } from './llama.ts';
 import type { Model } from './model.ts';
 
 /** Tokens are evaluated in batches of this many during prefill. */
@@ -20,7 +20,7 @@ export class Sequence {
 
   constructor(
     private readonly model: Model,
-    private readonly forwardPass: LlamaForward,
+    private readonly forwardPass: Forward,
     readonly contextSize: number,
   ) {}
 

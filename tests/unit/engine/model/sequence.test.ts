@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LlamaForward } from '../../../../engine/model/llama.ts';
+import type { Forward } from '../../../../engine/model/forward.ts';
 import type { Model } from '../../../../engine/model/model.ts';
 import { Sequence } from '../../../../engine/model/sequence.ts';
 import { loadModel } from '../../../../engine/node/index.ts';
@@ -126,7 +126,7 @@ describe.skipIf(!modelPath)('Sequence end of generation', () => {
           logits[++calls <= 2 ? 400 : eos] = 10;
           return logits;
         },
-      } as unknown as LlamaForward;
+      } as unknown as Forward;
       const gen = new Sequence(model, forward, 64).generate('Once upon a time', {
         maxTokens: 10,
         temperature: 0,
