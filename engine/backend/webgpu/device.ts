@@ -1,0 +1,112 @@
+import { ChordError } from '../../../shared/errors.ts';
+
+/**
+ * Finding a WebGPU adapter: `navigator.gpu` in browsers (and workers), the
+ * `webgpu` npm package (Google's Dawn) in Node. The Node package is imported
+ * lazily through a computed specifier so that browser bundles never pull it in.
+ */
+
+/** SwiftShader's Vulkan driver as Debian's Chromium ships it: Dawn's software fallback in Node. */
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+interface NodeProcess {
+  versions?: { node?: string };
+  env?: Record<string, string | undefined>;
+}
+
+function nodeProcess(): NodeProcess | undefined {
+  const p = (globalThis as { process?: NodeProcess }).process;
+  return p?.versions?.node !== undefined ? p : undefined;
+}
+
+/** True when running under Node (where 'auto' only picks WebGPU on request). */
+export function isNode(): boolean {
+  return nodeProcess() !== undefined;
+}
+
+let nodeGpu: Promise<GPU> | undefined;
+
+/** Dawn's GPU object in Node; points Vulkan at SwiftShader when no ICD is configured. */
+async function nodeGPU(proc: NodeProcess): Promise<GPU> {
+  nodeGpu ??= (async () => {
+    if (proc.env && proc.env.VK_ICD_FILENAMES === undefined) {
+      const fs = (await import(/* @vite-ignore */ ['node', 'fs'].join(':'))) as { existsSync(p: string): boolean };
+      if (fs.existsSync(SWIFTSHADER_ICD)) proc.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+    }
+    const specifier = ['web', 'gpu'].join('');
+    const mod = (await import(/* @vite-ignore */ specifier)) as {
+      create(options: string[]): GPU;
+      globals: Record<string, unknown>;
+    };
+    // The GPUBufferUsage / GPUShaderStage / GPUMapMode constants the API expects as globals.
+    for (const [k, v] of Object.entries(mod.globals)) {
+      if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+    }
+    return mod.create([]);
+  })();
+  return nodeGpu;
+}
+
+/** The host's GPU entry point, or a reason why there is none. */
+async function hostGPU(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  const proc = nodeProcess();
+  if (proc) {
+    try {
+      return await nodeGPU(proc);
+    } catch (e) {
+      throw new ChordError('BACKEND_UNAVAILABLE', `webgpu: the 'webgpu' package did not load: ${(e as Error).message}`);
+    }
+  }
+  throw new ChordError('BACKEND_UNAVAILABLE', 'webgpu: this browser has no navigator.gpu');
+}
+
+export async function requestAdapter(): Promise<GPUAdapter> {
+  const gpu = await hostGPU();
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new ChordError('BACKEND_UNAVAILABLE', 'webgpu: no adapter');
+  return adapter;
+}
+
+/** "vendor architecture (description)", as far as the adapter says. */
+export function describeAdapter(adapter: GPUAdapter): string {
+  const i = adapter.info;
+  const parts = [i.vendor, i.architecture, i.device].filter((s) => s !== undefined && s !== '');
+  const name = parts.join(' ') || 'unknown adapter';
+  return i.description ? `${name} (${i.description})` : name;
+}
+
+export interface WebGPUProbe {
+  ok: boolean;
+  reason?: string;
+  adapter?: string;
+}
+
+/** Whether WebGPU is usable here, without keeping a device. */
+export async function probeWebGPU(): Promise<WebGPUProbe> {
+  try {
+    const adapter = await requestAdapter();
+    return { ok: true, adapter: describeAdapter(adapter) };
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
+}
+
+/** The device with the adapter's largest buffer limits, and the features we use when present. */
+export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
+  const l = adapter.limits;
+  const features: GPUFeatureName[] = [];
+  if (adapter.features.has('subgroups')) features.push('subgroups' as GPUFeatureName);
+  const device = await adapter.requestDevice({
+    requiredFeatures: features,
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: Math.min(l.maxComputeInvocationsPerWorkgroup, 256),
+    },
+  });
+  return device;
+}

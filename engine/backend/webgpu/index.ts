@@ -1,0 +1,543 @@
+import { ChordError } from '../../../shared/errors.ts';
+import type { GGUFTensorInfo } from '../../gguf/types.ts';
+import { dequantizeRow, rowBytes as rowBytesOf } from '../../quant/index.ts';
+import { GGMLType } from '../../quant/types.ts';
+import { cosF32, sinF32 } from '../../quant/x86-math.ts';
+import type {
+  Activation,
+  AttentionParams,
+  Backend,
+  BackendOptions,
+  KVCache,
+  KVCacheSpec,
+  RopeParams,
+  Weight,
+} from '../backend.ts';
+import { describeAdapter, requestAdapter, requestDevice } from './device.ts';
+import { type Binding, f, packParams, Recorder } from './recorder.ts';
+import { hasGpuDequant } from './wgsl/formats.ts';
+import { getRowsWGSL, matmulTiledWGSL, matvecWGSL, TILE_OUT, TILE_ROWS } from './wgsl/matmul.ts';
+import {
+  ADD,
+  ADD_BIAS,
+  attentionWGSL,
+  COPY_COLS,
+  COPY_ROW,
+  ELEMENTWISE_THREADS,
+  GEGLU,
+  GELU_INPLACE,
+  kvStoreWGSL,
+  LAYER_NORM,
+  RMS_NORM,
+  ROPE,
+  SCALE,
+  SWIGLU,
+} from './wgsl/ops.ts';
+
+export { probeWebGPU, type WebGPUProbe } from './device.ts';
+
+/**
+ * The WebGPU backend: weights stay in their GGUF block layout in storage
+ * buffers and are decoded inside the WGSL kernels (wgsl/); activations and the
+ * KV cache live on the GPU. Every op is recorded into one command encoder and
+ * the whole forward pass goes to the GPU in one submission when `read` asks
+ * for the logits, the only data that comes back.
+ *
+ * Arithmetic is f32 throughout (activations are not quantized, as in the
+ * reference backend's exactF32 mode), so results agree with llama.cpp within
+ * tolerances, not bit for bit. An F16 KV cache stores halves packed in u32 and
+ * needs no shader-f16.
+ */
+export interface WebGPUBackendOptions extends BackendOptions {
+  /**
+   * Largest bytes of one weight buffer; larger tensors are split by rows. Default
+   * (and ceiling): the device's maxStorageBufferBindingSize and maxBufferSize.
+   */
+  maxBindingBytes?: number;
+}
+
+/** Matrix products with at most this many rows of X use the matrix × vector kernel. */
+const MATVEC_MAX_ROWS = 4;
+/** The most workgroups along one grid dimension WebGPU guarantees. */
+const MAX_GROUPS = 65535;
+
+interface WeightPart {
+  buffer: GPUBuffer;
+  /** First row (ne[1] index) held, and how many. */
+  rowStart: number;
+  rows: number;
+}
+
+class GpuWeight implements Weight {
+  constructor(
+    readonly name: string,
+    readonly type: GGMLType,
+    readonly shape: readonly number[],
+    /** Rows of ne[0] elements, in their GGUF layout; vectors are held as f32 in one part. */
+    readonly parts: readonly WeightPart[],
+    readonly rowBytes: number,
+    /** A vector's values, kept on the CPU too (RoPE frequency factors are read there). */
+    readonly values?: Float32Array,
+  ) {}
+}
+
+class GpuActivation implements Activation {
+  constructor(
+    readonly rows: number,
+    readonly cols: number,
+    readonly buffer: GPUBuffer,
+  ) {}
+}
+
+class GpuKVCache implements KVCache {
+  constructor(
+    readonly spec: KVCacheSpec,
+    /** Per layer: F32 values, or F16 pairs packed in u32. */
+    readonly k: GPUBuffer[],
+    readonly v: GPUBuffer[],
+  ) {}
+}
+
+/** Grid for n threads of the element-wise kernels: [groupsX, groupsY], and the grid's width in threads. */
+function elementGrid(n: number): { groups: [number, number, number]; gridX: number } {
+  const groups = Math.ceil(n / ELEMENTWISE_THREADS);
+  const x = Math.min(groups, MAX_GROUPS);
+  return { groups: [x, Math.ceil(groups / x), 1], gridX: x * ELEMENTWISE_THREADS };
+}
+
+function invalid(message: string): ChordError {
+  return new ChordError('INVALID_ARGUMENT', `webgpu: ${message}`);
+}
+
+const f32 = Math.fround;
+
+/**
+ * RoPE's (cos, sin) per row and pair, as the reference backend computes them:
+ * theta advanced by repeated f32 multiplication, divided by the frequency
+ * factor, glibc's cosf/sinf, times the attention factor.
+ */
+function ropeTable(positions: readonly number[], p: RopeParams, factors: Float32Array | undefined): Float32Array {
+  const half = p.nDims / 2;
+  const table = new Float32Array(positions.length * half * 2);
+  const thetaScale = f32(p.freqBase ** (-2 / p.nDims));
+  const freqScale = f32(p.freqScale);
+  const mscale = f32(p.attnFactor ?? 1);
+  positions.forEach((pos, r) => {
+    let theta = f32(pos);
+    for (let i = 0; i < half; i++) {
+      const angle = f32(freqScale * (factors ? f32(theta / factors[i]) : theta));
+      table[(r * half + i) * 2] = f32(cosF32(angle) * mscale);
+      table[(r * half + i) * 2 + 1] = f32(sinF32(angle) * mscale);
+      theta = f32(theta * thetaScale);
+    }
+  });
+  return table;
+}
+
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  private readonly recorder: Recorder;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly owned = new Set<GPUBuffer>();
+  private readonly staging: GPUBuffer[] = [];
+  private readonly maxBindingBytes: number;
+  private failure: ChordError | undefined;
+  private disposed = false;
+  /** Bytes of GPU buffers held: weights, activations, KV caches. */
+  private heldBytes = 0;
+
+  private constructor(
+    private readonly device: GPUDevice,
+    readonly description: string,
+    opts: WebGPUBackendOptions,
+  ) {
+    this.recorder = new Recorder(device);
+    const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+    this.maxBindingBytes = Math.min(opts.maxBindingBytes ?? limit, limit);
+    device.lost.then((info) => {
+      if (!this.disposed) this.failure ??= new ChordError('GPU_DEVICE_LOST', `webgpu: device lost: ${info.message}`);
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      const error = (ev as GPUUncapturedErrorEvent).error;
+      const oom = typeof GPUOutOfMemoryError !== 'undefined' && error instanceof GPUOutOfMemoryError;
+      this.failure ??= new ChordError(oom ? 'OUT_OF_MEMORY' : 'GPU_DEVICE_LOST', `webgpu: ${error.message}`);
+    });
+  }
+
+  static async create(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+    const adapter = await requestAdapter();
+    let device: GPUDevice;
+    try {
+      device = await requestDevice(adapter);
+    } catch (e) {
+      throw new ChordError('BACKEND_UNAVAILABLE', `webgpu: no device: ${(e as Error).message}`);
+    }
+    const features = device.features.has('subgroups') ? ', subgroups' : '';
+    return new WebGPUBackend(device, `webgpu (${describeAdapter(adapter)}${features}; f32 kernels)`, opts);
+  }
+
+  /** GPU memory held by this backend's buffers. */
+  memoryUsage(): { gpuBytes: number } {
+    return { gpuBytes: this.heldBytes };
+  }
+
+  /** Sets an activation's contents (after the work recorded so far, which is submitted first). */
+  writeActivation(a: Activation, values: Float32Array): void {
+    this.throwIfFailed();
+    if (values.length !== a.rows * a.cols) throw invalid(`${values.length} values for ${a.rows}x${a.cols}`);
+    if (this.recorder.dispatches > 0) this.recorder.submit();
+    this.device.queue.writeBuffer((a as GpuActivation).buffer, 0, values as Float32Array<ArrayBuffer>);
+  }
+
+  async loadWeight(info: GGUFTensorInfo, bytes: Uint8Array): Promise<Weight> {
+    this.throwIfFailed();
+    const { type, shape } = info;
+    if (!hasGpuDequant(type)) {
+      throw new ChordError('UNSUPPORTED_QUANT_TYPE', `webgpu: tensor ${info.name} has type ${GGMLType[type] ?? type}`);
+    }
+    const nIn = shape[0];
+    if (shape.length === 1) {
+      // Norm weights: decoded once to f32, read by the row kernels as plain floats.
+      const values = new Float32Array(nIn);
+      dequantizeRow(type, bytes, values, nIn, 0, 0);
+      const buffer = await this.upload(new Uint8Array(values.buffer), info.name);
+      return new GpuWeight(info.name, type, shape, [{ buffer, rowStart: 0, rows: 1 }], nIn * 4, values);
+    }
+    const rowBytes = rowBytesOf(type, nIn);
+    const nRows = shape.slice(1).reduce((a, b) => a * b, 1);
+    const rowsPerPart = Math.floor(this.maxBindingBytes / rowBytes);
+    if (rowsPerPart < 1) {
+      throw new ChordError('OUT_OF_MEMORY', `webgpu: one row of ${info.name} exceeds the device's buffer limits`);
+    }
+    const parts: WeightPart[] = [];
+    for (let rowStart = 0; rowStart < nRows; rowStart += rowsPerPart) {
+      const rows = Math.min(rowsPerPart, nRows - rowStart);
+      const slice = bytes.subarray(rowStart * rowBytes, (rowStart + rows) * rowBytes);
+      parts.push({ buffer: await this.upload(slice, info.name), rowStart, rows });
+    }
+    return new GpuWeight(info.name, type, shape, parts, rowBytes);
+  }
+
+  createActivation(rows: number, cols: number): Activation {
+    return new GpuActivation(rows, cols, this.createBuffer(rows * cols * 4));
+  }
+
+  createKVCache(spec: KVCacheSpec): KVCache {
+    const width = spec.nKvHeads * spec.headDim;
+    if (spec.type === 'f16' && width % 2 !== 0) throw invalid('an F16 KV cache needs an even row width');
+    const bytes = spec.nCtx * width * (spec.type === 'f16' ? 2 : 4);
+    if (bytes > this.maxBindingBytes) {
+      throw new ChordError('OUT_OF_MEMORY', `webgpu: a KV cache layer of ${bytes} bytes exceeds the device's limits`);
+    }
+    const layers = () => Array.from({ length: spec.nLayers }, () => this.createBuffer(bytes));
+    return new GpuKVCache(spec, layers(), layers());
+  }
+
+  getRows(table: Weight, ids: readonly number[], out: Activation): void {
+    const w = table as GpuWeight;
+    const o = out as GpuActivation;
+    const n = w.shape[0];
+    if (o.cols !== n || o.rows < ids.length) throw invalid(`getRows into ${o.rows}x${o.cols}`);
+    const idSlice = this.recorder.arena.put(new Uint8Array(Uint32Array.from(ids).buffer));
+    const grid = elementGrid(ids.length * Math.ceil(n / 16));
+    const pipeline = this.pipeline(`getRows:${w.type}`, () => getRowsWGSL(w.type));
+    for (const part of w.parts) {
+      const params = this.params([n, w.rowBytes, part.rowStart, part.rows, ids.length, grid.gridX]);
+      this.dispatch(pipeline, [params, part.buffer, idSlice, o.buffer], grid.groups);
+    }
+  }
+
+  rmsNorm(x: Activation, weight: Weight, eps: number, out: Activation): void {
+    const xs = x as GpuActivation;
+    const g = this.vector(weight, x.cols);
+    const params = this.params([x.cols, f(eps)]);
+    this.dispatch(
+      this.pipeline('rmsNorm', () => RMS_NORM),
+      [params, xs.buffer, g, (out as GpuActivation).buffer],
+      [x.rows, 1, 1],
+    );
+  }
+
+  matmul(w: Weight, x: Activation, out: Activation): void {
+    const wt = w as GpuWeight;
+    const [nIn, nOut] = wt.shape;
+    if (x.cols !== nIn || out.cols !== nOut || out.rows !== x.rows) {
+      throw invalid(`matmul ${wt.name} [${wt.shape}] with ${x.rows}x${x.cols} into ${out.rows}x${out.cols}`);
+    }
+    const xs = (x as GpuActivation).buffer;
+    const ys = (out as GpuActivation).buffer;
+    const vector = x.rows <= MATVEC_MAX_ROWS;
+    const pipeline = vector
+      ? this.pipeline(`matvec:${wt.type}`, () => matvecWGSL(wt.type))
+      : this.pipeline(`matmul:${wt.type}`, () => matmulTiledWGSL(wt.type));
+    for (const part of wt.parts) {
+      const params = this.params([nIn, part.rows, wt.rowBytes, x.rows, nOut, part.rowStart]);
+      let groups: [number, number, number];
+      if (vector) {
+        const gx = Math.min(part.rows, MAX_GROUPS);
+        groups = [gx, Math.ceil(part.rows / gx), x.rows];
+      } else {
+        groups = [Math.ceil(part.rows / TILE_OUT), Math.ceil(x.rows / TILE_ROWS), 1];
+      }
+      this.dispatch(pipeline, [params, part.buffer, xs, ys], groups);
+    }
+  }
+
+  rope(x: Activation, positions: readonly number[], p: RopeParams): void {
+    if (positions.length !== x.rows) throw invalid('rope needs one position per row');
+    const half = p.nDims / 2;
+    let factors: Float32Array | undefined;
+    if (p.freqFactors) {
+      factors = (p.freqFactors as GpuWeight).values;
+      if (factors?.length !== half) throw invalid(`rope frequency factors must be a vector of ${half}`);
+    }
+    const table = this.recorder.arena.put(new Uint8Array(ropeTable(positions, p, factors).buffer));
+    const params = this.params([p.nHeads, p.headDim, half, p.mode === 'neox' ? 1 : 0, x.rows, x.cols]);
+    this.dispatch(
+      this.pipeline('rope', () => ROPE),
+      [params, (x as GpuActivation).buffer, table],
+      [Math.ceil((p.nHeads * half) / ELEMENTWISE_THREADS), x.rows, 1],
+    );
+  }
+
+  kvStore(cache: KVCache, layer: number, k: Activation, v: Activation, positions: readonly number[]): void {
+    const c = cache as GpuKVCache;
+    const half = c.spec.type === 'f16';
+    const width = c.spec.nKvHeads * c.spec.headDim;
+    if (k.cols !== width || v.cols !== width) throw invalid(`kvStore rows of ${k.cols}, cache rows of ${width}`);
+    this.checkPositions(c, positions);
+    const pos = this.recorder.arena.put(new Uint8Array(Uint32Array.from(positions).buffer));
+    const params = this.params([width, positions.length]);
+    const pipeline = this.pipeline(`kvStore:${half}`, () => kvStoreWGSL(half));
+    const bindings = [params, (k as GpuActivation).buffer, (v as GpuActivation).buffer, pos, c.k[layer], c.v[layer]];
+    this.dispatch(pipeline, bindings, [Math.ceil(width / (half ? 2 : 1) / ELEMENTWISE_THREADS), positions.length, 1]);
+  }
+
+  attention(
+    cache: KVCache,
+    layer: number,
+    q: Activation,
+    positions: readonly number[],
+    p: AttentionParams,
+    out: Activation,
+  ): void {
+    const c = cache as GpuKVCache;
+    const half = c.spec.type === 'f16';
+    if (p.headDim > 256) throw invalid(`attention supports head dimensions up to 256, not ${p.headDim}`);
+    if (positions.length !== q.rows) throw invalid('attention needs one position per query row');
+    this.checkPositions(c, positions);
+    const pos = this.recorder.arena.put(new Uint8Array(Uint32Array.from(positions).buffer));
+    // Soft-capping as ggml's flash attention: q·k times float(scale / cap), then cap·tanh.
+    const cap = p.softcap ? f32(p.softcap) : 0;
+    const scale = cap ? f32(p.scale / cap) : f32(p.scale);
+    const params = this.params([p.nHeads, p.nKvHeads, p.headDim, f(scale), q.cols, f(cap), p.window ?? 0]);
+    const pipeline = this.pipeline(`attention:${half}`, () => attentionWGSL(half));
+    const bindings = [params, (q as GpuActivation).buffer, pos, c.k[layer], c.v[layer], (out as GpuActivation).buffer];
+    this.dispatch(pipeline, bindings, [p.nHeads, q.rows, 1]);
+  }
+
+  swiglu(gate: Activation, up: Activation): void {
+    this.elementwise('swiglu', SWIGLU, gate, up);
+  }
+
+  geglu(gate: Activation, up: Activation): void {
+    this.elementwise('geglu', GEGLU, gate, up);
+  }
+
+  gelu(x: Activation): void {
+    const grid = elementGrid(x.rows * x.cols);
+    const params = this.params([x.rows * x.cols, grid.gridX]);
+    this.dispatch(
+      this.pipeline('gelu', () => GELU_INPLACE),
+      [params, (x as GpuActivation).buffer],
+      grid.groups,
+    );
+  }
+
+  add(x: Activation, y: Activation): void {
+    this.elementwise('add', ADD, x, y);
+  }
+
+  addBias(x: Activation, bias: Weight): void {
+    const b = this.vector(bias, x.cols);
+    const grid = elementGrid(x.rows * x.cols);
+    const params = this.params([x.rows * x.cols, grid.gridX, x.cols]);
+    this.dispatch(
+      this.pipeline('addBias', () => ADD_BIAS),
+      [params, (x as GpuActivation).buffer, b],
+      grid.groups,
+    );
+  }
+
+  scale(x: Activation, s: number): void {
+    this.scaleOrCap(x, f32(s), 0, 0);
+  }
+
+  softcap(x: Activation, cap: number): void {
+    this.scaleOrCap(x, f32(1 / f32(cap)), f32(cap), 1);
+  }
+
+  layerNorm(x: Activation, weight: Weight, bias: Weight, eps: number, out: Activation): void {
+    const g = this.vector(weight, x.cols);
+    const b = this.vector(bias, x.cols);
+    const params = this.params([x.cols, f(eps)]);
+    const bindings = [params, (x as GpuActivation).buffer, g, b, (out as GpuActivation).buffer];
+    this.dispatch(
+      this.pipeline('layerNorm', () => LAYER_NORM),
+      bindings,
+      [x.rows, 1, 1],
+    );
+  }
+
+  copyCols(x: Activation, offset: number, out: Activation): void {
+    if (out.rows !== x.rows || offset + out.cols > x.cols) throw invalid(`copyCols ${offset}+${out.cols} of ${x.cols}`);
+    const grid = elementGrid(out.rows * out.cols);
+    const params = this.params([out.rows * out.cols, grid.gridX, x.cols, out.cols, offset]);
+    const bindings = [params, (x as GpuActivation).buffer, (out as GpuActivation).buffer];
+    this.dispatch(
+      this.pipeline('copyCols', () => COPY_COLS),
+      bindings,
+      grid.groups,
+    );
+  }
+
+  copyRow(x: Activation, row: number, out: Activation): void {
+    const grid = elementGrid(x.cols);
+    const params = this.params([x.cols, grid.gridX, row]);
+    const bindings = [params, (x as GpuActivation).buffer, (out as GpuActivation).buffer];
+    this.dispatch(
+      this.pipeline('copyRow', () => COPY_ROW),
+      bindings,
+      grid.groups,
+    );
+  }
+
+  async read(x: Activation): Promise<Float32Array> {
+    this.throwIfFailed();
+    const size = x.rows * x.cols * 4;
+    const staging = this.takeStaging(size);
+    try {
+      this.recorder.submit({ src: (x as GpuActivation).buffer, dst: staging, size });
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+      const data = new Float32Array(staging.getMappedRange(0, size).slice(0));
+      staging.unmap();
+      this.throwIfFailed();
+      return data;
+    } catch (e) {
+      this.throwIfFailed();
+      throw new ChordError('GPU_DEVICE_LOST', `webgpu: reading results failed: ${(e as Error).message}`);
+    } finally {
+      this.staging.push(staging);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of this.owned) b.destroy();
+    for (const b of this.staging) b.destroy();
+    this.recorder.arena.destroy();
+    this.device.destroy();
+  }
+
+  private scaleOrCap(x: Activation, s: number, cap: number, mode: number): void {
+    const grid = elementGrid(x.rows * x.cols);
+    const params = this.params([x.rows * x.cols, grid.gridX, f(s), f(cap), mode]);
+    this.dispatch(
+      this.pipeline('scale', () => SCALE),
+      [params, (x as GpuActivation).buffer],
+      grid.groups,
+    );
+  }
+
+  private elementwise(name: string, code: string, x: Activation, y: Activation): void {
+    if (x.rows * x.cols !== y.rows * y.cols) throw invalid(`${name} of ${x.rows}x${x.cols} and ${y.rows}x${y.cols}`);
+    const grid = elementGrid(x.rows * x.cols);
+    const params = this.params([x.rows * x.cols, grid.gridX]);
+    const bindings = [params, (x as GpuActivation).buffer, (y as GpuActivation).buffer];
+    this.dispatch(
+      this.pipeline(name, () => code),
+      bindings,
+      grid.groups,
+    );
+  }
+
+  private dispatch(pipeline: GPUComputePipeline, bindings: readonly Binding[], groups: [number, number, number]) {
+    this.throwIfFailed();
+    this.recorder.dispatch(pipeline, bindings, groups);
+  }
+
+  private params(values: readonly (number | { f32: number })[]) {
+    return this.recorder.arena.put(packParams(values));
+  }
+
+  private pipeline(key: string, code: () => string): GPUComputePipeline {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const module = this.device.createShaderModule({ code: code(), label: key });
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  private vector(w: Weight, n: number): GPUBuffer {
+    const gw = w as GpuWeight;
+    if (gw.shape.length !== 1 || gw.shape[0] !== n) throw invalid(`${gw.name} is not a vector of ${n}`);
+    return gw.parts[0].buffer;
+  }
+
+  private checkPositions(c: GpuKVCache, positions: readonly number[]): void {
+    for (const pos of positions) {
+      if (!(pos >= 0 && pos < c.spec.nCtx)) {
+        throw new ChordError('CONTEXT_OVERFLOW', `webgpu: position ${pos} outside the cache of ${c.spec.nCtx}`);
+      }
+    }
+  }
+
+  private createBuffer(bytes: number): GPUBuffer {
+    this.throwIfFailed();
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const buffer = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    this.owned.add(buffer);
+    this.heldBytes += size;
+    return buffer;
+  }
+
+  /** A storage buffer holding `bytes` (padded to whole words); OUT_OF_MEMORY when the device has no room. */
+  private async upload(bytes: Uint8Array, name: string): Promise<GPUBuffer> {
+    this.device.pushErrorScope('out-of-memory');
+    const buffer = this.createBuffer(bytes.byteLength);
+    const whole = bytes.byteLength & ~3;
+    if (whole > 0) this.device.queue.writeBuffer(buffer, 0, bytes as Uint8Array<ArrayBuffer>, 0, whole);
+    if (whole < bytes.byteLength) {
+      const tail = new Uint8Array(4);
+      tail.set(bytes.subarray(whole));
+      this.device.queue.writeBuffer(buffer, whole, tail);
+    }
+    const error = await this.device.popErrorScope();
+    if (error) throw new ChordError('OUT_OF_MEMORY', `webgpu: no room for ${name}: ${error.message}`);
+    return buffer;
+  }
+
+  private takeStaging(size: number): GPUBuffer {
+    const i = this.staging.findIndex((b) => b.size >= size);
+    if (i >= 0) return this.staging.splice(i, 1)[0];
+    return this.device.createBuffer({
+      size: Math.ceil(size / 16) * 16,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+}
+
+/** A WebGPU backend on the host's adapter (navigator.gpu, or Dawn in Node); BACKEND_UNAVAILABLE when there is none. */
+export function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+  return WebGPUBackend.create(options);
+}

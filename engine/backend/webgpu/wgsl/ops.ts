@@ -1,0 +1,364 @@
+/**
+ * The element-wise and row-wise kernels: RMSNorm, RoPE, SwiGLU, add, row copy,
+ * KV-cache stores and attention. All arithmetic is f32. Activations are bound
+ * read_write even when only read, so that one buffer may be both an input and
+ * the output of a dispatch (WebGPU forbids mixing read-only and writable
+ * bindings of one buffer).
+ *
+ * Element-wise kernels number their threads over a 2-D grid (x capped at
+ * 65535 workgroups), `grid_x` being the grid's width in threads.
+ */
+
+/** Threads per workgroup of the element-wise kernels. */
+export const ELEMENTWISE_THREADS = 64;
+
+/** x += y. */
+export const ADD = /* wgsl */ `
+struct Params { n: u32, grid_x: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.grid_x;
+  if (i < p.n) { X[i] = X[i] + Y[i]; }
+}
+`;
+
+/** gate = silu(gate) * up = gate / (1 + e^-gate) * up. */
+export const SWIGLU = /* wgsl */ `
+struct Params { n: u32, grid_x: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> G: array<f32>;
+@group(0) @binding(2) var<storage, read_write> U: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.grid_x;
+  if (i < p.n) {
+    let g = G[i];
+    G[i] = g / (1.0 + exp(-g)) * U[i];
+  }
+}
+`;
+
+/** out[i] = x[row * n + i]. */
+export const COPY_ROW = /* wgsl */ `
+struct Params { n: u32, grid_x: u32, row: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.grid_x;
+  if (i < p.n) { Y[i] = X[p.row * p.n + i]; }
+}
+`;
+
+/** Threads per row of RMSNorm and per (query row, head) of attention. */
+export const ROW_THREADS = 64;
+
+/** out = x / sqrt(mean(x²) + eps) * g, one workgroup per row. */
+export const RMS_NORM = /* wgsl */ `
+struct Params { n: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read> G: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+var<workgroup> partial: array<f32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let base = wid.x * p.n;
+  var sum = 0.0;
+  for (var i = t; i < p.n; i += 64u) { let v = X[base + i]; sum += v * v; }
+  partial[t] = sum;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (t < s) { partial[t] += partial[t + s]; }
+    workgroupBarrier();
+  }
+  let scale = 1.0 / sqrt(partial[0] / f32(p.n) + p.eps);
+  for (var i = t; i < p.n; i += 64u) { Y[base + i] = X[base + i] * scale * G[i]; }
+}
+`;
+
+/**
+ * RoPE in place. cs holds, per row, nDims/2 (cos, sin) pairs computed on the CPU
+ * (WGSL's cos and sin are only accurate near zero, angles reach the context length).
+ * norm mode rotates pairs (2i, 2i+1), neox pairs (i, i + nDims/2).
+ */
+export const ROPE = /* wgsl */ `
+struct Params { n_heads: u32, head_dim: u32, half_dims: u32, neox: u32, rows: u32, cols: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read> cs: array<vec2f>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x;
+  let per_row = p.n_heads * p.half_dims;
+  let r = gid.y;
+  if (i >= per_row || r >= p.rows) { return; }
+  let h = i / p.half_dims;
+  let pair = i % p.half_dims;
+  let base = r * p.cols + h * p.head_dim;
+  var a = base + 2u * pair;
+  var b = a + 1u;
+  if (p.neox != 0u) { a = base + pair; b = a + p.half_dims; }
+  let c = cs[r * p.half_dims + pair];
+  let x0 = X[a];
+  let x1 = X[b];
+  X[a] = x0 * c.x - x1 * c.y;
+  X[b] = x0 * c.y + x1 * c.x;
+}
+`;
+
+/**
+ * KV-cache store: row r of k and v goes to position pos[r] of this layer's cache.
+ * F32 caches hold floats; F16 caches hold pairs of halves per u32 (pack2x16float),
+ * so a thread stores one pair.
+ */
+export function kvStoreWGSL(half: boolean): string {
+  const store = half
+    ? `let e = 2u * i;
+  K[pos[r] * (p.width / 2u) + i] = pack2x16float(vec2f(k[r * p.width + e], k[r * p.width + e + 1u]));
+  V[pos[r] * (p.width / 2u) + i] = pack2x16float(vec2f(v[r * p.width + e], v[r * p.width + e + 1u]));`
+    : `K[pos[r] * p.width + i] = k[r * p.width + i];
+  V[pos[r] * p.width + i] = v[r * p.width + i];`;
+  const elem = half ? 'u32' : 'f32';
+  return `
+struct Params { width: u32, rows: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> k: array<f32>;
+@group(0) @binding(2) var<storage, read_write> v: array<f32>;
+@group(0) @binding(3) var<storage, read> pos: array<u32>;
+@group(0) @binding(4) var<storage, read_write> K: array<${elem}>;
+@group(0) @binding(5) var<storage, read_write> V: array<${elem}>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x;
+  let r = gid.y;
+  if (i >= p.width / ${half ? 2 : 1}u || r >= p.rows) { return; }
+  ${store}
+}
+`;
+}
+
+/**
+ * Causal attention, one workgroup per (query row, head), in one pass of online
+ * softmax over the cache in chunks of 64 positions (flash-decoding without the
+ * split): each thread scores one position of the chunk, the chunk's maximum and
+ * sum are reduced in shared memory, and each thread keeps the running weighted
+ * sum of V for the head dimensions t, t+64, t+128, t+192 (headDim <= 256).
+ * With an F16 cache, q is rounded to F16 first, as ggml converts it. Soft-capping
+ * (Gemma 2) arrives as scale/cap and cap; a sliding window starts the scan later.
+ */
+export function attentionWGSL(half: boolean): string {
+  const readK = half
+    ? 'fn kv_k(e: u32) -> f32 { let v = unpack2x16float(K[e >> 1u]); return select(v.x, v.y, (e & 1u) != 0u); }\n' +
+      'fn kv_v(e: u32) -> f32 { let v = unpack2x16float(V[e >> 1u]); return select(v.x, v.y, (e & 1u) != 0u); }\n' +
+      'fn round_q(x: f32) -> f32 { return unpack2x16float(pack2x16float(vec2f(x, 0.0))).x; }'
+    : 'fn kv_k(e: u32) -> f32 { return K[e]; }\nfn kv_v(e: u32) -> f32 { return V[e]; }\nfn round_q(x: f32) -> f32 { return x; }';
+  const elem = half ? 'u32' : 'f32';
+  return `
+struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, scale: f32, q_cols: u32, cap: f32, window: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> Q: array<f32>;
+@group(0) @binding(2) var<storage, read> pos: array<u32>;
+@group(0) @binding(3) var<storage, read> K: array<${elem}>;
+@group(0) @binding(4) var<storage, read> V: array<${elem}>;
+@group(0) @binding(5) var<storage, read_write> O: array<f32>;
+${readK}
+var<workgroup> qs: array<f32, 256>;
+var<workgroup> sc: array<f32, 64>;
+var<workgroup> red: array<f32, 64>;
+
+fn reduce_max(t: u32, x: f32) -> f32 {
+  red[t] = x;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (t < s) { red[t] = max(red[t], red[t + s]); }
+    workgroupBarrier();
+  }
+  let m = red[0];
+  workgroupBarrier();
+  return m;
+}
+
+fn reduce_sum(t: u32, x: f32) -> f32 {
+  red[t] = x;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (t < s) { red[t] += red[t + s]; }
+    workgroupBarrier();
+  }
+  let m = red[0];
+  workgroupBarrier();
+  return m;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let h = wid.x;
+  let r = wid.y;
+  let hd = p.head_dim;
+  let kv_width = p.n_kv_heads * hd;
+  let kv_off = (h / (p.n_heads / p.n_kv_heads)) * hd;
+  let n_kv = pos[r] + 1u;
+  // a sliding window sees the last p.window positions only
+  var first = 0u;
+  if (p.window != 0u && n_kv > p.window) { first = n_kv - p.window; }
+  for (var d = t; d < hd; d += 64u) { qs[d] = round_q(Q[r * p.q_cols + h * hd + d]); }
+  workgroupBarrier();
+  var m = -3.0e38;
+  var l = 0.0;
+  var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  for (var j0 = first; j0 < n_kv; j0 += 64u) {
+    let j = j0 + t;
+    var s = -3.0e38;
+    if (j < n_kv) {
+      var dot = 0.0;
+      let kb = j * kv_width + kv_off;
+      for (var d = 0u; d < hd; d++) { dot += qs[d] * kv_k(kb + d); }
+      s = dot * p.scale;
+      if (p.cap != 0.0) { s = p.cap * tanh(clamp(s, -15.0, 15.0)); }
+    }
+    let m_new = max(m, reduce_max(t, s));
+    var e = 0.0;
+    if (j < n_kv) { e = exp(s - m_new); }
+    sc[t] = e;
+    let alpha = exp(m - m_new);
+    l = l * alpha + reduce_sum(t, e);
+    let count = min(64u, n_kv - j0);
+    for (var c = 0u; c < 4u; c++) {
+      let d = t + 64u * c;
+      if (d < hd) {
+        var a = acc[c] * alpha;
+        for (var jj = 0u; jj < count; jj++) { a += sc[jj] * kv_v((j0 + jj) * kv_width + kv_off + d); }
+        acc[c] = a;
+      }
+    }
+    m = m_new;
+    workgroupBarrier();
+  }
+  for (var c = 0u; c < 4u; c++) {
+    let d = t + 64u * c;
+    if (d < hd) { O[r * p.q_cols + h * hd + d] = acc[c] / l; }
+  }
+}
+`;
+}
+
+/**
+ * ggml's CPU GELU: the tanh approximation, read from a table of F16 results
+ * indexed by x rounded to F16; 0 at x <= -10, x at x >= 10. The GPU computes
+ * the formula and rounds input and result to F16 as the table does. tanh's
+ * argument is clamped, since some implementations of WGSL's tanh overflow.
+ */
+const GELU = /* wgsl */ `
+fn round_f16(x: f32) -> f32 { return unpack2x16float(pack2x16float(vec2f(x, 0.0))).x; }
+fn gelu(x: f32) -> f32 {
+  if (x <= -10.0) { return 0.0; }
+  if (x >= 10.0) { return x; }
+  let h = round_f16(x);
+  let inner = clamp(0.7978845608 * h * (1.0 + 0.044715 * h * h), -15.0, 15.0);
+  return round_f16(0.5 * h * (1.0 + tanh(inner)));
+}
+`;
+
+/** x = gelu(x). */
+export const GELU_INPLACE = /* wgsl */ `
+struct Params { n: u32, grid_x: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+${GELU}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.grid_x;
+  if (i < p.n) { X[i] = gelu(X[i]); }
+}
+`;
+
+/** gate = gelu(gate) * up. */
+export const GEGLU = /* wgsl */ `
+struct Params { n: u32, grid_x: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> G: array<f32>;
+@group(0) @binding(2) var<storage, read_write> U: array<f32>;
+${GELU}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.grid_x;
+  if (i < p.n) { G[i] = gelu(G[i]) * U[i]; }
+}
+`;
+
+/** x = x * s (mode 0), or x = cap * tanh(x / cap) with s = 1/cap, cap (mode 1). */
+export const SCALE = /* wgsl */ `
+struct Params { n: u32, grid_x: u32, s: f32, cap: f32, mode: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.grid_x;
+  if (i >= p.n) { return; }
+  if (p.mode == 0u) { X[i] = X[i] * p.s; } else { X[i] = tanh(clamp(X[i] * p.s, -15.0, 15.0)) * p.cap; }
+}
+`;
+
+/** x[r][i] += b[i]. */
+export const ADD_BIAS = /* wgsl */ `
+struct Params { n: u32, grid_x: u32, cols: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.grid_x;
+  if (i < p.n) { X[i] = X[i] + B[i % p.cols]; }
+}
+`;
+
+/** out[r][i] = x[r][offset + i]; n counts the outputs. */
+export const COPY_COLS = /* wgsl */ `
+struct Params { n: u32, grid_x: u32, in_cols: u32, out_cols: u32, offset: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.grid_x;
+  if (i < p.n) { Y[i] = X[(i / p.out_cols) * p.in_cols + p.offset + i % p.out_cols]; }
+}
+`;
+
+/** out = (x - mean) / sqrt(var + eps) * g + b, one workgroup per row. */
+export const LAYER_NORM = /* wgsl */ `
+struct Params { n: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read> G: array<f32>;
+@group(0) @binding(3) var<storage, read> B: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Y: array<f32>;
+var<workgroup> partial: array<f32, 64>;
+fn row_sum(t: u32, x: f32) -> f32 {
+  partial[t] = x;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (t < s) { partial[t] += partial[t + s]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let base = wid.x * p.n;
+  var sum = 0.0;
+  for (var i = t; i < p.n; i += 64u) { sum += X[base + i]; }
+  let mean = row_sum(t, sum) / f32(p.n);
+  var sq = 0.0;
+  for (var i = t; i < p.n; i += 64u) { let d = X[base + i] - mean; sq += d * d; }
+  let scale = 1.0 / sqrt(row_sum(t, sq) / f32(p.n) + p.eps);
+  for (var i = t; i < p.n; i += 64u) { Y[base + i] = (X[base + i] - mean) * scale * G[i] + B[i]; }
+}
+`;

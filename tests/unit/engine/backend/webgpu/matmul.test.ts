@@ -1,0 +1,94 @@
+/**
+ * The WebGPU matrix products and embedding rows on every weight format, against
+ * the reference backend in its all-f32 mode (dequantize, then f32 dot products).
+ * Both sum f32 products, in different orders: the error allowed is relative to
+ * the largest output, 1e-5 for every format (the decoding itself is exact: the
+ * same f32 operations on the same f16 scales; measured up to ~2e-6).
+ * Shapes are tiny (SwiftShader runs ~0.3 GFLOP/s) but cover the edges: an
+ * output count that is not a multiple of the 64-wide tile, a float row length
+ * that is not a multiple of 16, matrix × vector (1-4 rows) and tiled (9 rows)
+ * kernels, and weights split across buffers. Most of the time is SwiftShader
+ * compiling the tiled kernel (~2 s per format).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsBackend } from '../../../../../engine/backend/js/index.ts';
+import type { WebGPUBackend } from '../../../../../engine/backend/webgpu/index.ts';
+import { GGMLType } from '../../../../../engine/quant/types.ts';
+import { rng } from '../../../../helpers/rng.ts';
+import { gpuAvailable, randomValues, randomWeightBytes, relativeError, tensorInfo, writeJs } from './gpu.ts';
+
+/** [name, type, row length]. */
+const FORMATS: [string, GGMLType, number][] = [
+  ['F32', GGMLType.F32, 172],
+  ['F16', GGMLType.F16, 172],
+  ['BF16', GGMLType.BF16, 48],
+  ['Q4_0', GGMLType.Q4_0, 64],
+  ['Q4_1', GGMLType.Q4_1, 64],
+  ['Q5_0', GGMLType.Q5_0, 64],
+  ['Q5_1', GGMLType.Q5_1, 64],
+  ['Q8_0', GGMLType.Q8_0, 64],
+  ['Q2_K', GGMLType.Q2_K, 256],
+  ['Q3_K', GGMLType.Q3_K, 256],
+  ['Q4_K', GGMLType.Q4_K, 256],
+  ['Q5_K', GGMLType.Q5_K, 256],
+  ['Q6_K', GGMLType.Q6_K, 256],
+];
+const N_OUT = 70;
+/** Formats also run with weights split across buffers (a second device compiles its own kernels: ~2 s each). */
+const SPLIT_TOO = new Set([GGMLType.F16, GGMLType.Q5_0, GGMLType.Q6_K]);
+const TOLERANCE = 1e-5;
+
+describe.skipIf(!gpuAvailable)('webgpu matmul and getRows vs the reference (f32)', () => {
+  let gpu: WebGPUBackend;
+  let split: WebGPUBackend;
+  const js = new JsBackend({ exactF32: true });
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    const { createWebGPUBackend } = await import('../../../../../engine/backend/webgpu/index.ts');
+    gpu = await createWebGPUBackend({ exactF32: true });
+    // Buffers of at most 4 KiB: every matrix here is split into several parts.
+    split = await createWebGPUBackend({ exactF32: true, maxBindingBytes: 4096 });
+  });
+
+  afterAll(async () => {
+    console.info(`webgpu matmul, max relative error per format: ${errors.join(', ')}`);
+    await gpu?.dispose();
+    await split?.dispose();
+  });
+
+  it.each(FORMATS)('%s', async (name, type, nIn) => {
+    const next = rng(nIn + type);
+    const bytes = randomWeightBytes(type, nIn, N_OUT, next);
+    const info = tensorInfo(`w.${name}`, type, [nIn, N_OUT]);
+    const wRef = await js.loadWeight(info, bytes);
+    let worst = 0;
+    for (const be of SPLIT_TOO.has(type) ? [gpu, split] : [gpu]) {
+      const w = await be.loadWeight(info, bytes);
+      for (const rows of [1, 3, 9]) {
+        const x = randomValues(rows * nIn, next);
+        const xRef = js.createActivation(rows, nIn);
+        const outRef = js.createActivation(rows, N_OUT);
+        writeJs(xRef, x);
+        js.matmul(wRef, xRef, outRef);
+        const want = await js.read(outRef);
+
+        const xs = be.createActivation(rows, nIn);
+        const out = be.createActivation(rows, N_OUT);
+        be.writeActivation(xs, x);
+        be.matmul(w, xs, out);
+        const err = relativeError(await be.read(out), want);
+        expect(err, `${name} rows ${rows}`).toBeLessThanOrEqual(TOLERANCE);
+        worst = Math.max(worst, err);
+      }
+      // Embedding rows, from every part of a split table, in any order.
+      const ids = [5, 0, N_OUT - 1, 33, 5];
+      const rowsRef = js.createActivation(ids.length, nIn);
+      js.getRows(wRef, ids, rowsRef);
+      const rows = be.createActivation(ids.length, nIn);
+      be.getRows(w, ids, rows);
+      expect(Array.from(await be.read(rows))).toEqual(Array.from(await js.read(rowsRef)));
+    }
+    errors.push(`${name} ${worst.toExponential(1)}`);
+  });
+});
