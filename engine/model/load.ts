@@ -40,6 +40,10 @@ async function createBackend(opts: LoadOptions): Promise<Backend> {
   const requested = opts.backend ?? 'auto';
   const jsOptions = { exactF32: opts.exactF32, flashAttention: opts.flashAttention };
   if (requested === 'js' || (requested === 'auto' && opts.exactF32)) return new JsBackend(jsOptions);
+  if (requested === 'webgpu') {
+    const { createWebGPUBackend } = await import('../backend/webgpu/index.ts');
+    return createWebGPUBackend(jsOptions);
+  }
   if (requested === 'wasm' || requested === 'auto') {
     try {
       const { WasmBackend } = await import('../backend/wasm/index.ts');
