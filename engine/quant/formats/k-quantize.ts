@@ -5,8 +5,11 @@
  * comes out byte for byte the same. No importance matrix: these are the paths
  * llama.cpp takes when it has none.
  */
-import { fround, readF16, writeF16 } from './block.ts';
+import { readF16, writeF16 } from './block.ts';
 import { scaleMinK4 } from './k-scales.ts';
+
+// Local, not imported: a call through an imported binding costs a property load per use under vite-node.
+const fround = Math.fround;
 
 /** ggml's GROUP_MAX_EPS: a group whose largest magnitude is below this is all zero. */
 export const GROUP_MAX_EPS = fround(1e-15);
