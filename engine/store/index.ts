@@ -8,6 +8,7 @@ import type { ModelStore } from './types.ts';
 
 export { CATALOG, type CatalogEntry, catalogEntry } from './catalog.ts';
 export { fileModelId, urlModelId } from './ids.ts';
+export { hasInterruptedDownloads } from './interrupted.ts';
 export { DEFAULT_CHUNK_SIZE, DexieModelStore, type ModelStoreOptions, type StorageManagerLike } from './store.ts';
 export type { InstallOptions, InstallProgress, ModelState, ModelStore, StoredModel } from './types.ts';
 

@@ -24,6 +24,7 @@ import { ChunkWriter } from './chunk-writer.ts';
 import { chunkRange, type DBOptions, type ModelDB, type ModelRow, openModelDB } from './db.ts';
 import { requestFrom } from './http.ts';
 import { fileModelId, fileNameOf, urlModelId } from './ids.ts';
+import { interruptedRows } from './interrupted.ts';
 import { etaSeconds, SpeedMeter } from './meter.ts';
 import type { InstallOptions, InstallProgress, ModelState, ModelStore, StoredModel } from './types.ts';
 
@@ -232,6 +233,26 @@ export class DexieModelStore implements ModelStore {
       throw new ChordError('INVALID_ARGUMENT', `model '${id}' came from a local file: pick the file again`, { id });
     }
     return this.installFromUrl(row.sourceUrl, opts);
+  }
+
+  /** URL downloads left `downloading` with none of this instance's installs running them (a browser restart). */
+  async interruptedDownloads(): Promise<StoredModel[]> {
+    return (await interruptedRows(this.db)).filter((row) => !this.active.has(row.id)).map(publicModel);
+  }
+
+  /**
+   * Continues every interrupted URL download, one after another (they share one
+   * link), each from its stored byte count. Resolves with what each became; a
+   * failure is written to its row as for any install and does not stop the others.
+   */
+  async resumeInterrupted(opts: { signal?: AbortSignal } = {}): Promise<StoredModel[]> {
+    const finished: StoredModel[] = [];
+    for (const model of await this.interruptedDownloads()) {
+      if (opts.signal?.aborted) break;
+      const after = await this.resume(model.id, { signal: opts.signal }).catch(() => this.get(model.id));
+      if (after) finished.push(after);
+    }
+    return finished;
   }
 
   installFromFile(file: Blob & { name?: string }, opts: InstallOptions = {}): Promise<StoredModel> {

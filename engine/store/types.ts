@@ -52,6 +52,10 @@ export interface ModelStore {
   installFromFile(file: Blob & { name?: string }, opts?: InstallOptions): Promise<StoredModel>;
   /** Resumes a 'downloading' model whose transfer was interrupted (browser restart, network). */
   resume(id: string, opts?: { signal?: AbortSignal; onProgress?: (p: InstallProgress) => void }): Promise<StoredModel>;
+  /** URL downloads left `downloading` by a browser or page that stopped mid-way (none running here). */
+  interruptedDownloads(): Promise<StoredModel[]>;
+  /** Continues those downloads with HTTP Range, one after another; resolves with what each became. */
+  resumeInterrupted(opts?: { signal?: AbortSignal }): Promise<StoredModel[]>;
   delete(id: string): Promise<void>;
   /** Lazily reads a ready model's bytes from its chunks; touches lastUsed. */
   open(id: string): Promise<ByteSource>;

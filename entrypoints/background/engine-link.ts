@@ -58,6 +58,11 @@ export class EngineLink {
     for (const resolve of this.waiting.splice(0)) resolve(port);
   }
 
+  /** Starts the engine host (if it is not running) without asking it anything: it resumes interrupted downloads as it starts. */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
   get connected(): boolean {
     return this.port !== undefined;
   }

@@ -1,4 +1,5 @@
 import { browser } from 'wxt/browser';
+import { hasInterruptedDownloads } from '../../engine/store/interrupted.ts';
 import { forgetTab } from '../../shared/permissions.ts';
 import { PORT, parseMessage, RuntimeMessageSchema } from '../../shared/protocol.ts';
 import { getModelLimit } from '../../shared/settings.ts';
@@ -34,6 +35,22 @@ export default defineBackground(() => {
     if (sender.id !== browser.runtime.id || !sender.url?.startsWith(browser.runtime.getURL('/permission.html'))) return;
     decide(message.promptId, message.decision);
   });
+
+  // A browser restart mid-download: the engine host (offscreen document, or this page on
+  // Firefox) is not started until someone asks for it, so start it now if a download
+  // waits; it resumes with HTTP Range from the stored bytes. Checked once per start of
+  // this worker: cheap (one index lookup), and harmless when the host already runs.
+  let resumeChecked = false;
+  const resumeDownloads = () => {
+    if (resumeChecked) return;
+    resumeChecked = true;
+    void hasInterruptedDownloads()
+      .then((waiting) => (waiting ? engine.start() : undefined))
+      .catch((e: unknown) => console.warn('chord: could not resume downloads', e));
+  };
+  resumeDownloads();
+  // Listening to onStartup makes the browser start this worker when the profile opens.
+  browser.runtime.onStartup.addListener(resumeDownloads);
 
   browser.windows.onRemoved.addListener(onWindowClosed);
   browser.tabs.onRemoved.addListener((tabId) => void forgetTab(tabId));

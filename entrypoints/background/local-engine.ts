@@ -14,7 +14,10 @@ export async function createLocalEnginePort(): Promise<EnginePort> {
     import('../../shared/settings.ts'),
   ]);
   const messageListeners: ((message: unknown) => void)[] = [];
-  const host = new EngineHost(createModelStore({ maxBytes: getModelLimit }), (event: StreamEvent) => {
+  const store = createModelStore({ maxBytes: getModelLimit });
+  // As in the offscreen document: downloads a browser restart cut off continue.
+  void store.resumeInterrupted();
+  const host = new EngineHost(store, (event: StreamEvent) => {
     const copy = structuredClone(event);
     setTimeout(() => {
       for (const listener of messageListeners) listener(copy);

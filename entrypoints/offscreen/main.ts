@@ -46,6 +46,14 @@ function connect(): void {
 browser.runtime.onMessage.addListener((raw: unknown) => {
   const message = parseMessage(RuntimeMessageSchema, raw, 'engine<-runtime');
   if (message?.type === 'engine-connect') connect();
+  // Downloads a browser restart (or a crash of this document) left unfinished continue
+  // from their stored bytes. They belong to no request: a dropped Port does not stop them,
+  // `delete` does, and the options page follows them through the database.
+  void store.resumeInterrupted();
 });
 
 connect();
+// Downloads a browser restart (or a crash of this document) left unfinished continue
+// from their stored bytes. They belong to no request: a dropped Port does not stop them,
+// `delete` does, and the options page follows them through the database.
+void store.resumeInterrupted();

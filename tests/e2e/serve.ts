@@ -1,5 +1,5 @@
 import { createReadStream, statSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 
@@ -7,6 +7,10 @@ export interface ServedFile {
   url: string;
   /** Number of requests answered so far, by status code (e.g. { 206: 3 }). */
   statuses: Record<number, number>;
+  /** The first byte each GET asked for (0 without a Range header), in order. */
+  starts: number[];
+  /** A slow link: body bytes per second (undefined: as fast as it goes). Changes apply to running answers. */
+  bytesPerSecond: number | undefined;
   close(): Promise<void>;
 }
 
@@ -15,10 +19,11 @@ export interface ServedFile {
  * (Hugging Face, a CDN) would. CORS headers let an extension fetch it; CORP lets
  * a cross-origin isolated page (COEP require-corp) use the answer.
  */
-export async function serveFile(path: string): Promise<ServedFile> {
+export async function serveFile(path: string, opts: { bytesPerSecond?: number } = {}): Promise<ServedFile> {
   const size = statSync(path).size;
   const name = `/${basename(path)}`;
   const statuses: Record<number, number> = {};
+  const starts: number[] = [];
   const server = createServer((req, res) => {
     const answer = (status: number, headers: Record<string, string | number> = {}) => {
       statuses[status] = (statuses[status] ?? 0) + 1;
@@ -53,13 +58,37 @@ export async function serveFile(path: string): Promise<ServedFile> {
       res.end();
       return;
     }
-    createReadStream(path, { start, end }).pipe(res);
+    starts.push(start);
+    void send(createReadStream(path, { start, end, highWaterMark: 16 << 10 }), res);
   });
+  /** Streams the file's bytes, at most `served.bytesPerSecond` of them each second. */
+  async function send(file: ReturnType<typeof createReadStream>, res: ServerResponse): Promise<void> {
+    try {
+      for await (const piece of file as AsyncIterable<Buffer>) {
+        if (res.destroyed) break;
+        if (!res.write(piece)) await new Promise((resolve) => res.once('drain', resolve));
+        const rate = served.bytesPerSecond;
+        if (rate) await new Promise((resolve) => setTimeout(resolve, (1000 * piece.length) / rate));
+      }
+      res.end();
+    } catch {
+      res.destroy();
+    } finally {
+      file.destroy();
+    }
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const served: ServedFile = {
     url: `http://127.0.0.1:${port}${name}`,
     statuses,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    starts,
+    bytesPerSecond: opts.bytesPerSecond,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
+  return served;
 }

@@ -168,6 +168,61 @@ describe.skipIf(!modelPath)('model store: install from a URL', () => {
     expect(srv.log.at(-1)!.range).toBe(`bytes=${stopped.bytesDone}-`);
   });
 
+  it('finds a download the browser left mid-way and a new store resumes it with Range, losing nothing', async () => {
+    const srv = await serve({ '/m.gguf': { data: model, pieceBytes: 16 << 10, pauseMs: 2 } });
+    // The first store's transfer stops dead after 300 kB, as a killed browser's would: no
+    // error, no end, the row stays `downloading` with its checkpointed bytes.
+    const frozen: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const reader = res.body!.getReader();
+      let passed = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (passed >= 300_000) return new Promise<void>(() => {});
+          const { done, value } = await reader.read();
+          if (done) return controller.close();
+          passed += value.length;
+          controller.enqueue(value);
+        },
+      });
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const first = store({ chunkSize: 128 << 10, checkpointMs: 20, fetch: frozen });
+    const url = srv.url('/m.gguf');
+    void first.installFromUrl(url).catch(() => undefined);
+    await expect.poll(async () => (await first.db.models.toArray())[0]?.bytesDone ?? 0).toBeGreaterThan(250_000);
+    // The first store is running it: not interrupted for that instance.
+    expect(await first.interruptedDownloads()).toEqual([]);
+
+    const second = store({ chunkSize: 128 << 10 });
+    const left = await second.interruptedDownloads();
+    expect(left.map((m) => [m.sourceUrl, m.state])).toEqual([[url, 'downloading']]);
+    const [done] = await second.resumeInterrupted();
+    expect(done!.state).toBe('ready');
+    expect(done!.sha256).toBe(sha(model));
+    expect(srv.log.at(-1)!.range).toBe(`bytes=${left[0]!.bytesDone}-`);
+    expect(srv.log.at(-1)!.status).toBe(206);
+    expect(await second.interruptedDownloads()).toEqual([]);
+    const src = await second.open(done!.id);
+    expect(sha(await src.read(0, model.length))).toBe(sha(model));
+  });
+
+  it('leaves local-file installs out of the interrupted downloads (the file must be picked again)', async () => {
+    const s = store();
+    await s.db.models.add({
+      id: 'f-1',
+      name: 'f.gguf',
+      size: 10,
+      bytesDone: 5,
+      state: 'downloading',
+      lastUsed: 0,
+      createdAt: 0,
+      chunkSize: CHUNK,
+    });
+    expect(await s.interruptedDownloads()).toEqual([]);
+    expect(await s.resumeInterrupted()).toEqual([]);
+  });
+
   it('checkpoints a partial chunk while a long chunk fills, so the database shows the download advancing', async () => {
     const srv = await serve({ '/m.gguf': { data: model, pieceBytes: 32 << 10, pauseMs: 10 } });
     const s = store({ chunkSize: 8 << 20, checkpointMs: 50 });
