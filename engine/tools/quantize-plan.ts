@@ -111,6 +111,8 @@ export interface TensorPlan {
   readonly from: GGMLType;
   readonly to: GGMLType;
   readonly reason: TypeReason;
+  /** For a fallback: the type the row length did not fit. */
+  readonly wanted?: GGMLType;
 }
 
 export interface QuantizePlan {
@@ -397,7 +399,7 @@ export function planQuantization(file: GGUFFile, fileType: FileTypeName, opts: P
     const fitted = fallbackType(to, t.shape[0]);
     if (fitted !== to) {
       fallbacks++;
-      return { tensor: t, from: t.type, to: fitted, reason: 'fallback' };
+      return { tensor: t, from: t.type, to: fitted, reason: 'fallback', wanted: to };
     }
     return { tensor: t, from: t.type, to, reason };
   });

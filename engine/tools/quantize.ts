@@ -242,9 +242,9 @@ export async function quantizeGGUF(
         maxAbsError: meter.maxAbs,
       };
       reports.push(report);
-      if (p.reason === 'fallback') {
-        const need = typeTraits(p.to)?.blockSize;
-        opts.onWarning?.(`${t.name}: row length ${t.shape[0]} -> ${typeName(p.to)} (block size ${need})`);
+      if (p.reason === 'fallback' && p.wanted !== undefined) {
+        const blocks = `${typeName(p.wanted)} blocks of ${typeTraits(p.wanted)?.blockSize}`;
+        opts.onWarning?.(`${t.name}: rows of ${t.shape[0]} do not fit ${blocks}, using ${typeName(p.to)}`);
       }
       bytesWritten += data.length;
       opts.onProgress?.({ index: index + 1, count: plan.tensors.length, tensor: report, bytesWritten, totalBytes });
