@@ -14,6 +14,7 @@ import type { Model } from '../model/model.ts';
 import { GGMLType } from '../quant/types.ts';
 import { argmax, topKProbabilities } from '../sampling/index.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
+import { QUANTIZE_USAGE, quantizeCommand } from './commands/quantize.ts';
 import { openNodeSource } from './file-source.ts';
 import { loadModel } from './index.ts';
 
@@ -31,6 +32,7 @@ Commands:
       run uses the reference backend (js, llama.cpp's arithmetic) unless --backend says otherwise.
   bench --model MODEL [--prompt-tokens P] [--gen-tokens G] [--json] [--backend B] [--threads N]
       bench uses the fastest backend available (auto) unless --backend says otherwise.
+${QUANTIZE_USAGE}
 
 MODEL is a GGUF file path or an http(s) URL.`;
 
@@ -282,7 +284,13 @@ async function bench(args: string[]): Promise<number> {
   }
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { inspect, tokenize, run, bench };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  inspect,
+  tokenize,
+  run,
+  bench,
+  quantize: quantizeCommand,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
