@@ -15,6 +15,7 @@ import { GGMLType } from '../quant/types.ts';
 import { argmax, topKProbabilities } from '../sampling/index.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { QUANTIZE_USAGE, quantizeCommand } from './commands/quantize.ts';
+import { VALIDATE_USAGE, validateCommand } from './commands/validate.ts';
 import { openNodeSource } from './file-source.ts';
 import { loadModel } from './index.ts';
 
@@ -33,6 +34,7 @@ Commands:
   bench --model MODEL [--prompt-tokens P] [--gen-tokens G] [--json] [--backend B] [--threads N]
       bench uses the fastest backend available (auto) unless --backend says otherwise.
 ${QUANTIZE_USAGE}
+${VALIDATE_USAGE}
 
 MODEL is a GGUF file path or an http(s) URL.`;
 
@@ -290,6 +292,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   run,
   bench,
   quantize: quantizeCommand,
+  validate: validateCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
