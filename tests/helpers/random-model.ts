@@ -1,35 +1,50 @@
 /**
- * Llama-architecture GGUF files with random weights, for tests and benchmarks:
- * any shape, any weight type, that llama.cpp loads and runs.
+ * GGUF files with random weights, for tests and benchmarks: every architecture
+ * the engine runs (llama, qwen2, phi2, phi3, gemma, gemma2), any shape, any
+ * weight type, that llama.cpp loads and runs.
  *
- * Tensor names and metadata keys are llama.cpp's (llama-arch.cpp). Norm weights
- * are F32, as llama.cpp keeps them; every matrix, token_embd included, is in
- * `weightType`. Quantized weights are random blocks whose f16 scales are set so
+ * Tensor names and metadata keys are llama.cpp's (llama-arch.cpp, and each
+ * architecture's load_arch_hparams / load_arch_tensors); the tensor list is the
+ * family's (engine/model/family.ts), and llama.cpp refuses a file with a tensor
+ * missing, extra or misshapen, which checks it. Vectors (norms, biases, RoPE
+ * factors) are F32, as llama.cpp keeps them; every matrix, token_embd included,
+ * is in `weightType`. Quantized weights are random blocks whose f16 scales are set so
  * that weights come out around ±0.02, keeping activations O(1); with
  * `quantize: true` Gaussian weights go through engine/quant's reference
  * quantizers instead (slower, but distributed like real weights).
  *
  * The vocabulary is stories260K's (SPM, 512 tokens, byte fallback), read from the
  * fixture at generation time, padded with unused tokens or cut to `vocabSize`;
- * or `vocab: 'spm-bytes'`, a synthetic SPM vocabulary needing no fixture.
+ * or `vocab: 'spm-bytes'`, a synthetic SPM vocabulary needing no fixture; or
+ * `vocab: 'qwen2-bpe'`, the first tokens of Qwen2's byte-level BPE vocabulary
+ * (fixture vocab/ggml-vocab-qwen2.gguf) with the merges among them and Qwen2's
+ * three special tokens.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { parseGGUF } from '../../engine/gguf/reader.ts';
 import type { GGUFMetadataEntry } from '../../engine/gguf/types.ts';
 import { GGUFValueType } from '../../engine/gguf/types.ts';
 import { type GGUFWriteSpec, type GGUFWriteTensor, kv, writeGGUF, writeGGUFStream } from '../../engine/gguf/writer.ts';
+import { FAMILIES, tensorSpecs } from '../../engine/model/family.ts';
+import type { HParams } from '../../engine/model/hparams.ts';
 import { f32ToBf16, f32ToF16 } from '../../engine/quant/fp16.ts';
 import { quantizeRow } from '../../engine/quant/index.ts';
 import { GGMLType, typeTraits } from '../../engine/quant/types.ts';
 import { fixture } from './fixtures.ts';
 import { rng } from './rng.ts';
 
-export interface RandomLlamaOptions {
+export type RandomArch = 'llama' | 'qwen2' | 'phi2' | 'phi3' | 'gemma' | 'gemma2';
+
+export interface RandomModelOptions {
+  /** general.architecture; default 'llama'. */
+  arch?: RandomArch;
   dim: number;
   nLayers: number;
   nHeads: number;
   /** Default: nHeads. */
   nKvHeads?: number;
+  /** Default dim / nHeads; written as attention.key_length/value_length when given. */
+  headDim?: number;
   ffn: number;
   /** Default: 512 (the stories260K vocabulary). At least 259 (3 specials + 256 bytes). */
   vocabSize?: number;
@@ -39,18 +54,35 @@ export interface RandomLlamaOptions {
   ropeBase?: number;
   /** Default: the head dimension. */
   ropeDims?: number;
-  /** No output.weight: llama.cpp reuses token_embd. */
+  /** No output.weight: llama.cpp reuses token_embd (always so for gemma, gemma2). */
   tiedOutput?: boolean;
   weightType: GGMLType;
   seed: number;
   /** Default 'stories260K' (copied from the fixture); 'spm-bytes' needs no fixture. */
-  vocab?: 'stories260K' | 'spm-bytes';
-  /** Default 1e-5. */
+  vocab?: 'stories260K' | 'spm-bytes' | 'qwen2-bpe';
+  /** Default 1e-5 (the LayerNorm epsilon for phi2). */
   rmsEps?: number;
   /** Quantize Gaussian weights with engine/quant instead of drawing random blocks. */
   quantize?: boolean;
   name?: string;
+  /** One attn_qkv tensor instead of attn_q/k/v (llama.cpp takes either). */
+  fusedQkv?: boolean;
+  /** q/k/v (or qkv) biases; default true for qwen2. */
+  qkvBias?: boolean;
+  /** output.bias (optional for qwen2; always there for phi2). */
+  outputBias?: boolean;
+  /** Phi-3 LongRoPE: rope_factors_long/short, rope.scaling.attn_factor and original_context_length. */
+  longRope?: { originalContext: number; attnFactor: number };
+  /** rope_freqs.weight (Llama 3.1 scaling): one divisor per rotated pair. */
+  ropeFreqs?: boolean;
+  /** gemma2: attention.sliding_window, attn/final_logit_softcapping (llama.cpp defaults when absent: 4096, 50, 30). */
+  slidingWindow?: number;
+  attnSoftcap?: number;
+  finalSoftcap?: number;
 }
+
+/** The llama-only name the generator had first. */
+export type RandomLlamaOptions = RandomModelOptions;
 
 function gaussian(next: () => number): () => number {
   return () => {
@@ -143,11 +175,25 @@ function randomTensorData(type: GGMLType, shape: readonly number[], seed: number
   return out;
 }
 
-function normData(dim: number, seed: number): Uint8Array {
+/** A vector of n values around `centre`, spread by `spread`. */
+function vectorData(n: number, seed: number, centre: number, spread: number): Uint8Array {
   const normal = gaussian(rng(seed));
-  const f = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) f[i] = 1 + 0.05 * normal();
+  const f = new Float32Array(n);
+  for (let i = 0; i < n; i++) f[i] = centre + spread * normal();
   return new Uint8Array(f.buffer);
+}
+
+/** Values for a vector tensor by what it is: norm weights ~1, biases ~0, RoPE divisors >= 1. */
+function vectorFor(name: string, n: number, seed: number): Uint8Array {
+  if (/norm\.weight$/.test(name)) return vectorData(n, seed, 1, 0.05);
+  if (name.startsWith('rope_factors_long')) return ramp(n, 1, 8);
+  if (name.startsWith('rope_factors_short') || name.startsWith('rope_freqs')) return ramp(n, 1, 1.5);
+  return vectorData(n, seed, 0, 0.1); // biases
+}
+
+/** n values rising from a to b (LongRoPE's factors grow with the wavelength). */
+function ramp(n: number, a: number, b: number): Uint8Array {
+  return new Uint8Array(Float32Array.from({ length: n }, (_, i) => a + ((b - a) * i) / Math.max(1, n - 1)).buffer);
 }
 
 // llama_token_type / llama_token_attr numbering in GGUF: 1 normal, 2 unknown, 3 control, 5 unused, 6 byte.
@@ -169,7 +215,12 @@ function storiesVocabulary(): Map<string, GGUFMetadataEntry> {
 }
 
 /** tokenizer.* entries for `vocabSize` tokens. */
-function vocabulary(kind: 'stories260K' | 'spm-bytes', vocabSize: number): Array<[string, GGUFMetadataEntry]> {
+function vocabulary(
+  kind: 'stories260K' | 'spm-bytes' | 'qwen2-bpe',
+  vocabSize: number,
+  extraSpecials: readonly string[] = [],
+): Array<[string, GGUFMetadataEntry]> {
+  if (kind === 'qwen2-bpe') return qwen2Vocabulary(vocabSize);
   if (vocabSize < 259) throw new Error('random-model: vocabSize must be at least 259');
   let tokens: string[];
   let scores: number[];
@@ -202,6 +253,11 @@ function vocabulary(kind: 'stories260K' | 'spm-bytes', vocabSize: number): Array
     rest.set('tokenizer.ggml.bos_token_id', kv.u32(1));
     rest.set('tokenizer.ggml.eos_token_id', kv.u32(2));
   }
+  for (const t of extraSpecials) {
+    tokens.push(t);
+    scores.push(0);
+    types.push(CONTROL);
+  }
   for (let i = tokens.length; i < vocabSize; i++) {
     tokens.push(`<unused_${i}>`);
     scores.push(-1e9);
@@ -217,72 +273,154 @@ function vocabulary(kind: 'stories260K' | 'spm-bytes', vocabSize: number): Array
   ];
 }
 
+/**
+ * Phi-3's chat tokens, after the SPM vocabulary as in Phi-3 GGUFs (llama.cpp
+ * looks <|endoftext|> up by name when the model's name says phi3).
+ */
+const PHI3_SPECIALS = ['<|endoftext|>', '<|assistant|>', '<|end|>', '<|user|>'];
+
+const QWEN2_SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
+
+/**
+ * Qwen2's byte-level BPE cut to `vocabSize`: its first tokens (256 byte symbols,
+ * then merge results in merge order), the merges whose result is kept, then the
+ * special tokens, <|endoftext|> as BOS/EOS as in Qwen2 GGUFs.
+ */
+function qwen2Vocabulary(vocabSize: number): Array<[string, GGUFMetadataEntry]> {
+  const path = fixture('vocab/ggml-vocab-qwen2.gguf');
+  if (path === undefined) throw new Error("random-model: the qwen2 vocab fixture is needed for vocab 'qwen2-bpe'");
+  const md = parseGGUF(new Uint8Array(readFileSync(path)), 'ggml-vocab-qwen2.gguf').metadata;
+  const keep = vocabSize - QWEN2_SPECIALS.length;
+  if (keep < 256) throw new Error('random-model: qwen2-bpe needs at least 259 tokens');
+  const tokens = (md.get('tokenizer.ggml.tokens')!.value as string[]).slice(0, keep);
+  const kept = new Set(tokens);
+  const merges = (md.get('tokenizer.ggml.merges')!.value as string[]).filter((m) => {
+    const [a, b] = m.split(' ');
+    return kept.has(a) && kept.has(b) && kept.has(a + b);
+  });
+  const types = tokens.map(() => NORMAL);
+  tokens.push(...QWEN2_SPECIALS);
+  types.push(...QWEN2_SPECIALS.map(() => CONTROL));
+  return [
+    ['tokenizer.ggml.model', kv.str('gpt2')],
+    ['tokenizer.ggml.pre', kv.str('qwen2')],
+    ['tokenizer.ggml.tokens', kv.arr(GGUFValueType.STRING, tokens)],
+    ['tokenizer.ggml.token_type', kv.arr(GGUFValueType.INT32, types)],
+    ['tokenizer.ggml.merges', kv.arr(GGUFValueType.STRING, merges)],
+    ['tokenizer.ggml.bos_token_id', kv.u32(keep)],
+    ['tokenizer.ggml.eos_token_id', kv.u32(keep)],
+    ['tokenizer.ggml.padding_token_id', kv.u32(keep)],
+    ['tokenizer.ggml.add_bos_token', kv.bool(false)],
+  ];
+}
+
 type LazyTensor = Omit<GGUFWriteTensor, 'data'> & { make: () => Uint8Array };
 
-function plan(o: RandomLlamaOptions): { metadata: Array<[string, GGUFMetadataEntry]>; tensors: LazyTensor[] } {
+/** The metadata llama.cpp reads for `o.arch` (keys as llama-arch.cpp names them). */
+function archMetadata(o: RandomModelOptions, arch: RandomArch, headDim: number): Array<[string, GGUFMetadataEntry]> {
+  const k = (key: string) => `${arch}.${key}`;
+  const md: Array<[string, GGUFMetadataEntry]> = [
+    [k('context_length'), kv.u32(o.ctx ?? 2048)],
+    [k('embedding_length'), kv.u32(o.dim)],
+    [k('block_count'), kv.u32(o.nLayers)],
+    [k('feed_forward_length'), kv.u32(o.ffn)],
+    [k('rope.dimension_count'), kv.u32(o.ropeDims ?? headDim)],
+    [k('attention.head_count'), kv.u32(o.nHeads)],
+    [k('attention.head_count_kv'), kv.u32(o.nKvHeads ?? o.nHeads)],
+    // Phi-2 has LayerNorms; the others RMSNorms
+    [
+      k(arch === 'phi2' ? 'attention.layer_norm_epsilon' : 'attention.layer_norm_rms_epsilon'),
+      kv.f32(o.rmsEps ?? 1e-5),
+    ],
+    [k('rope.freq_base'), kv.f32(o.ropeBase ?? 10000)],
+  ];
+  if (o.headDim !== undefined) {
+    md.push([k('attention.key_length'), kv.u32(o.headDim)], [k('attention.value_length'), kv.u32(o.headDim)]);
+  }
+  if (o.longRope) {
+    md.push(
+      [k('rope.scaling.original_context_length'), kv.u32(o.longRope.originalContext)],
+      [k('rope.scaling.attn_factor'), kv.f32(o.longRope.attnFactor)],
+    );
+  }
+  if (o.slidingWindow !== undefined) md.push([k('attention.sliding_window'), kv.u32(o.slidingWindow)]);
+  if (o.attnSoftcap !== undefined) md.push([k('attn_logit_softcapping'), kv.f32(o.attnSoftcap)]);
+  if (o.finalSoftcap !== undefined) md.push([k('final_logit_softcapping'), kv.f32(o.finalSoftcap)]);
+  return md;
+}
+
+/** Whether an optional tensor of the family goes into the file, as the options ask. */
+function wantOptional(name: string, o: RandomModelOptions, arch: RandomArch): boolean {
+  if (name === 'output.weight') return !o.tiedOutput;
+  if (name === 'output.bias') return o.outputBias === true;
+  if (/\.attn_(q|k|v|qkv)\.bias$/.test(name)) return o.qkvBias ?? arch === 'qwen2';
+  if (name.startsWith('rope_factors_')) return o.longRope !== undefined;
+  if (name === 'rope_freqs.weight') return o.ropeFreqs === true;
+  return false;
+}
+
+function plan(o: RandomModelOptions): { metadata: Array<[string, GGUFMetadataEntry]>; tensors: LazyTensor[] } {
+  const arch = o.arch ?? 'llama';
+  const family = FAMILIES.get(arch);
+  if (!family) throw new Error(`random-model: unknown architecture ${arch}`);
   const nKvHeads = o.nKvHeads ?? o.nHeads;
   const vocabSize = o.vocabSize ?? 512;
-  const headDim = o.dim / o.nHeads;
+  const headDim = o.headDim ?? o.dim / o.nHeads;
   if (!Number.isInteger(headDim) || o.nHeads % nKvHeads !== 0) throw new Error('random-model: bad head counts');
   const metadata: Array<[string, GGUFMetadataEntry]> = [
-    ['general.architecture', kv.str('llama')],
-    ['general.name', kv.str(o.name ?? `random-llama-${GGMLType[o.weightType]}`)],
-    ['llama.context_length', kv.u32(o.ctx ?? 2048)],
-    ['llama.embedding_length', kv.u32(o.dim)],
-    ['llama.block_count', kv.u32(o.nLayers)],
-    ['llama.feed_forward_length', kv.u32(o.ffn)],
-    ['llama.rope.dimension_count', kv.u32(o.ropeDims ?? headDim)],
-    ['llama.attention.head_count', kv.u32(o.nHeads)],
-    ['llama.attention.head_count_kv', kv.u32(nKvHeads)],
-    ['llama.attention.layer_norm_rms_epsilon', kv.f32(o.rmsEps ?? 1e-5)],
-    ['llama.rope.freq_base', kv.f32(o.ropeBase ?? 10000)],
-    ['llama.vocab_size', kv.u32(vocabSize)],
-    ...vocabulary(o.vocab ?? 'stories260K', vocabSize),
+    ['general.architecture', kv.str(arch)],
+    ['general.name', kv.str(o.name ?? `random-${arch}-${GGMLType[o.weightType]}`)],
+    ...archMetadata(o, arch, headDim),
+    [`${arch}.vocab_size`, kv.u32(vocabSize)],
+    ...vocabulary(o.vocab ?? 'stories260K', vocabSize, arch === 'phi3' ? PHI3_SPECIALS : []),
   ];
+
+  // Only the fields tensorSpecs reads.
+  const hp = {
+    nEmbd: o.dim,
+    nLayers: o.nLayers,
+    nFF: o.ffn,
+    nHeads: o.nHeads,
+    nKvHeads,
+    headDim,
+    vocabSize,
+    ropeDims: o.ropeDims ?? headDim,
+  } as HParams;
+  const specs = tensorSpecs(family, hp, () => o.fusedQkv === true).filter(
+    (t) => t.required || wantOptional(t.name, o, arch),
+  );
+  // token_embd, the layers, then the rest: the order (and so the seeds) the llama generator always had
+  const rank = (name: string) => (name === 'token_embd.weight' ? 0 : name.startsWith('blk.') ? 1 : 2);
+  specs.sort((a, b) => rank(a.name) - rank(b.name));
 
   const tensors: LazyTensor[] = [];
   const wt = o.weightType;
   const quantize = o.quantize ?? false;
-  const matrix = (name: string, shape: number[]) => {
+  for (const { name, shape } of specs) {
     const seed = (o.seed * 1000003 + tensors.length * 7919) >>> 0;
-    tensors.push({ name, shape, type: wt, make: () => randomTensorData(wt, shape, seed, quantize) });
-  };
-  const norm = (name: string) => {
-    const seed = (o.seed * 1000003 + tensors.length * 7919) >>> 0;
-    tensors.push({ name, shape: [o.dim], type: GGMLType.F32, make: () => normData(o.dim, seed) });
-  };
-  const kvDim = headDim * nKvHeads;
-  matrix('token_embd.weight', [o.dim, vocabSize]);
-  for (let l = 0; l < o.nLayers; l++) {
-    norm(`blk.${l}.attn_norm.weight`);
-    matrix(`blk.${l}.attn_q.weight`, [o.dim, o.dim]);
-    matrix(`blk.${l}.attn_k.weight`, [o.dim, kvDim]);
-    matrix(`blk.${l}.attn_v.weight`, [o.dim, kvDim]);
-    matrix(`blk.${l}.attn_output.weight`, [o.dim, o.dim]);
-    norm(`blk.${l}.ffn_norm.weight`);
-    matrix(`blk.${l}.ffn_gate.weight`, [o.dim, o.ffn]);
-    matrix(`blk.${l}.ffn_up.weight`, [o.dim, o.ffn]);
-    matrix(`blk.${l}.ffn_down.weight`, [o.ffn, o.dim]);
+    if (shape.length === 1) {
+      tensors.push({ name, shape, type: GGMLType.F32, make: () => vectorFor(name, shape[0], seed) });
+    } else {
+      tensors.push({ name, shape, type: wt, make: () => randomTensorData(wt, shape, seed, quantize) });
+    }
   }
-  norm('output_norm.weight');
-  if (!o.tiedOutput) matrix('output.weight', [o.dim, vocabSize]);
   return { metadata, tensors };
 }
 
 /** The model as a GGUFWriteSpec whose tensor data is produced lazily (for writeGGUFStream). */
-export function randomLlamaSpec(opts: RandomLlamaOptions): GGUFWriteSpec {
+export function randomLlamaSpec(opts: RandomModelOptions): GGUFWriteSpec {
   const { metadata, tensors } = plan(opts);
   return { metadata, tensors: tensors.map(({ make, ...t }) => ({ ...t, data: async () => make() })) };
 }
 
 /** The whole model file in memory. */
-export function randomLlamaModel(opts: RandomLlamaOptions): Uint8Array {
+export function randomLlamaModel(opts: RandomModelOptions): Uint8Array {
   const { metadata, tensors } = plan(opts);
   return writeGGUF({ metadata, tensors: tensors.map(({ make, ...t }) => ({ ...t, data: make() })) });
 }
 
 /** Streams the model to `path` tensor by tensor (for models too big to hold twice). Resolves to its size. */
-export async function writeRandomLlamaModel(path: string, opts: RandomLlamaOptions): Promise<number> {
+export async function writeRandomLlamaModel(path: string, opts: RandomModelOptions): Promise<number> {
   const fd = openSync(path, 'w');
   try {
     return await writeGGUFStream(randomLlamaSpec(opts), (chunk) => {
@@ -292,3 +430,6 @@ export async function writeRandomLlamaModel(path: string, opts: RandomLlamaOptio
     closeSync(fd);
   }
 }
+
+/** Any architecture: randomLlamaModel under the name that says so. */
+export const randomModel = randomLlamaModel;

@@ -51,22 +51,23 @@ const K_QUANT = { dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, ffn: 512 };
  * refuses a llama-architecture model whose n_rot differs from the head dim.)
  */
 export const RANDOM_CASES: RandomCase[] = [
-  c('F32', GGMLType.F32, { dim: 64, nLayers: 2, nHeads: 8, nKvHeads: 4, ffn: 160 }),
-  c('F16', GGMLType.F16, { dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 1, ffn: 192, tiedOutput: true }),
-  c('BF16', GGMLType.BF16, { dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, ffn: 128, ropeBase: 500000 }),
-  c('Q4_0', GGMLType.Q4_0, { ...LEGACY }),
-  c('Q4_1', GGMLType.Q4_1, { ...LEGACY, tiedOutput: true }),
-  c('Q5_0', GGMLType.Q5_0, { ...LEGACY, nKvHeads: 4 }),
-  c('Q5_1', GGMLType.Q5_1, { ...LEGACY, nHeads: 4, nKvHeads: 4 }), // no GQA
-  c('Q8_0', GGMLType.Q8_0, { ...LEGACY, dim: 64, ffn: 192 }),
-  c('Q2_K', GGMLType.Q2_K, { ...K_QUANT }),
-  c('Q3_K', GGMLType.Q3_K, { ...K_QUANT }),
-  c('Q4_K', GGMLType.Q4_K, { ...K_QUANT, nHeads: 8, tiedOutput: true }),
-  c('Q5_K', GGMLType.Q5_K, { ...K_QUANT, nKvHeads: 1 }),
-  c('Q6_K', GGMLType.Q6_K, { ...K_QUANT, nLayers: 1, nHeads: 8, nKvHeads: 4, ropeBase: 1e6 }),
+  randomCase('F32', GGMLType.F32, { dim: 64, nLayers: 2, nHeads: 8, nKvHeads: 4, ffn: 160 }),
+  randomCase('F16', GGMLType.F16, { dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 1, ffn: 192, tiedOutput: true }),
+  randomCase('BF16', GGMLType.BF16, { dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, ffn: 128, ropeBase: 500000 }),
+  randomCase('Q4_0', GGMLType.Q4_0, { ...LEGACY }),
+  randomCase('Q4_1', GGMLType.Q4_1, { ...LEGACY, tiedOutput: true }),
+  randomCase('Q5_0', GGMLType.Q5_0, { ...LEGACY, nKvHeads: 4 }),
+  randomCase('Q5_1', GGMLType.Q5_1, { ...LEGACY, nHeads: 4, nKvHeads: 4 }), // no GQA
+  randomCase('Q8_0', GGMLType.Q8_0, { ...LEGACY, dim: 64, ffn: 192 }),
+  randomCase('Q2_K', GGMLType.Q2_K, { ...K_QUANT }),
+  randomCase('Q3_K', GGMLType.Q3_K, { ...K_QUANT }),
+  randomCase('Q4_K', GGMLType.Q4_K, { ...K_QUANT, nHeads: 8, tiedOutput: true }),
+  randomCase('Q5_K', GGMLType.Q5_K, { ...K_QUANT, nKvHeads: 1 }),
+  randomCase('Q6_K', GGMLType.Q6_K, { ...K_QUANT, nLayers: 1, nHeads: 8, nKvHeads: 4, ropeBase: 1e6 }),
 ];
 
-function c(
+/** A case: the shape and weight type, with the norm factors that sharpen its distributions. */
+export function randomCase(
   label: string,
   weightType: GGMLType,
   shape: Omit<RandomLlamaOptions, 'seed' | 'weightType'>,

@@ -376,7 +376,8 @@ export class JsBackend implements Backend {
           } else if (kqTinyBlas) {
             dot = dotTinyBlas(p.headDim, (d) => K[kBase + d], qAt);
           } else {
-            for (let d = 0; d < p.headDim; d++) dot += qh[d] * K[kBase + d]; // ggml_vec_dot_f16 (double)
+            // ggml_vec_dot_f16: FMA lanes over steps of 32, the tail in double
+            dot = dotFloat(p.headDim, (d) => K[kBase + d], qAt, false);
           }
           const s = f32(f32(dot) * scale);
           scores[j] = cap ? f32(cap * tanhF32(s)) : s;

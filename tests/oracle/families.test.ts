@@ -1,0 +1,133 @@
+/**
+ * Every model family against llama.cpp: qwen2, phi2, phi3, gemma, gemma2 (and a
+ * llama with Llama 3.1's rope_freqs), on small random-weight models written by
+ * our GGUF writer (tests/helpers/random-model.ts) with llama.cpp's tensor names
+ * and metadata keys, in several weight types each.
+ *
+ * The same harness and thresholds as random-models.test.ts (read its comment
+ * for why norms are sharpened and why a step counts as clear from 0.15 nat):
+ * llama.cpp continues three prompts greedily for 20 tokens (its defaults: flash
+ * attention, F16 KV cache), our reference backend is teacher-forced along them;
+ * top-1 must agree on every clear step and every top-5 probability be within
+ * 2e-3 on 95% of them.
+ *
+ * What each case exercises beyond its family's blocks:
+ * - qwen2: byte-level BPE vocabulary (Qwen2's, cut to 512 tokens), q/k/v biases,
+ *   output bias, rope base 1e6, GQA.
+ * - phi2: fused and separate QKV, partial rotary dims (a quarter and half of the head).
+ * - phi3: fused QKV and gate|up; LongRoPE factors and attn_factor, long (the
+ *   context exceeds original_context_length) and short.
+ * - gemma: head dim unlike dim/heads (key_length), tied output.
+ * - gemma2: a sliding window of 8 on alternate layers (the prompts and continuations
+ *   are longer), soft-capping at llama.cpp's defaults and at tight caps that bite.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GGMLType } from '../../engine/quant/types.ts';
+import { fixture } from '../helpers/fixtures.ts';
+import { medianStepDiff } from './compare.ts';
+import { disposeOracle } from './llama-cpp.ts';
+import {
+  RANDOM_PROMPTS,
+  type RandomCase,
+  randomCase,
+  runPrompts,
+  STEPS_PER_PROMPT,
+  summarize,
+  writeRandomCase,
+} from './random-models.ts';
+
+const CLEAR_MARGIN = 0.15;
+const PROB_TOL = 2e-3;
+const WITHIN_SHARE = 0.95;
+const SEED = 3;
+
+const SMALL = { dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, ffn: 128 };
+/** K-quant rows are 256 wide. */
+const WIDE = { dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, ffn: 512 };
+
+export const FAMILY_CASES: RandomCase[] = [
+  randomCase('qwen2-F32', GGMLType.F32, {
+    ...SMALL,
+    arch: 'qwen2',
+    vocab: 'qwen2-bpe',
+    ropeBase: 1e6,
+    outputBias: true,
+  }),
+  randomCase('qwen2-Q8_0', GGMLType.Q8_0, { ...SMALL, arch: 'qwen2', vocab: 'qwen2-bpe', tiedOutput: true }),
+  randomCase('qwen2-Q4_K', GGMLType.Q4_K, { ...WIDE, arch: 'qwen2', vocab: 'qwen2-bpe', nKvHeads: 1 }),
+  // Phi-2's logits spread less (its LayerNorms centre the stream): twice the output sharpening
+  randomCase('phi2-F32', GGMLType.F32, { ...SMALL, nKvHeads: 4, arch: 'phi2', fusedQkv: true, ropeDims: 4 }, 32),
+  randomCase('phi2-F16', GGMLType.F16, { ...SMALL, nKvHeads: 4, arch: 'phi2', ropeDims: 8 }, 16),
+  randomCase(
+    'phi2-Q4_0',
+    GGMLType.Q4_0,
+    { ...SMALL, dim: 128, nKvHeads: 4, arch: 'phi2', fusedQkv: true, ropeDims: 16 },
+    8 * Math.sqrt(2),
+  ),
+  randomCase('phi3-F16', GGMLType.F16, {
+    ...SMALL,
+    vocabSize: 520,
+    arch: 'phi3',
+    fusedQkv: true,
+    longRope: { originalContext: 128, attnFactor: 1.19 },
+  }),
+  randomCase('phi3-Q8_0', GGMLType.Q8_0, {
+    ...SMALL,
+    vocabSize: 520,
+    arch: 'phi3',
+    fusedQkv: true,
+    longRope: { originalContext: 4096, attnFactor: 1.1 },
+  }),
+  randomCase('phi3-Q4_K', GGMLType.Q4_K, { ...WIDE, arch: 'phi3', vocabSize: 520, fusedQkv: true, tiedOutput: true }),
+  randomCase('gemma-F32', GGMLType.F32, { ...SMALL, arch: 'gemma', headDim: 32 }),
+  randomCase('gemma-Q8_0', GGMLType.Q8_0, { ...SMALL, arch: 'gemma', nKvHeads: 1 }),
+  randomCase('gemma-Q4_0', GGMLType.Q4_0, { ...SMALL, dim: 128, arch: 'gemma' }),
+  randomCase('gemma2-F16', GGMLType.F16, { ...SMALL, arch: 'gemma2', slidingWindow: 8 }),
+  randomCase('gemma2-Q8_0', GGMLType.Q8_0, {
+    ...SMALL,
+    arch: 'gemma2',
+    slidingWindow: 8,
+    attnSoftcap: 1.5,
+    finalSoftcap: 4,
+  }),
+  randomCase('gemma2-Q4_K', GGMLType.Q4_K, { ...WIDE, arch: 'gemma2', slidingWindow: 16 }),
+  randomCase('llama-rope_freqs-F16', GGMLType.F16, { ...SMALL, ropeFreqs: true, ropeBase: 500000 }),
+];
+
+// The SPM cases take their vocabulary from the stories260K fixture, qwen2 from the qwen2 vocab fixture.
+const haveFixtures = fixture('models/stories260K.gguf') && fixture('vocab/ggml-vocab-qwen2.gguf');
+let dir = '';
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'chord-families-'));
+});
+
+afterAll(async () => {
+  await disposeOracle();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!haveFixtures)('model families: chord vs llama.cpp on random-weight models', () => {
+  it.each(FAMILY_CASES.map((rc) => [rc.label, rc] as const))('%s', async (label, rc) => {
+    const path = writeRandomCase(dir, rc, SEED);
+    const runs = await runPrompts(path, RANDOM_PROMPTS, STEPS_PER_PROMPT, {
+      probTol: PROB_TOL,
+      marginThreshold: CLEAR_MARGIN,
+    });
+    const s = summarize(runs);
+    const median = Math.max(...runs.map((r) => medianStepDiff(r.comparison)));
+    console.info(
+      `[oracle] ${label.padEnd(20)}: ${s.steps} steps, ${s.clearSteps} clear, ` +
+        `top1 ${s.top1AgreeOnClear}/${s.clearSteps}, within ${PROB_TOL} ${s.withinTolOnClear}/${s.clearSteps}, ` +
+        `max |dp| ${s.maxProbDiff.toExponential(1)} (clear ${s.maxProbDiffOnClear.toExponential(1)}), ` +
+        `worst prompt's median |dp| ${median.toExponential(1)}`,
+    );
+    expect(s.steps).toBe(RANDOM_PROMPTS.length * STEPS_PER_PROMPT);
+    expect(s.clearSteps).toBeGreaterThanOrEqual(s.steps * 0.5);
+    expect(s.top1AgreeOnClear).toBe(s.clearSteps);
+    expect(s.withinTolOnClear).toBeGreaterThanOrEqual(Math.ceil(WITHIN_SHARE * s.clearSteps));
+  });
+});
