@@ -42,6 +42,13 @@ export interface KVCacheSpec {
   headDim: number;
   /** 'f16' as llama.cpp's default; 'f32' for the all-f32 mode. */
   type: 'f16' | 'f32';
+  /**
+   * Attention over this cache will ask for soft-capping or a sliding window
+   * (AttentionParams.softcap / window; Gemma 2). A backend whose own attention
+   * lacks them keeps such a cache where its attention has them.
+   */
+  softcap?: boolean;
+  slidingWindow?: boolean;
 }
 
 export interface KVCache {

@@ -72,6 +72,8 @@ export class Model {
       nKvHeads: hp.nKvHeads,
       headDim: hp.headDim,
       type: opts.kvCache ?? 'f16',
+      softcap: hp.attnSoftcap > 0,
+      slidingWindow: hp.slidingWindow > 0,
     });
     const family = FAMILIES.get(this.info.arch);
     if (!family) throw new ChordError('UNSUPPORTED_ARCHITECTURE', `architecture '${this.info.arch}' is not supported`);

@@ -194,7 +194,9 @@ export class WasmBackend implements Backend {
 
   createKVCache(spec: KVCacheSpec): KVCache {
     // The kernels take heads of a multiple of 8; ggml's non-flash attention stays in TypeScript.
-    if (!this.wasmAttention || spec.headDim % 8 !== 0) return this.js.createKVCache(spec);
+    if (!this.wasmAttention || spec.headDim % 8 !== 0 || spec.softcap || spec.slidingWindow) {
+      return this.js.createKVCache(spec); // soft-capping and sliding windows: the reference attention
+    }
     this.flush();
     return new WasmKVCache(this.heap, spec);
   }
