@@ -122,10 +122,10 @@ export async function runPrompts(
   path: string,
   prompts: readonly string[],
   nTokens: number,
-  opts: { probTol: number; marginThreshold: number },
+  opts: { probTol: number; marginThreshold: number; backend?: 'js' | 'wasm' },
 ): Promise<PromptRun[]> {
   const runs: PromptRun[] = [];
-  const model = await loadModel(path, { backend: 'js' });
+  const model = await loadModel(path, { backend: opts.backend ?? 'js', threads: 1 });
   try {
     for (const prompt of prompts) {
       const ref = await llamaCppGreedy(path, prompt, nTokens, { stopAtEog: false });
