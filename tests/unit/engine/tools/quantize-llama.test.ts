@@ -89,6 +89,35 @@ describe.skipIf(!haveLlamaQuantize())('quantize vs llama.cpp llama_model_quantiz
     }
   });
 
+  it('16 layers (the K mixes that vary by layer): the same types for Q3_K_M, Q4_K_S, Q4_K_M', async () => {
+    const deep = join(dir, 'random-deep.gguf');
+    writeFileSync(
+      deep,
+      randomLlamaModel({
+        dim: 256,
+        nLayers: 16,
+        nHeads: 8,
+        nKvHeads: 4, // n_gqa 2: the other side of the GQA rules
+        ffn: 256,
+        vocab: 'spm-bytes',
+        vocabSize: 260,
+        weightType: GGMLType.F16,
+        seed: 13,
+      }),
+    );
+    const { planQuantization } = await import('../../../../engine/tools/quantize-plan.ts');
+    const input = parseGGUF(readFileSync(deep));
+    for (const type of ['Q3_K_M', 'Q4_K_S', 'Q4_K_M'] as const) {
+      const theirs = join(dir, `deep-${type}.gguf`);
+      expect(await llamaQuantize(deep, theirs, { ftype: FILE_TYPES[type].ftype })).toBe(0);
+      const ours = planQuantization(input, type).tensors.map(
+        (p) => `${p.tensor.name} ${GGMLType[p.to]} [${p.tensor.shape.join(',')}]`,
+      );
+      expect(ours, type).toEqual(headerOf(theirs).tensors);
+      rmSync(theirs);
+    }
+  });
+
   it('random F32 model: identical files for Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 F16 BF16', async () => {
     for (const type of ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'F16', 'BF16'] as const) {
       await expectSameFile(f32Model, type, 'f32');

@@ -3,9 +3,13 @@
  * (sizes, RMSE ordering across types), progress, and streaming from a ByteSource
  * into a sink. Equality with llama.cpp is in quantize-llama.test.ts.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { parseGGUF } from '../../../../engine/gguf/reader.ts';
 import { fromBytes } from '../../../../engine/io/bytes.ts';
+import { quantizeCommand } from '../../../../engine/node/commands/quantize.ts';
 import { GGMLType } from '../../../../engine/quant/types.ts';
 import { type QuantizeOptions, quantizeGGUF } from '../../../../engine/tools/quantize.ts';
 import { parseFileType, parseKeepRule } from '../../../../engine/tools/quantize-plan.ts';
@@ -75,7 +79,18 @@ describe('quantizeGGUF', () => {
   it('RMSE falls with more bits: Q2_K > Q3_K > Q4_K > Q5_K > Q6_K > Q8_0 on the same tensor', async () => {
     const rel: number[] = [];
     for (const type of ['Q2_K', 'Q3_K_S', 'Q4_K_S', 'Q5_K_S', 'Q6_K', 'Q8_0']) {
-      const { report } = await run(model, { type });
+      // Only blk.0.attn_q.weight is quantized: the rules keep the rest as it is.
+      const keep = [
+        'token_embd.weight',
+        'output.weight',
+        'blk.1.*',
+        'blk.0.ffn_*',
+        'blk.0.attn_k*',
+        'blk.0.attn_v*',
+        'blk.0.attn_o*',
+      ];
+      const { report } = await run(model, { type, keep: keep.map(parseKeepRule) });
+      expect(report.tensors.filter((t) => t.from !== t.to).map((t) => t.name)).toEqual(['blk.0.attn_q.weight']);
       rel.push(report.tensors.find((t) => t.name === 'blk.0.attn_q.weight')?.relativeRmse ?? Number.NaN);
     }
     for (let i = 1; i < rel.length; i++) expect(rel[i]).toBeLessThan(rel[i - 1]);
@@ -119,5 +134,45 @@ describe('quantizeGGUF', () => {
       code: 'MODEL_INVALID',
       message: expect.stringContaining('blk.1.ffn_up.weight'),
     });
+  });
+});
+
+describe('chord quantize (CLI)', () => {
+  it('--json report on stdout, progress on stderr, exit 0; usage errors exit 1; no partial file left on failure', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chord-quantize-cli-'));
+    const out: string[] = [];
+    const err: string[] = [];
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((s) => out.push(String(s)) > 0);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((s) => err.push(String(s)) > 0);
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const input = join(dir, 'in.gguf');
+      writeFileSync(input, model);
+      const output = join(dir, 'out.gguf');
+      expect(
+        await quantizeCommand([input, output, '--type', 'q8_0', '--keep', 'token_embd.weight=F16', '--json']),
+      ).toBe(0);
+      const report = JSON.parse(out.join(''));
+      expect(report).toMatchObject({ type: 'Q8_0', fileType: 7, output });
+      expect(report.tensors.find((t: { name: string }) => t.name === 'token_embd.weight')).toMatchObject({
+        to: 'F16',
+        reason: 'keep',
+      });
+      expect(err.filter((l) => l.startsWith('[')).length).toBe(report.tensors.length);
+      expect(parseGGUF(readFileSync(output)).tensors.length).toBe(report.tensors.length);
+
+      expect(await quantizeCommand([input, output])).toBe(1); // no --type
+      const nan = model.slice();
+      nan[parseGGUF(nan).tensors[3].fileOffset + 1] = 0x7e;
+      writeFileSync(input, nan);
+      const failed = join(dir, 'failed.gguf');
+      await expect(quantizeCommand([input, failed, '--type', 'Q4_0'])).rejects.toMatchObject({ code: 'MODEL_INVALID' });
+      expect(() => readFileSync(`${failed}.partial`)).toThrow();
+    } finally {
+      stdout.mockRestore();
+      stderr.mockRestore();
+      error.mockRestore();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
