@@ -14,6 +14,7 @@ import type { Model } from '../model/model.ts';
 import { GGMLType } from '../quant/types.ts';
 import { argmax, topKProbabilities } from '../sampling/index.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
+import { CONVERT_USAGE, convertCommand } from './commands/convert.ts';
 import { QUANTIZE_USAGE, quantizeCommand } from './commands/quantize.ts';
 import { VALIDATE_USAGE, validateCommand } from './commands/validate.ts';
 import { openNodeSource } from './file-source.ts';
@@ -35,6 +36,7 @@ Commands:
       bench uses the fastest backend available (auto) unless --backend says otherwise.
 ${QUANTIZE_USAGE}
 ${VALIDATE_USAGE}
+${CONVERT_USAGE}
 
 MODEL is a GGUF file path or an http(s) URL.`;
 
@@ -293,6 +295,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   bench,
   quantize: quantizeCommand,
   validate: validateCommand,
+  convert: convertCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
