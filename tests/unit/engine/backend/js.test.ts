@@ -195,4 +195,132 @@ describe('JsBackend', () => {
     const sum = await be.read(ga);
     for (let i = 0; i < 8; i++) expect(sum[i]).toBeCloseTo(got[i] + u[i], 6);
   });
+
+  it('attention soft-caps scores and keeps to the sliding window, with and without flash attention', async () => {
+    const [nHeads, nKvHeads, headDim, n] = [2, 1, 8, 6];
+    const q = randoms(n * nHeads * headDim, 21).map((x) => 3 * x);
+    const k = randoms(n * nKvHeads * headDim, 22);
+    const v = randoms(n * nKvHeads * headDim, 23);
+    const scale = 1 / Math.sqrt(headDim);
+    const positions = [0, 1, 2, 3, 4, 5];
+    for (const flashAttention of [true, false])
+      for (const [softcap, window] of [
+        [0.8, undefined],
+        [undefined, 2],
+        [1.5, 3],
+      ] as const) {
+        const be = new JsBackend({ flashAttention });
+        const cache = be.createKVCache({ nLayers: 1, nCtx: 8, nKvHeads, headDim, type: 'f32' });
+        const kvw = nKvHeads * headDim;
+        be.kvStore(cache, 0, await activation(be, n, kvw, k), await activation(be, n, kvw, v), positions);
+        const out = be.createActivation(n, nHeads * headDim);
+        const qa = await activation(be, n, nHeads * headDim, q);
+        be.attention(cache, 0, qa, positions, { nHeads, nKvHeads, headDim, scale, softcap, window }, out);
+        const got = await be.read(out);
+        for (let r = 0; r < n; r++)
+          for (let h = 0; h < nHeads; h++) {
+            // visible: j <= r and r - j < window
+            const first = window ? Math.max(0, r - window + 1) : 0;
+            const s: number[] = [];
+            for (let j = first; j <= r; j++) {
+              let dot = 0;
+              for (let d = 0; d < headDim; d++) dot += q[(r * nHeads + h) * headDim + d] * k[j * kvw + d];
+              s.push(softcap ? softcap * Math.tanh((dot * scale) / softcap) : dot * scale);
+            }
+            const m = Math.max(...s);
+            const e = s.map((x) => Math.exp(x - m));
+            const z = e.reduce((a, b) => a + b, 0);
+            for (let d = 0; d < headDim; d++) {
+              let o = 0;
+              for (let j = first; j <= r; j++) o += (e[j - first] / z) * v[j * kvw + d];
+              expect(Math.abs(got[(r * nHeads + h) * headDim + d] - o)).toBeLessThan(1e-5);
+            }
+          }
+      }
+  });
+
+  it('layerNorm centres and scales each row, then applies weight and bias', async () => {
+    const be = new JsBackend();
+    const cols = 37; // groups of 8 and a tail
+    const x = randoms(2 * cols, 31).map((v) => v * 3 + 0.5);
+    const g = randoms(cols, 32);
+    const b = randoms(cols, 33);
+    const out = be.createActivation(2, cols);
+    be.layerNorm(
+      await activation(be, 2, cols, x),
+      await weight(be, 'g', GGMLType.F32, [cols], g),
+      await weight(be, 'b', GGMLType.F32, [cols], b),
+      1e-5,
+      out,
+    );
+    const got = await be.read(out);
+    for (let r = 0; r < 2; r++) {
+      const row = x.subarray(r * cols, (r + 1) * cols);
+      const mean = row.reduce((a, c) => a + c, 0) / cols;
+      const variance = row.reduce((a, c) => a + (c - mean) ** 2, 0) / cols;
+      for (let i = 0; i < cols; i++) {
+        const want = ((row[i] - mean) / Math.sqrt(variance + 1e-5)) * g[i] + b[i];
+        expect(got[r * cols + i]).toBeCloseTo(want, 5);
+      }
+    }
+  });
+
+  it('addBias, scale, softcap, gelu, geglu and copyCols', async () => {
+    const be = new JsBackend();
+    const x = randoms(2 * 8, 41).map((v) => v * 4);
+    const bias = randoms(8, 42);
+    const a = await activation(be, 2, 8, x);
+    be.addBias(a, await weight(be, 'b', GGMLType.F32, [8], bias));
+    be.scale(a, 0.5);
+    let got = await be.read(a);
+    for (let i = 0; i < 16; i++) expect(got[i]).toBeCloseTo((x[i] + bias[i % 8]) * 0.5, 6);
+
+    const c = await activation(be, 2, 8, x);
+    be.softcap(c, 1.5);
+    got = await be.read(c);
+    for (let i = 0; i < 16; i++) expect(got[i]).toBeCloseTo(1.5 * Math.tanh(x[i] / 1.5), 6);
+
+    // gelu: the tanh approximation, to F16 precision (ggml's table)
+    const gl = await activation(be, 2, 8, x);
+    be.gelu(gl);
+    got = await be.read(gl);
+    const gelu = (t: number) => 0.5 * t * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * t * (1 + 0.044715 * t * t)));
+    for (let i = 0; i < 16; i++) expect(Math.abs(got[i] - gelu(x[i]))).toBeLessThan(4e-3 * Math.max(1, Math.abs(x[i])));
+
+    const gate = await activation(be, 2, 8, x);
+    const up = await activation(
+      be,
+      2,
+      8,
+      Float32Array.from(x, (_, i) => bias[i % 8]),
+    );
+    be.geglu(gate, up);
+    const gg = await be.read(gate);
+    for (let i = 0; i < 16; i++) expect(gg[i]).toBeCloseTo(got[i] * bias[i % 8], 6);
+
+    const wide = await activation(be, 2, 8, x);
+    const part = be.createActivation(2, 3);
+    be.copyCols(wide, 4, part);
+    expect([...(await be.read(part))]).toEqual([...x.subarray(4, 7), ...x.subarray(12, 15)]);
+  });
+
+  it('rope divides each frequency by its factor and scales by attnFactor', async () => {
+    const be = new JsBackend();
+    const x = randoms(4, 51);
+    const p = { nHeads: 1, headDim: 4, nDims: 4, freqBase: 10000, freqScale: 1, mode: 'neox' as const };
+    const plain = await activation(be, 1, 4, x);
+    be.rope(plain, [7], p);
+    const factored = await activation(be, 1, 4, x);
+    const factors = await weight(be, 'f', GGMLType.F32, [2], Float32Array.from([2, 4]));
+    be.rope(factored, [7], { ...p, freqFactors: factors, attnFactor: 1.25 });
+    const got = await be.read(factored);
+    // neox pairs (i, i + 2): angle 7·base^(-i/2) / factor_i
+    for (let i = 0; i < 2; i++) {
+      const theta = (7 * 10000 ** (-i / 2)) / [2, 4][i];
+      const [x0, x1] = [x[i], x[i + 2]];
+      expect(got[i]).toBeCloseTo(1.25 * (x0 * Math.cos(theta) - x1 * Math.sin(theta)), 5);
+      expect(got[i + 2]).toBeCloseTo(1.25 * (x0 * Math.sin(theta) + x1 * Math.cos(theta)), 5);
+    }
+    expect(await be.read(plain)).not.toEqual(got);
+  });
 });
