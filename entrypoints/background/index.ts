@@ -55,8 +55,13 @@ export default defineBackground(() => {
   browser.windows.onRemoved.addListener(onWindowClosed);
   browser.tabs.onRemoved.addListener((tabId) => void forgetTab(tabId));
   registerContextMenu();
-  // Chromium's side panel; Firefox has a sidebar (sidebar_action) instead.
-  browser.sidePanel?.setPanelBehavior({ openPanelOnActionClick: true }).catch(() => {});
+  // The toolbar button opens the chat: Chromium's side panel, or Firefox's sidebar (sidebar_action).
+  if (browser.sidePanel) browser.sidePanel.setPanelBehavior({ openPanelOnActionClick: true }).catch(() => {});
+  else {
+    // toggle() needs the click's user action: called at once, in the listener.
+    const ui = browser as unknown as FirefoxUi;
+    ui.browserAction?.onClicked.addListener(() => void ui.sidebarAction?.toggle());
+  }
 
   // Hooks for the end-to-end tests (serviceWorker.evaluate): the same handlers the UI uses.
   Object.assign(globalThis, {
@@ -68,3 +73,9 @@ export default defineBackground(() => {
     },
   });
 });
+
+/** Firefox's MV2 toolbar button and sidebar, absent from Chromium's API types. */
+interface FirefoxUi {
+  browserAction?: { onClicked: { addListener(listener: () => void): void } };
+  sidebarAction?: { toggle(): Promise<void> };
+}

@@ -1,3 +1,4 @@
+import { Dexie } from 'dexie';
 import { browser } from 'wxt/browser';
 import { ChordError } from '../../shared/errors.ts';
 import { type ModelSummary, parseMessage, RuntimeMessageSchema } from '../../shared/protocol.ts';
@@ -16,6 +17,7 @@ import { describeError } from './friendly-errors.ts';
 import { renderMarkdown } from './markdown.ts';
 
 const MODEL_KEY = 'chord.panel.model';
+const NO_MODEL = 'No model installed: add one from the options page.';
 /** Reply length limit; a setting kept in localStorage (default 512 tokens). */
 const maxTokens = () => Number(localStorage.getItem('chord.panel.maxTokens')) || 512;
 
@@ -61,13 +63,26 @@ async function refreshModels(): Promise<void> {
   const ready = models.filter((m) => m.state === 'ready');
   if (ready.some((m) => m.id === wanted)) modelSelect.value = wanted;
   else if (ready.length > 0) modelSelect.value = [...ready].sort((a, b) => b.lastUsed - a.lastUsed)[0].id;
-  if (models.length === 0) status.textContent = 'No model installed: add one from the options page.';
+  if (models.length === 0) status.textContent = NO_MODEL;
+  else if (status.textContent === NO_MODEL) status.textContent = '';
   // Downloads in progress: follow them.
   if (models.some((m) => m.state === 'downloading')) setTimeout(() => void refreshModels(), 1000);
 }
 modelSelect.addEventListener('change', () => localStorage.setItem(MODEL_KEY, modelSelect.value));
 // A model installed from the options page shows up when the user comes back to the panel.
 window.addEventListener('focus', () => void refreshModels());
+// ...and at once while the panel stays open (Firefox even loads its sidebar at install,
+// before any model exists): Dexie announces every change committed to the model store
+// in any of the extension's pages (a BroadcastChannel), so the picker follows installs,
+// deletes and download progress.
+let modelsChanged: ReturnType<typeof setTimeout> | undefined;
+Dexie.on('storagemutated', (parts) => {
+  if (modelsChanged || !Object.keys(parts).some((key) => key.startsWith('idb://chord-models/models/'))) return;
+  modelsChanged = setTimeout(() => {
+    modelsChanged = undefined;
+    void refreshModels();
+  }, 250);
+});
 
 // Conversations.
 async function refreshConversations(): Promise<void> {

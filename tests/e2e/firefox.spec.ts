@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import type { Browser, Page } from 'puppeteer-core';
+import type { Browser, ElementHandle, Page } from 'puppeteer-core';
 import { fixture } from '../helpers/fixtures.ts';
 import { launchFirefox, missingFirefoxParts, openExtensionPage, waitForExtensionPage } from './firefox.ts';
 import { serveFile } from './serve.ts';
@@ -96,30 +96,63 @@ test.describe('Firefox', () => {
     }
   });
 
-  test('the side panel page streams a reply and stops it', async () => {
-    const served = await serveFile(modelPath!);
-    try {
-      browser = await launchFirefox();
-      await installThroughOptions(browser, served.url);
-      // The sidebar itself opens only on a user's click (sidebarAction.open needs a gesture): its page runs as a tab.
-      const panel = await openExtensionPage(browser, 'sidepanel.html');
-      await panel.evaluate(() => localStorage.setItem('chord.panel.maxTokens', '2000'));
-      await panel.waitForSelector(testId('model-select', ' option:not([disabled])'));
-      await panel.type(testId('chat-input'), 'Tell me a story about a cat.');
-      await panel.click(testId('chat-send'));
-      const assistant = testId('chat-message', '[data-role="assistant"]');
-      await panel.waitForSelector(`${assistant}[data-state="streaming"]`);
-      const lengthNow = () => panel.$eval(assistant, (e) => (e.textContent ?? '').length);
-      await expect.poll(lengthNow).toBeGreaterThan(0);
-      const early = await lengthNow();
-      await expect.poll(lengthNow).toBeGreaterThan(early);
-      await panel.click(testId('chat-stop'));
-      await panel.waitForSelector(`${assistant}[data-state="stopped"]`);
-      const stopped = await lengthNow();
-      await new Promise((r) => setTimeout(r, 500));
-      expect(await lengthNow()).toBe(stopped); // nothing arrives after the stop
-    } finally {
-      await served.close();
-    }
+  test('installs a local file; the real sidebar streams a reply and stops it', async () => {
+    browser = await launchFirefox();
+    const options = await openExtensionPage(browser, 'options.html');
+    const input = (await options.$(testId('model-file'))) as ElementHandle<HTMLInputElement>;
+    await input.uploadFile(fixture('models/stories260K-Q8_0.gguf')!);
+    await options.waitForSelector(testId('model-row', '[data-state="ready"]'), { timeout: 30_000 });
+
+    // sidebarAction.open() needs a user action: a trusted click (WebDriver input) on a button of an extension page.
+    await options.evaluate(() => {
+      const button = document.createElement('button');
+      button.id = 'open-sidebar';
+      button.textContent = 'Open the sidebar';
+      button.onclick = () => {
+        const sidebar = (globalThis as unknown as { browser: { sidebarAction: { open(): Promise<void> } } }).browser
+          .sidebarAction;
+        sidebar.open().then(
+          () => button.setAttribute('data-opened', 'yes'),
+          (e: unknown) => button.setAttribute('data-opened', String(e)),
+        );
+      };
+      document.body.prepend(button);
+    });
+    await options.click('#open-sidebar');
+    await options.waitForSelector('#open-sidebar[data-opened]');
+    expect(await options.$eval('#open-sidebar', (b) => b.getAttribute('data-opened'))).toBe('yes');
+
+    // The sidebar lives in the browser's own window, out of WebDriver's reach: drive it from
+    // the options page through extension.getViews, which returns the sidebar's window.
+    const inSidebar = <T, A>(fn: (doc: Document, arg: A) => T, arg: A): Promise<T> =>
+      // A string, evaluated by WebDriver (an extension page's CSP would refuse new Function).
+      options.evaluate(
+        `(${fn.toString()})(browser.extension.getViews({ type: 'sidebar' })[0].document, ${JSON.stringify(arg)})`,
+      ) as Promise<T>;
+    expect(await inSidebar((doc) => doc.location.pathname, null)).toBe('/sidepanel.html');
+    await expect
+      .poll(() =>
+        inSidebar((doc) => doc.querySelectorAll('[data-testid="model-select"] option:not([disabled])').length, null),
+      )
+      .toBe(1);
+    await inSidebar((doc, text) => {
+      doc.defaultView!.localStorage.setItem('chord.panel.maxTokens', '2000');
+      (doc.querySelector('[data-testid="chat-input"]') as HTMLTextAreaElement).value = text;
+      (doc.querySelector('[data-testid="chat-send"]') as HTMLButtonElement).click();
+    }, 'Tell me a story about a cat.');
+    const reply = () =>
+      inSidebar((doc) => {
+        const m = doc.querySelector('[data-testid="chat-message"][data-role="assistant"]');
+        return { state: m?.getAttribute('data-state'), length: (m?.textContent ?? '').length };
+      }, null);
+    await expect.poll(async () => (await reply()).state).toBe('streaming');
+    await expect.poll(async () => (await reply()).length).toBeGreaterThan(0);
+    const early = (await reply()).length;
+    await expect.poll(async () => (await reply()).length).toBeGreaterThan(early);
+    await inSidebar((doc) => (doc.querySelector('[data-testid="chat-stop"]') as HTMLButtonElement).click(), null);
+    await expect.poll(async () => (await reply()).state).toBe('stopped');
+    const stopped = (await reply()).length;
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await reply()).length).toBe(stopped); // nothing arrives after the stop
   });
 });

@@ -71,6 +71,7 @@ test.describe('the real side panel (headed Chromium)', () => {
     await panel.click(testId('chat-send'));
     const user = testId('chat-message', '[data-role="user"]');
     const assistant = testId('chat-message', '[data-role="assistant"]');
+    await panel.waitForSelector(user);
     expect(await panel.$eval(user, (e) => e.textContent)).toBe('Tell me a story about a cat.');
     await panel.waitForSelector(`${assistant}[data-state="streaming"]`);
     // Streamed: the reply grows while it is being written.
