@@ -60,4 +60,58 @@ describe('readHParams', () => {
       expect.objectContaining({ code: 'MODEL_INVALID' }),
     );
   });
+
+  /** The llama() metadata under another architecture's prefix. */
+  function as(arch: string, extra: [string, GGUFMetadataEntry][] = []) {
+    const md = new Map<string, GGUFMetadataEntry>();
+    for (const [k, e] of llama()) md.set(k.replace(/^llama\./, `${arch}.`), e);
+    md.set('general.architecture', str(arch));
+    for (const [k, e] of extra) md.set(k, e);
+    return md;
+  }
+
+  it('applies Gemma 2’s defaults (llama.cpp’s): soft-caps 50 and 30, a window of 4096 on every other layer', () => {
+    expect(readHParams(as('gemma2'))).toMatchObject({
+      attnSoftcap: 50,
+      finalSoftcap: 30,
+      slidingWindow: 4096,
+      swaPattern: 2,
+      ropeFreqBaseSwa: 10000,
+    });
+    expect(
+      readHParams(
+        as('gemma2', [
+          ['gemma2.attn_logit_softcapping', f32(20)],
+          ['gemma2.final_logit_softcapping', f32(10)],
+          ['gemma2.attention.sliding_window', u32(16)],
+        ]),
+      ),
+    ).toMatchObject({ attnSoftcap: 20, finalSoftcap: 10, slidingWindow: 16 });
+    // no soft-capping or window outside Gemma 2, even when a file states a window (Phi-3: llama.cpp disables it)
+    expect(readHParams(as('phi3', [['phi3.attention.sliding_window', u32(2047)]]))).toMatchObject({
+      attnSoftcap: 0,
+      finalSoftcap: 0,
+      slidingWindow: 0,
+    });
+  });
+
+  it('reads Phi-2’s LayerNorm epsilon and Phi-3’s LongRoPE keys', () => {
+    expect(readHParams(as('phi2', [['phi2.attention.layer_norm_epsilon', f32(1e-4)]])).normEps).toBeCloseTo(1e-4, 9);
+    expect(
+      readHParams(
+        as('phi3', [
+          ['phi3.context_length', u32(131072)],
+          ['phi3.rope.scaling.original_context_length', u32(4096)],
+          ['phi3.rope.scaling.attn_factor', f32(1.25)],
+        ]),
+      ),
+    ).toMatchObject({ nCtxTrain: 131072, nCtxOrigYarn: 4096, ropeAttnFactor: 1.25 });
+    expect(readHParams(as('phi3')).nCtxOrigYarn).toBe(2048); // the training context when absent
+  });
+
+  it('refuses RoPE scalings it does not implement, naming them', () => {
+    expect(() => readHParams(llama([['llama.rope.scaling.type', str('yarn')]]))).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_ARCHITECTURE', message: expect.stringContaining('yarn') }),
+    );
+  });
 });

@@ -1,0 +1,83 @@
+/**
+ * loadModelFromSource: which architectures load, and the errors for files we
+ * cannot run (an unsupported architecture named in the error, a missing or
+ * misshapen tensor).
+ */
+import { describe, expect, it } from 'vitest';
+import { parseGGUF } from '../../../../engine/gguf/reader.ts';
+import { kv, writeGGUF } from '../../../../engine/gguf/writer.ts';
+import { fromBlob } from '../../../../engine/io/blob.ts';
+import { loadModelFromSource, SUPPORTED_ARCHITECTURES } from '../../../../engine/model/load.ts';
+import { GGMLType } from '../../../../engine/quant/types.ts';
+import { type RandomArch, randomModel } from '../../../helpers/random-model.ts';
+
+const SHAPE = {
+  dim: 32,
+  nLayers: 1,
+  nHeads: 2,
+  ffn: 64,
+  weightType: GGMLType.F32,
+  seed: 1,
+  vocab: 'spm-bytes',
+} as const;
+
+const load = (bytes: Uint8Array) => loadModelFromSource(fromBlob(new Blob([bytes])), { backend: 'js' });
+
+/** The same file with its tensors (and metadata) changed. */
+function rewrite(bytes: Uint8Array, edit: { drop?: string; arch?: string }): Uint8Array {
+  const file = parseGGUF(bytes);
+  const from = file.metadata.get('general.architecture')!.value as string;
+  const metadata = [...file.metadata]
+    .filter(([k]) => k !== 'general.alignment')
+    .map(([k, e]) => {
+      if (!edit.arch) return [k, e] as const;
+      if (k === 'general.architecture') return [k, kv.str(edit.arch)] as const;
+      return [k.startsWith(`${from}.`) ? `${edit.arch}.${k.slice(from.length + 1)}` : k, e] as const;
+    });
+  const tensors = file.tensors
+    .filter((t) => t.name !== edit.drop)
+    .map((t) => ({
+      name: t.name,
+      shape: t.shape,
+      type: t.type,
+      data: bytes.subarray(t.fileOffset, t.fileOffset + t.byteSize),
+    }));
+  return writeGGUF({ metadata: metadata.map(([k, e]) => [k, e]), tensors });
+}
+
+describe('loadModelFromSource', () => {
+  it('supports the families of engine/model/family.ts', () => {
+    expect([...SUPPORTED_ARCHITECTURES].sort()).toEqual(['gemma', 'gemma2', 'llama', 'phi2', 'phi3', 'qwen2']);
+  });
+
+  for (const arch of ['llama', 'phi2', 'phi3', 'gemma', 'gemma2'] satisfies RandomArch[]) {
+    it(`loads and runs a ${arch} model`, async () => {
+      const model = await load(randomModel({ ...SHAPE, arch, vocabSize: arch === 'phi3' ? 300 : 259 }));
+      try {
+        expect(model.info.arch).toBe(arch);
+        const logits = await model.createSequence({ contextSize: 16 }).evaluate([1, 5, 9]);
+        expect(logits.length).toBe(model.info.hparams.vocabSize);
+        expect(logits.every(Number.isFinite)).toBe(true);
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+
+  it('names an unsupported architecture in its error', async () => {
+    const bytes = rewrite(randomModel(SHAPE), { arch: 'mamba' });
+    await expect(load(bytes)).rejects.toMatchObject({
+      code: 'UNSUPPORTED_ARCHITECTURE',
+      message: expect.stringContaining("'mamba'"),
+      details: { arch: 'mamba' },
+    });
+  });
+
+  it('refuses a file without a tensor its family requires', async () => {
+    const bytes = rewrite(randomModel({ ...SHAPE, arch: 'phi2' }), { drop: 'blk.0.ffn_up.bias' });
+    await expect(load(bytes)).rejects.toMatchObject({
+      code: 'MODEL_INVALID',
+      message: expect.stringContaining('blk.0.ffn_up.bias'),
+    });
+  });
+});
