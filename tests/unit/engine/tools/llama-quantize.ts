@@ -13,12 +13,16 @@ export interface LlamaQuantizeOptions {
   /** llama_ftype (general.file_type). */
   ftype: number;
   allowRequantize?: boolean;
+  /** Compute the types only, write nothing (llama-quantize --dry-run). */
+  dryRun?: boolean;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: koffi's function objects are untyped variadic calls
 type CFunc = (...args: any[]) => any;
 
 let quantizeFn: ((input: string, output: string, opts: LlamaQuantizeOptions) => number) | undefined;
+/** llama.cpp's log text while capturing (a dry run), else undefined: logging is dropped. */
+let captured: string[] | undefined;
 
 /** Whether the library is there (warns, or throws under CI, when not). */
 export function haveLlamaQuantize(): boolean {
@@ -48,7 +52,7 @@ export async function llamaQuantize(input: string, output: string, opts: LlamaQu
       max_buf_size: 'size_t',
     });
     const logProto = koffi.proto('void chord_llama_log(int level, const char *text, void *user_data)');
-    const silent = koffi.register(() => {}, koffi.pointer(logProto));
+    const silent = koffi.register((_level: number, text: string) => void captured?.push(text), koffi.pointer(logProto));
     (lib.func('void llama_log_set(chord_llama_log *cb, void *user_data)') as CFunc)(silent, null);
     (lib.func('void llama_backend_init(void)') as CFunc)();
     const defaults = lib.func('llama_model_quantize_params llama_model_quantize_default_params(void)') as CFunc;
@@ -56,7 +60,33 @@ export async function llamaQuantize(input: string, output: string, opts: LlamaQu
       'uint32_t llama_model_quantize(const char *inp, const char *out, const llama_model_quantize_params *params)',
     ) as CFunc;
     quantizeFn = (i, o, q) =>
-      quantize(i, o, { ...defaults(), nthread: 1, ftype: q.ftype, allow_requantize: q.allowRequantize ?? false });
+      quantize(i, o, {
+        ...defaults(),
+        nthread: 1,
+        ftype: q.ftype,
+        allow_requantize: q.allowRequantize ?? false,
+        dry_run: q.dryRun ?? false,
+      });
   }
   return quantizeFn(input, output, opts);
+}
+
+/**
+ * The type llama.cpp would give each tensor, in its order, without quantizing
+ * anything: a dry run (`--dry-run`), read from its log. Each tensor logs
+ * "[ i/ n] NAME - [SHAPE], type = FROM, size = ... MiB" and, when it would
+ * be converted, "-> ... MiB (TO)".
+ */
+export async function llamaQuantizeTypes(input: string, ftype: number): Promise<string[]> {
+  // "NAME TYPE" per tensor, e.g. "blk.0.attn_v.weight Q6_K".
+  captured = [];
+  try {
+    const rc = await llamaQuantize(input, '', { ftype, dryRun: true });
+    if (rc !== 0) throw new Error(`llama_model_quantize dry run failed (${rc})`);
+    const log = captured.join('');
+    const re = /\[\s*\d+\/\s*\d+\] (\S+)\s+- \[[^\]]*\], type =\s*(\w+), size =[^\n]*?(?:\((\w+)\))?\n/g;
+    return [...log.matchAll(re)].map((m) => `${m[1]} ${(m[3] ?? m[2]).toUpperCase()}`);
+  } finally {
+    captured = undefined;
+  }
 }
