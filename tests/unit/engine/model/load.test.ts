@@ -21,7 +21,7 @@ const SHAPE = {
   vocab: 'spm-bytes',
 } as const;
 
-const load = (bytes: Uint8Array) => loadModelFromSource(fromBlob(new Blob([bytes])), { backend: 'js' });
+const load = (bytes: Uint8Array) => loadModelFromSource(fromBlob(new Blob([new Uint8Array(bytes)])), { backend: 'js' });
 
 /** The same file with its tensors (and metadata) changed. */
 function rewrite(bytes: Uint8Array, edit: { drop?: string; arch?: string }): Uint8Array {
