@@ -24,9 +24,10 @@ import { runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
  * Matrix products are recorded, not run at once: consecutive ones (q, k, v;
  * gate, up) go to the workers in one wake-up, and an activation row quantized
  * for one of them is reused by the others. Any other op, and read, first runs
- * what is recorded. The KV cache (F16 or F32), attention and SwiGLU run in the
- * kernels on the main thread; the light ops (norms, RoPE, embedding rows, add)
+ * what is recorded. The KV cache (F16 or F32) and attention run in the kernels
+ * on the main thread; the light ops (norms, RoPE, SwiGLU, embedding rows, add)
  * in the reference backend's TypeScript, directly on views of the wasm memory.
+ * The products are bit for bit the reference backend's (assembly/dots.ts).
  */
 export interface WasmBackendOptions extends BackendOptions {
   /** Makes a worker from its source text; default: worker_threads in Node, a Blob URL worker in browsers. */
@@ -88,8 +89,16 @@ class WasmKVCache implements KVCache {
   }
 }
 
-/** Activation layouts of the kernels (assembly/activations.ts): weight types with the same partner share one. */
+/** A key for Q4_K's activation layout that no ggml type number (all below 64) takes. */
+const Q4_K_LAYOUT = 63;
+
+/**
+ * Activation layouts of the kernels (assembly/activations.ts): weight types with
+ * the same partner share one, except Q4_K, whose Q8_K quants are laid out for
+ * lanes of index mod 8 (ggml's generic order) rather than the AVX2 kernels' lanes.
+ */
 function activationFormat(type: GGMLType): number {
+  if (type === GGMLType.Q4_K) return Q4_K_LAYOUT;
   const partner = TYPE_TRAITS.get(type)!.vecDotType;
   return partner === GGMLType.Q8_1 ? GGMLType.Q8_0 : partner;
 }
@@ -355,7 +364,9 @@ export class WasmBackend implements Backend {
 
   swiglu(gate: Activation, up: Activation): void {
     this.flush();
-    this.k.swiglu((gate as WasmActivation).ptr, (up as WasmActivation).ptr, gate.rows * gate.cols);
+    // The reference's ggml_vec_swiglu_f32 (its vectorized exp), on views of the wasm memory:
+    // elementwise and cheap beside the products, and bit for bit what llama.cpp computes.
+    this.js.swiglu(gate, up);
   }
 
   /** positions as i32 in wasm memory (valid until the next call). */

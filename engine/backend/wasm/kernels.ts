@@ -51,7 +51,6 @@ export interface KernelExports {
     outCols: number,
     scratch: number,
   ): void;
-  swiglu(gate: number, up: number, n: number): void;
   runMainShare(ctrl: number): void;
   workerLoop(ctrl: number): void;
 }

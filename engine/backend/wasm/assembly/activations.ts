@@ -18,6 +18,15 @@ function perm(j: i32): i32 {
   return ((j & 1) << 3) | (j >> 1);
 }
 
+/**
+ * The Q4_K layout: even values in the order 0, 8, 2, 10, 4, 12, 6, 14, then the
+ * odd ones likewise, so that after the weights' byte shuffle (dots.ts dotQ4_K)
+ * the pairs that i32x4.dot_i16x8_s adds are values of the same index mod 8.
+ */
+function permMod8(j: i32): i32 {
+  return ((j & 1) << 3) | (j & 6) | ((j >> 3) & 1);
+}
+
 function absMax(x: usize, n: i32): f32 {
   let m = f32x4.splat(0);
   for (let k = 0; k < n; k += 4) m = f32x4.max(m, f32x4.abs(v128.load(x + ((<usize>k) << 2))));
@@ -56,8 +65,11 @@ export function quantizeQ8(x: usize, nb: i32, dst: usize): void {
   }
 }
 
-/** quantize_row_q8_K_ref: iscale = -127 / (signed value of largest magnitude), q = min(127, nearest(iscale*x)). */
-export function quantizeQ8K(x: usize, nb: i32, dst: usize): void {
+/**
+ * quantize_row_q8_K_ref: iscale = -127 / (signed value of largest magnitude), q = min(127, nearest(iscale*x)).
+ * `mod8`: the quants in the Q4_K layout (permMod8), else in the even-then-odd one.
+ */
+export function quantizeQ8K(x: usize, nb: i32, dst: usize, mod8: bool = false): void {
   for (let i = 0; i < nb; i++) {
     const xb = x + ((<usize>i) << 10);
     const o = dst + <usize>(i * K16_STRIDE);
@@ -82,7 +94,7 @@ export function quantizeQ8K(x: usize, nb: i32, dst: usize): void {
         let q = <i32>nearest<f32>(iscale * load<f32>(xb + ((<usize>(16 * g + j)) << 2)));
         if (q > 127) q = 127;
         sum += q;
-        store<i16>(o + 16 + ((<usize>(16 * g + perm(j))) << 1), <i16>q);
+        store<i16>(o + 16 + ((<usize>(16 * g + (mod8 ? permMod8(j) : perm(j)))) << 1), <i16>q);
       }
       store<i16>(o + K16_BSUMS + ((<usize>g) << 1), <i16>sum);
     }

@@ -2,9 +2,10 @@
 // (llama.cpp's default; engine/backend/js onlineSoftmaxWeightedSum): q rounded
 // to the cache type, scores q.k * scale, one pass of online softmax, and the
 // running weighted sum of V kept in the cache type (rounded to f16 after each
-// update with an F16 cache). Differences from the reference: sums in f32 SIMD
-// order, and v * w + acc with two roundings where ggml uses fmaf.
-import { halfLanesHi, halfLanesLo } from './half';
+// update with an F16 cache). Bit for bit the reference backend's.
+import { dotF16, dotF32 } from './dots';
+import { fmaf, Lanes } from './fma';
+import { halfLanesLo } from './half';
 
 /** Each f32 lane rounded to the nearest binary16 value (ties to even), as f32. Finite values. */
 function roundHalf4(f: v128): v128 {
@@ -77,34 +78,122 @@ export function kvStore(
   }
 }
 
-/** q (headDim f32, already rounded) . the cached key at kp. headDim % 8 == 0. */
-function scoreDot(q: usize, kp: usize, headDim: i32, f16: bool): f32 {
-  let s0 = f32x4.splat(0);
-  let s1 = f32x4.splat(0);
-  for (let d = 0; d < headDim; d += 8) {
-    const o = <usize>d;
-    let k0: v128;
-    let k1: v128;
-    if (f16) {
-      const h = v128.load(kp + (o << 1));
-      k0 = halfLanesLo(h);
-      k1 = halfLanesHi(h);
-    } else {
-      k0 = v128.load(kp + (o << 2));
-      k1 = v128.load(kp + (o << 2), 16);
-    }
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(q + (o << 2)), k0));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(q + (o << 2), 16), k1));
+/** The f64 whose bits are hi:lo (64-bit literals do not survive the TypeScript tooling). */
+function bits(hi: u32, lo: u32): f64 {
+  return reinterpret<f64>(((<u64>hi) << 32) | <u64>lo);
+}
+
+/** glibc's 2^(i/32), i = 0..31, as f64 bits (__exp2f_data.tab with i << 47 added back; engine/quant/x86-math.ts). */
+function exp2Table(i: i32): f64 {
+  switch (i) {
+    case 0:
+      return bits(0x3ff00000, 0x00000000);
+    case 1:
+      return bits(0x3ff059b0, 0xd3158574);
+    case 2:
+      return bits(0x3ff0b558, 0x6cf9890f);
+    case 3:
+      return bits(0x3ff11301, 0xd0125b51);
+    case 4:
+      return bits(0x3ff172b8, 0x3c7d517b);
+    case 5:
+      return bits(0x3ff1d487, 0x3168b9aa);
+    case 6:
+      return bits(0x3ff2387a, 0x6e756238);
+    case 7:
+      return bits(0x3ff29e9d, 0xf51fdee1);
+    case 8:
+      return bits(0x3ff306fe, 0x0a31b715);
+    case 9:
+      return bits(0x3ff371a7, 0x373aa9cb);
+    case 10:
+      return bits(0x3ff3dea6, 0x4c123422);
+    case 11:
+      return bits(0x3ff44e08, 0x6061892d);
+    case 12:
+      return bits(0x3ff4bfda, 0xd5362a27);
+    case 13:
+      return bits(0x3ff5342b, 0x569d4f82);
+    case 14:
+      return bits(0x3ff5ab07, 0xdd485429);
+    case 15:
+      return bits(0x3ff6247e, 0xb03a5585);
+    case 16:
+      return bits(0x3ff6a09e, 0x667f3bcd);
+    case 17:
+      return bits(0x3ff71f75, 0xe8ec5f74);
+    case 18:
+      return bits(0x3ff7a114, 0x73eb0187);
+    case 19:
+      return bits(0x3ff82589, 0x994cce13);
+    case 20:
+      return bits(0x3ff8ace5, 0x422aa0db);
+    case 21:
+      return bits(0x3ff93737, 0xb0cdc5e5);
+    case 22:
+      return bits(0x3ff9c491, 0x82a3f090);
+    case 23:
+      return bits(0x3ffa5503, 0xb23e255d);
+    case 24:
+      return bits(0x3ffae89f, 0x995ad3ad);
+    case 25:
+      return bits(0x3ffb7f76, 0xf2fb5e47);
+    case 26:
+      return bits(0x3ffc199b, 0xdd85529c);
+    case 27:
+      return bits(0x3ffcb720, 0xdcef9069);
+    case 28:
+      return bits(0x3ffd5818, 0xdcfba487);
+    case 29:
+      return bits(0x3ffdfc97, 0x337b9b5f);
+    case 30:
+      return bits(0x3ffea4af, 0xa2a490da);
+    default:
+      return bits(0x3fff5076, 0x5b6e4540);
   }
-  const s = f32x4.add(s0, s1);
-  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + (f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
+}
+
+/**
+ * glibc's expf (engine/quant/x86-math.ts expF32), which ggml's flash attention
+ * calls: x/ln2*32 = k + r, 2^(k/32) from the table, a cubic in r, in double,
+ * rounded once to float.
+ */
+export function expF32(x: f32): f32 {
+  if (x !== x) return x; // NaN
+  if (x > reinterpret<f32>(0x42b17217)) return <f32>Infinity; // 0x1.62e42ep6f
+  if (x < reinterpret<f32>(0xc2cff1b4)) return 0; // -0x1.9fe368p6f
+  const z = bits(0x40471547, 0x652b82fe) * <f64>x; // 32 / ln 2
+  const shift = bits(0x43380000, 0x00000000); // 0x1.8p52
+  const kd = z + shift - shift;
+  const r = z - kd;
+  const k = <i64>kd;
+  const i = <i32>(k & 31);
+  // 2^((k - i) / 32): an exact power of two, normal for every x that gets here
+  const s = exp2Table(i) * reinterpret<f64>((<u64>(((k - i) >> 5) + 1023)) << 52);
+  const p = bits(0x3ebc6af8, 0x4b912394) * r + bits(0x3f2ebfce, 0x50fac4f3);
+  const r2 = r * r;
+  const y = p * r2 + (bits(0x3f962e42, 0xff0c52d6) * r + 1);
+  return <f32>(y * s);
+}
+
+/**
+ * q (headDim f32, already rounded to the cache type) . the cached key at kp,
+ * as ggml's flash attention computes it: ggml_vec_dot_f16 / ggml_vec_dot_f32
+ * in the AVX2 order (dots.ts).
+ */
+function scoreDot(q: usize, kp: usize, headDim: i32, f16: bool): f32 {
+  return f16 ? dotF16(kp, q, headDim) : dotF32(kp, q, headDim);
 }
 
 /**
  * Causal attention of `rows` query rows (rows of qCols f32, heads of headDim)
  * at positions[r], over cache positions 0..positions[r] of the layer's caches
- * kc, vc (rows of nKvHeads*headDim). Writes rows of outCols f32. `scratch`
- * holds 2*headDim f32. headDim % 8 == 0.
+ * kc, vc (rows of nKvHeads*headDim), as ggml's CPU flash attention (and so the
+ * reference backend's onlineSoftmaxWeightedSum) computes it, bit for bit: one
+ * pass of online softmax with glibc's expf, the running sum S = fmaf(S, ms, vs),
+ * and V accumulated with fmaf in the cache type (rounded to f16 after every
+ * update with an F16 cache). Writes rows of outCols f32. `scratch` holds
+ * 2*headDim f32. headDim % 8 == 0.
  */
 export function attention(
   kc: usize,
@@ -145,8 +234,9 @@ export function attention(
         let ms: f32 = 1;
         let vs: f32 = 1;
         if (s > max) {
-          ms = Mathf.exp(max - s);
+          ms = expF32(max - s);
           max = s;
+          // ggml_vec_scale_f16: the float product, then to F16
           const m = f32x4.splat(ms);
           for (let d = 0; d < headDim; d += 4) {
             const p = acc + ((<usize>d) << 2);
@@ -154,29 +244,22 @@ export function attention(
             v128.store(p, f16 ? roundHalf4(y) : y);
           }
         } else {
-          vs = Mathf.exp(s - max);
+          vs = expF32(s - max);
         }
-        const w = f32x4.splat(vs);
+        // ggml_vec_mad_f16 / f32: acc = fmaf(v, vs, acc), then to F16
+        const w = f64x2.splat(<f64>vs);
         const vp = vc + row * es;
-        for (let d = 0; d < headDim; d += 8) {
+        for (let d = 0; d < headDim; d += 4) {
           const o = <usize>d;
-          let v0: v128;
-          let v1: v128;
-          if (f16) {
-            const hv = v128.load(vp + (o << 1));
-            v0 = halfLanesLo(hv);
-            v1 = halfLanesHi(hv);
-          } else {
-            v0 = v128.load(vp + (o << 2));
-            v1 = v128.load(vp + (o << 2), 16);
-          }
+          const v = f16 ? halfLanesLo(v128.load64_zero(vp + (o << 1))) : v128.load(vp + (o << 2));
           const p = acc + (o << 2);
-          const y0 = f32x4.add(f32x4.mul(v0, w), v128.load(p));
-          const y1 = f32x4.add(f32x4.mul(v1, w), v128.load(p, 16));
-          v128.store(p, f16 ? roundHalf4(y0) : y0);
-          v128.store(p, f16 ? roundHalf4(y1) : y1, 16);
+          const a = v128.load(p);
+          const lo = Lanes.fmaAny(Lanes.lowF32(a), f64x2.mul(Lanes.lowF32(v), w));
+          const hi = Lanes.fmaAny(Lanes.highF32(a), f64x2.mul(Lanes.highF32(v), w));
+          const y = v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+          v128.store(p, f16 ? roundHalf4(y) : y);
         }
-        sum = sum * ms + vs;
+        sum = fmaf(sum, ms, vs);
       }
       const inv: f32 = sum === 0 ? 0 : <f32>1 / sum;
       const op = out + ((<usize>(r * outCols + h * headDim)) << 2);
@@ -184,14 +267,5 @@ export function attention(
         v128.store(op + ((<usize>d) << 2), f32x4.mul(v128.load(acc + ((<usize>d) << 2)), f32x4.splat(inv)));
       }
     }
-  }
-}
-
-/** gate = silu(gate) * up over n values: x / (1 + exp(-x)) * u. */
-export function swiglu(gate: usize, up: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
-    const p = (<usize>i) << 2;
-    const x = load<f32>(gate + p);
-    store<f32>(gate + p, (x / (<f32>1 + Mathf.exp(-x))) * load<f32>(up + p));
   }
 }

@@ -1,24 +1,21 @@
-// Dot products of one weight row with one prepared activation row (activations.ts).
-// Integer parts are exact; the per-block float steps of the 32-weight formats
-// follow ggml's generic code in order, so those results match engine/quant's
-// vecDot bit for bit. The K-quants and float rows sum in another order
-// (agreement ~1e-6 relative).
+// Dot products of one weight row with one prepared activation row
+// (activations.ts), in the float order of the reference backend
+// (engine/backend/js), which is llama.cpp's x86 AVX2 order (engine/quant/x86.ts,
+// x86-k.ts) where that is mirrored and ggml's generic order elsewhere (Q4_K,
+// BF16). Integer sums are exact in any order; what must match is which integer
+// sums become floats and how those are rounded and added. So the results are
+// bit for bit the reference's.
 //
 // Weight quants are kept as i16 lanes: a 16-byte load seen as i16x8 gives the
 // even-indexed byte in the low half of each lane and the odd one in the high
 // half; masks and shifts pull out nibbles, and i32x4.dot_i16x8_s multiplies
-// them with the activations' int16 copy in the matching even/odd order.
+// them with the activations' int16 copy in the matching even/odd order. With
+// that layout the i32 lanes of dot(even) + dot(odd) over a group of 16 values
+// hold the sums of values 4k..4k+3: the AVX2 kernels' lanes.
 
 import { K16_BSUMS, K16_STRIDE, P16_STRIDE } from './activations';
-import { halfLanesHi, halfLanesLo, halfToF32 } from './half';
-
-function hsum(v: v128): i32 {
-  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
-}
-
-function hsumf(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
-}
+import { fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
+import { halfLanesLo, halfToF32 } from './half';
 
 function dot(a: v128, b: v128): v128 {
   return i32x4.dot_i16x8_s(a, b);
@@ -31,34 +28,18 @@ function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
   return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
 }
 
-/** The f16 scales of four blocks `stride` bytes apart, as f32x4 (finite values). */
-function halfScales4(p: usize, stride: usize): v128 {
-  let h = i32x4.splat(<i32>load<u16>(p));
-  h = i32x4.replace_lane(h, 1, <i32>load<u16>(p + stride));
-  h = i32x4.replace_lane(h, 2, <i32>load<u16>(p + 2 * stride));
-  h = i32x4.replace_lane(h, 3, <i32>load<u16>(p + 3 * stride));
+/** The f16 values at four addresses as f32x4 (finite values). */
+function halves4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let h = i32x4.splat(<i32>load<u16>(p0));
+  h = i32x4.replace_lane(h, 1, <i32>load<u16>(p1));
+  h = i32x4.replace_lane(h, 2, <i32>load<u16>(p2));
+  h = i32x4.replace_lane(h, 3, <i32>load<u16>(p3));
   const em = v128.and(h, i32x4.splat(0x7fff));
   const f = f32x4.mul(i32x4.shl(em, 13), f32x4.splat(reinterpret<f32>(0x77800000)));
   return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
 
-/** Four 32-bit words `stride` bytes apart. */
-function gather4(p: usize, stride: usize): v128 {
-  let v = i32x4.splat(load<i32>(p));
-  v = i32x4.replace_lane(v, 1, load<i32>(p + stride));
-  v = i32x4.replace_lane(v, 2, load<i32>(p + 2 * stride));
-  return i32x4.replace_lane(v, 3, load<i32>(p + 3 * stride));
-}
-
-/** sumf + p[0] + p[1] + p[2] + p[3], in that order (ggml adds block by block). */
-function addLanes(sumf: f32, p: v128): f32 {
-  sumf += f32x4.extract_lane(p, 0);
-  sumf += f32x4.extract_lane(p, 1);
-  sumf += f32x4.extract_lane(p, 2);
-  return sumf + f32x4.extract_lane(p, 3);
-}
-
-/** sum of the 32 unsigned nibbles of qs (16 bytes) times the P16 quants at aq. */
+/** Sum of the 32 unsigned nibbles of a Q4 block's qs (v, 16 bytes) times the P16 quants at aq. */
 function nibbleDot(v: v128, aq: usize): v128 {
   const m4 = i16x8.splat(0x0f);
   let acc = dot(v128.and(v, m4), v128.load(aq));
@@ -67,193 +48,189 @@ function nibbleDot(v: v128, aq: usize): v128 {
   return i32x4.add(acc, dot(i16x8.shr_u(v, 12), v128.load(aq, 48)));
 }
 
-/** Like nibbleDot, with the fifth bits of a Q5 block (qh, one bit per weight) added as 16. */
-function nibble5Dot(v: v128, qh: u32, aq: usize): v128 {
-  const m4 = i16x8.splat(0x0f);
-  const sixteen = i16x8.splat(16);
-  const zero = i16x8.splat(0);
-  const evenBits = i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384);
-  const oddBits = i16x8(2, 8, 32, 128, 512, 2048, 8192, -32768);
-  const lo = i16x8.splat(<i16>(qh & 0xffff));
-  const hi = i16x8.splat(<i16>(qh >>> 16));
-  const b0 = v128.and(i16x8.ne(v128.and(lo, evenBits), zero), sixteen);
-  const b1 = v128.and(i16x8.ne(v128.and(lo, oddBits), zero), sixteen);
-  const b2 = v128.and(i16x8.ne(v128.and(hi, evenBits), zero), sixteen);
-  const b3 = v128.and(i16x8.ne(v128.and(hi, oddBits), zero), sixteen);
-  let acc = dot(v128.or(v128.and(v, m4), b0), v128.load(aq));
-  acc = i32x4.add(acc, dot(v128.or(v128.and(i16x8.shr_u(v, 8), m4), b1), v128.load(aq, 16)));
-  acc = i32x4.add(acc, dot(v128.or(v128.and(i16x8.shr_u(v, 4), m4), b2), v128.load(aq, 32)));
-  return i32x4.add(acc, dot(v128.or(i16x8.shr_u(v, 12), b3), v128.load(aq, 48)));
+// ---- The 32-weight formats, AVX2 order: 8 float lanes, one FMA per lane and block --------------
+
+/**
+ * ggml_gemv_q4_0_8x8_q8_0 (llama.cpp repacks Q4_0 weights with a multiple of 8
+ * rows on x86): per output one float, acc = fmaf(float(sumi), dw*da, acc) per
+ * block. Four weight rows (rb bytes apart) against one activation row at once,
+ * one row per lane; returns the four results.
+ */
+export function dotQ4_0Rows4(w: usize, rb: usize, a: usize, nb: i32): v128 {
+  let acc0 = f64x2.splat(0);
+  let acc1 = f64x2.splat(0);
+  for (let i = 0; i < nb; i++) {
+    const w0 = w + <usize>i * 18;
+    const w1 = w0 + rb;
+    const w2 = w1 + rb;
+    const w3 = w2 + rb;
+    const aq = a + <usize>i * P16_STRIDE;
+    const s0 = nibbleDot(v128.load(w0, 2), aq + 16);
+    const s1 = nibbleDot(v128.load(w1, 2), aq + 16);
+    const s2 = nibbleDot(v128.load(w2, 2), aq + 16);
+    const s3 = nibbleDot(v128.load(w3, 2), aq + 16);
+    // (q - 8) . a = q . a - 8 * (sum of a): integers, exact
+    const sumi = i32x4.sub(hsum4(s0, s1, s2, s3), i32x4.splat(load<i32>(aq, 4) << 3));
+    const d = f32x4.mul(halves4(w0, w1, w2, w3), f32x4.splat(load<f32>(aq)));
+    acc0 = Lanes.fma(acc0, f64x2.mul(Lanes.lowI32(sumi), Lanes.lowF32(d)));
+    acc1 = Lanes.fma(acc1, f64x2.mul(Lanes.highI32(sumi), Lanes.highF32(d)));
+  }
+  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(acc0), f32x4.demote_f64x2_zero(acc1), 0, 1, 4, 5);
 }
 
 /**
- * ggml_vec_dot_q4_0_q8_0: (q - 8) as q minus 8 * (sum of the activation quants).
- * Four blocks at a time: their integer sums and float products in SIMD, then
- * added to sumf one by one, as ggml does.
+ * ggml_vec_dot_q4_0_q8_0, AVX2 (Q4_0 weights that are not repacked): lane k
+ * holds the integer sum over values 4k..4k+3 of a block, lanes[k] =
+ * fmaf(dw*da, lane, lanes[k]); hsum_float_8 at the end.
  */
 export function dotQ4_0(w: usize, a: usize, nb: i32): f32 {
-  let sumf: f32 = 0;
-  let i = 0;
-  for (; i + 4 <= nb; i += 4) {
-    const s0 = nibbleDot(v128.load(w, 2), a + 16);
-    const s1 = nibbleDot(v128.load(w, 20), a + 96);
-    const s2 = nibbleDot(v128.load(w, 38), a + 176);
-    const s3 = nibbleDot(v128.load(w, 56), a + 256);
-    const sumi = i32x4.sub(hsum4(s0, s1, s2, s3), i32x4.shl(gather4(a + 4, P16_STRIDE), 3));
-    const da = gather4(a, P16_STRIDE);
-    sumf = addLanes(sumf, f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(sumi), halfScales4(w, 18)), da));
-    w += 72;
-    a += 4 * P16_STRIDE;
-  }
-  for (; i < nb; i++) {
-    const sumi = hsum(nibbleDot(v128.load(w, 2), a + 16)) - 8 * load<i32>(a, 4);
-    sumf += <f32>sumi * halfToF32(load<u16>(w)) * load<f32>(a);
-    w += 18;
-    a += P16_STRIDE;
-  }
-  return sumf;
-}
-
-/** The four i16-lane nibble vectors of 16 Q4 bytes, dotted with the P16 quants at aq. */
-function nibbleDotUnpacked(n0: v128, n1: v128, n2: v128, n3: v128, aq: usize): v128 {
-  let acc = dot(n0, v128.load(aq));
-  acc = i32x4.add(acc, dot(n1, v128.load(aq, 16)));
-  acc = i32x4.add(acc, dot(n2, v128.load(aq, 32)));
-  return i32x4.add(acc, dot(n3, v128.load(aq, 48)));
-}
-
-/**
- * dotQ4_0 of one weight row with two activation rows (prefill): the nibbles are
- * unpacked once for both. Same arithmetic per row as dotQ4_0, so the same bits.
- * The results go to out0 and out1.
- */
-export function dot2Q4_0(w: usize, a0: usize, a1: usize, nb: i32, out0: usize, out1: usize): void {
-  let sumf0: f32 = 0;
-  let sumf1: f32 = 0;
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
   const m4 = i16x8.splat(0x0f);
-  let i = 0;
-  for (; i + 4 <= nb; i += 4) {
-    let p0 = i32x4.splat(0);
-    let p1 = i32x4.splat(0);
-    let p2 = i32x4.splat(0);
-    let p3 = i32x4.splat(0);
-    let q0 = i32x4.splat(0);
-    let q1 = i32x4.splat(0);
-    let q2 = i32x4.splat(0);
-    let q3 = i32x4.splat(0);
-    for (let b = 0; b < 4; b++) {
-      const v = v128.load(w + 2 + 18 * b);
-      const n0 = v128.and(v, m4);
-      const n1 = v128.and(i16x8.shr_u(v, 8), m4);
-      const n2 = v128.and(i16x8.shr_u(v, 4), m4);
-      const n3 = i16x8.shr_u(v, 12);
-      const s0 = nibbleDotUnpacked(n0, n1, n2, n3, a0 + 16 + <usize>(b * P16_STRIDE));
-      const s1 = nibbleDotUnpacked(n0, n1, n2, n3, a1 + 16 + <usize>(b * P16_STRIDE));
-      if (b === 0) {
-        p0 = s0;
-        q0 = s1;
-      } else if (b === 1) {
-        p1 = s0;
-        q1 = s1;
-      } else if (b === 2) {
-        p2 = s0;
-        q2 = s1;
-      } else {
-        p3 = s0;
-        q3 = s1;
-      }
-    }
-    const dw = halfScales4(w, 18);
-    const sumi0 = i32x4.sub(hsum4(p0, p1, p2, p3), i32x4.shl(gather4(a0 + 4, P16_STRIDE), 3));
-    const sumi1 = i32x4.sub(hsum4(q0, q1, q2, q3), i32x4.shl(gather4(a1 + 4, P16_STRIDE), 3));
-    sumf0 = addLanes(sumf0, f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(sumi0), dw), gather4(a0, P16_STRIDE)));
-    sumf1 = addLanes(sumf1, f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(sumi1), dw), gather4(a1, P16_STRIDE)));
-    w += 72;
-    a0 += 4 * P16_STRIDE;
-    a1 += 4 * P16_STRIDE;
-  }
-  for (; i < nb; i++) {
-    const v = v128.load(w, 2);
-    const dw = halfToF32(load<u16>(w));
-    const sumi0 = hsum(nibbleDot(v, a0 + 16)) - 8 * load<i32>(a0, 4);
-    const sumi1 = hsum(nibbleDot(v, a1 + 16)) - 8 * load<i32>(a1, 4);
-    sumf0 += <f32>sumi0 * dw * load<f32>(a0);
-    sumf1 += <f32>sumi1 * dw * load<f32>(a1);
-    w += 18;
-    a0 += P16_STRIDE;
-    a1 += P16_STRIDE;
-  }
-  store<f32>(out0, sumf0);
-  store<f32>(out1, sumf1);
-}
-
-/** ggml_vec_dot_q4_1_q8_1: d*sumi + m*s. */
-export function dotQ4_1(w: usize, a: usize, nb: i32): f32 {
-  let sumf: f32 = 0;
+  const eight = i16x8.splat(8);
   for (let i = 0; i < nb; i++) {
-    const sumi = hsum(nibbleDot(v128.load(w, 4), a + 16));
-    const scaled = halfToF32(load<u16>(w)) * load<f32>(a) * <f32>sumi;
-    sumf += scaled + halfToF32(load<u16>(w, 2)) * load<f32>(a, 8);
-    w += 20;
+    const v = v128.load(w, 2);
+    const l0 = i32x4.add(
+      dot(i16x8.sub(v128.and(v, m4), eight), v128.load(a, 16)),
+      dot(i16x8.sub(v128.and(i16x8.shr_u(v, 8), m4), eight), v128.load(a, 32)),
+    );
+    const l1 = i32x4.add(
+      dot(i16x8.sub(v128.and(i16x8.shr_u(v, 4), m4), eight), v128.load(a, 48)),
+      dot(i16x8.sub(i16x8.shr_u(v, 12), eight), v128.load(a, 64)),
+    );
+    const d = f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
+    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(l0), d));
+    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(l0), d));
+    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(l1), d));
+    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(l1), d));
+    w += 18;
     a += P16_STRIDE;
   }
-  return sumf;
+  return hsum8(a0, a1, a2, a3);
 }
 
+/** The fifth bits of a Q5 block (qh), as 0/16 in the i16 lanes of the four nibble vectors. */
+function fifthBit(qh: u32, part: i32): v128 {
+  const evenBits = i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384);
+  const oddBits = i16x8(2, 8, 32, 128, 512, 2048, 8192, -32768);
+  const half = i16x8.splat(<i16>(part < 2 ? qh & 0xffff : qh >>> 16));
+  return v128.and(i16x8.ne(v128.and(half, part & 1 ? oddBits : evenBits), i16x8.splat(0)), i16x8.splat(16));
+}
+
+/** ggml_vec_dot_q5_0_q8_0, AVX2: as dotQ4_0 with the value nibble | bit << 4, minus 16. */
 export function dotQ5_0(w: usize, a: usize, nb: i32): f32 {
-  let sumf: f32 = 0;
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
+  const m4 = i16x8.splat(0x0f);
+  const sixteen = i16x8.splat(16);
   for (let i = 0; i < nb; i++) {
-    const sumi = hsum(nibble5Dot(v128.load(w, 6), load<u32>(w, 2), a + 16)) - 16 * load<i32>(a, 4);
-    sumf += halfToF32(load<u16>(w)) * load<f32>(a) * <f32>sumi;
+    const v = v128.load(w, 6);
+    const qh = load<u32>(w, 2);
+    const n0 = i16x8.sub(v128.or(v128.and(v, m4), fifthBit(qh, 0)), sixteen);
+    const n1 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(v, 8), m4), fifthBit(qh, 1)), sixteen);
+    const n2 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(v, 4), m4), fifthBit(qh, 2)), sixteen);
+    const n3 = i16x8.sub(v128.or(i16x8.shr_u(v, 12), fifthBit(qh, 3)), sixteen);
+    const l0 = i32x4.add(dot(n0, v128.load(a, 16)), dot(n1, v128.load(a, 32)));
+    const l1 = i32x4.add(dot(n2, v128.load(a, 48)), dot(n3, v128.load(a, 64)));
+    const d = f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
+    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(l0), d));
+    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(l0), d));
+    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(l1), d));
+    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(l1), d));
     w += 22;
     a += P16_STRIDE;
   }
-  return sumf;
+  return hsum8(a0, a1, a2, a3);
+}
+
+/**
+ * ggml_vec_dot_q4_1_q8_1 / q5_1_q8_1, AVX2: lanes[k] = fmaf(lane, dw*da,
+ * lanes[k]) over unsigned values; the minimum terms m*s in a scalar float sum
+ * (fmaf: the build contracts it), added after the horizontal sum. `bits5`:
+ * Q5_1 (fifth bits at 4, quants at 8), else Q4_1 (quants at 4).
+ */
+function dotQx_1(w: usize, a: usize, nb: i32, bits5: bool): f32 {
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
+  let summs: f64 = 0;
+  const m4 = i16x8.splat(0x0f);
+  const size: usize = bits5 ? 24 : 20;
+  for (let i = 0; i < nb; i++) {
+    summs = roundSum(<f64>halfToF32(load<u16>(w, 2)) * <f64>load<f32>(a, 8), summs);
+    let n0: v128;
+    let n1: v128;
+    let n2: v128;
+    let n3: v128;
+    if (bits5) {
+      const v = v128.load(w, 8);
+      const qh = load<u32>(w, 4);
+      n0 = v128.or(v128.and(v, m4), fifthBit(qh, 0));
+      n1 = v128.or(v128.and(i16x8.shr_u(v, 8), m4), fifthBit(qh, 1));
+      n2 = v128.or(v128.and(i16x8.shr_u(v, 4), m4), fifthBit(qh, 2));
+      n3 = v128.or(i16x8.shr_u(v, 12), fifthBit(qh, 3));
+    } else {
+      const v = v128.load(w, 4);
+      n0 = v128.and(v, m4);
+      n1 = v128.and(i16x8.shr_u(v, 8), m4);
+      n2 = v128.and(i16x8.shr_u(v, 4), m4);
+      n3 = i16x8.shr_u(v, 12);
+    }
+    const l0 = i32x4.add(dot(n0, v128.load(a, 16)), dot(n1, v128.load(a, 32)));
+    const l1 = i32x4.add(dot(n2, v128.load(a, 48)), dot(n3, v128.load(a, 64)));
+    const d = f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
+    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(l0), d));
+    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(l0), d));
+    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(l1), d));
+    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(l1), d));
+    w += size;
+    a += P16_STRIDE;
+  }
+  return hsum8(a0, a1, a2, a3) + <f32>summs;
+}
+
+export function dotQ4_1(w: usize, a: usize, nb: i32): f32 {
+  return dotQx_1(w, a, nb, false);
 }
 
 export function dotQ5_1(w: usize, a: usize, nb: i32): f32 {
-  let sumf: f32 = 0;
-  for (let i = 0; i < nb; i++) {
-    const sumi = hsum(nibble5Dot(v128.load(w, 8), load<u32>(w, 4), a + 16));
-    const scaled = halfToF32(load<u16>(w)) * load<f32>(a) * <f32>sumi;
-    sumf += scaled + halfToF32(load<u16>(w, 2)) * load<f32>(a, 8);
-    w += 24;
-    a += P16_STRIDE;
-  }
-  return sumf;
+  return dotQx_1(w, a, nb, true);
 }
 
-/** The 32 int8 quants at q (sign-extended in place: even = (v << 8) >> 8, odd = v >> 8) times the P16 quants at aq. */
-function int8Dot(q: usize, aq: usize): v128 {
-  const v0 = v128.load(q);
-  const v1 = v128.load(q, 16);
-  let acc = dot(i16x8.shr_s(i16x8.shl(v0, 8), 8), v128.load(aq));
-  acc = i32x4.add(acc, dot(i16x8.shr_s(v0, 8), v128.load(aq, 16)));
-  acc = i32x4.add(acc, dot(i16x8.shr_s(i16x8.shl(v1, 8), 8), v128.load(aq, 32)));
-  return i32x4.add(acc, dot(i16x8.shr_s(v1, 8), v128.load(aq, 48)));
-}
-
-/** ggml_vec_dot_q8_0_q8_0: sumi * (dw * da), four blocks at a time as in dotQ4_0. */
+/** ggml_vec_dot_q8_0_q8_0, AVX2: as dotQ4_0 with int8 weights (sign-extended in place from the i16 lanes). */
 export function dotQ8_0(w: usize, a: usize, nb: i32): f32 {
-  let sumf: f32 = 0;
-  let i = 0;
-  for (; i + 4 <= nb; i += 4) {
-    const s0 = int8Dot(w + 2, a + 16);
-    const s1 = int8Dot(w + 36, a + 96);
-    const s2 = int8Dot(w + 70, a + 176);
-    const s3 = int8Dot(w + 104, a + 256);
-    const d = f32x4.mul(halfScales4(w, 34), gather4(a, P16_STRIDE));
-    sumf = addLanes(sumf, f32x4.mul(f32x4.convert_i32x4_s(hsum4(s0, s1, s2, s3)), d));
-    w += 136;
-    a += 4 * P16_STRIDE;
-  }
-  for (; i < nb; i++) {
-    sumf += <f32>hsum(int8Dot(w + 2, a + 16)) * (halfToF32(load<u16>(w)) * load<f32>(a));
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
+  for (let i = 0; i < nb; i++) {
+    const v0 = v128.load(w, 2);
+    const v1 = v128.load(w, 18);
+    const l0 = i32x4.add(
+      dot(i16x8.shr_s(i16x8.shl(v0, 8), 8), v128.load(a, 16)),
+      dot(i16x8.shr_s(v0, 8), v128.load(a, 32)),
+    );
+    const l1 = i32x4.add(
+      dot(i16x8.shr_s(i16x8.shl(v1, 8), 8), v128.load(a, 48)),
+      dot(i16x8.shr_s(v1, 8), v128.load(a, 64)),
+    );
+    const d = f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
+    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(l0), d));
+    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(l0), d));
+    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(l1), d));
+    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(l1), d));
     w += 34;
     a += P16_STRIDE;
   }
-  return sumf;
+  return hsum8(a0, a1, a2, a3);
 }
+
+// ---- K-quants against Q8_K ------------------------------------------------------------------------
 
 /** The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block (get_scale_min_k4); scales at s. */
 function scaleK4(j: i32, s: usize): i32 {
@@ -276,33 +253,77 @@ function minsDot(s: usize, a: usize): i32 {
   return summ;
 }
 
+/**
+ * ggml_vec_dot_q4_K_q8_K_generic (llama.cpp repacks Q4_K on x86, in an order
+ * not mirrored; the reference backend keeps the generic one): eight int32
+ * lanes, lane l = value index mod 8, scaled per sub-block; per block
+ * sums[l] += d * float(lane) in f32 and sumf -= dmin * (mins . bsums); at the
+ * end sumf + sums[0] + ... + sums[7]. The activations are in the Q4_K layout
+ * (activations.ts quantizeQ8K with mod8 set): after a byte shuffle of the
+ * weights, dot(even) puts lanes 0, 2, 4, 6 in its i32 lanes and dot(odd) 1, 3, 5, 7.
+ */
 export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
   let sumf: f32 = 0;
+  let sumsE = f32x4.splat(0); // lanes 0, 2, 4, 6
+  let sumsO = f32x4.splat(0); // lanes 1, 3, 5, 7
   const m4 = i16x8.splat(0x0f);
   for (let i = 0; i < nb; i++) {
     const s = w + 4;
-    let acc = i32x4.splat(0);
+    let accE = i32x4.splat(0);
+    let accO = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
       const q = w + 16 + ((<usize>c) << 5);
       const ap = a + 16 + ((<usize>c) << 7);
-      const v0 = v128.load(q);
-      const v1 = v128.load(q, 16);
-      let lo = dot(v128.and(v0, m4), v128.load(ap));
-      lo = i32x4.add(lo, dot(v128.and(i16x8.shr_u(v0, 8), m4), v128.load(ap, 16)));
-      lo = i32x4.add(lo, dot(v128.and(v1, m4), v128.load(ap, 32)));
-      lo = i32x4.add(lo, dot(v128.and(i16x8.shr_u(v1, 8), m4), v128.load(ap, 48)));
-      let hi = dot(v128.and(i16x8.shr_u(v0, 4), m4), v128.load(ap, 64));
-      hi = i32x4.add(hi, dot(i16x8.shr_u(v0, 12), v128.load(ap, 80)));
-      hi = i32x4.add(hi, dot(v128.and(i16x8.shr_u(v1, 4), m4), v128.load(ap, 96)));
-      hi = i32x4.add(hi, dot(i16x8.shr_u(v1, 12), v128.load(ap, 112)));
-      acc = i32x4.add(acc, i32x4.mul(lo, i32x4.splat(scaleK4(2 * c, s))));
-      acc = i32x4.add(acc, i32x4.mul(hi, i32x4.splat(scaleK4(2 * c + 1, s))));
+      const v0 = i8x16.shuffle(v128.load(q), v128.load(q), 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+      const v1 = i8x16.shuffle(
+        v128.load(q, 16),
+        v128.load(q, 16),
+        0,
+        1,
+        8,
+        9,
+        2,
+        3,
+        10,
+        11,
+        4,
+        5,
+        12,
+        13,
+        6,
+        7,
+        14,
+        15,
+      );
+      const loE = i32x4.add(dot(v128.and(v0, m4), v128.load(ap)), dot(v128.and(v1, m4), v128.load(ap, 32)));
+      const loO = i32x4.add(
+        dot(v128.and(i16x8.shr_u(v0, 8), m4), v128.load(ap, 16)),
+        dot(v128.and(i16x8.shr_u(v1, 8), m4), v128.load(ap, 48)),
+      );
+      const hiE = i32x4.add(
+        dot(v128.and(i16x8.shr_u(v0, 4), m4), v128.load(ap, 64)),
+        dot(v128.and(i16x8.shr_u(v1, 4), m4), v128.load(ap, 96)),
+      );
+      const hiO = i32x4.add(dot(i16x8.shr_u(v0, 12), v128.load(ap, 80)), dot(i16x8.shr_u(v1, 12), v128.load(ap, 112)));
+      const sl = i32x4.splat(scaleK4(2 * c, s));
+      const sh = i32x4.splat(scaleK4(2 * c + 1, s));
+      accE = i32x4.add(accE, i32x4.add(i32x4.mul(loE, sl), i32x4.mul(hiE, sh)));
+      accO = i32x4.add(accO, i32x4.add(i32x4.mul(loO, sl), i32x4.mul(hiO, sh)));
     }
-    const da = load<f32>(a);
-    const summ = minsDot(s, a);
-    sumf += halfToF32(load<u16>(w)) * da * <f32>hsum(acc) - halfToF32(load<u16>(w, 2)) * da * <f32>summ;
+    const ad = load<f32>(a);
+    const d = f32x4.splat(halfToF32(load<u16>(w)) * ad);
+    sumsE = f32x4.add(sumsE, f32x4.mul(d, f32x4.convert_i32x4_s(accE)));
+    sumsO = f32x4.add(sumsO, f32x4.mul(d, f32x4.convert_i32x4_s(accO)));
+    const dmin = halfToF32(load<u16>(w, 2)) * ad;
+    sumf = sumf - dmin * <f32>minsDot(s, a);
     w += 144;
     a += K16_STRIDE;
+  }
+  for (let l = 0; l < 4; l++) {
+    sumf += f32x4.extract_lane(sumsE, 0);
+    sumf += f32x4.extract_lane(sumsO, 0);
+    sumsE = v128.shuffle<i32>(sumsE, sumsE, 1, 2, 3, 0);
+    sumsO = v128.shuffle<i32>(sumsO, sumsO, 1, 2, 3, 0);
   }
   return sumf;
 }
@@ -316,14 +337,25 @@ function bitOdd(h: v128, b: i32): v128 {
   return i16x8.shl(v128.and(i16x8.shr_u(h, b + 8), i16x8.splat(1)), 4);
 }
 
+/**
+ * ggml_vec_dot_q5_K_q8_K, AVX2 (x86-k.ts dotQ5_KX86): the mins into a scalar
+ * float sum, summs = fmaf(-dy*dmin, mins . bsums, summs); lane k sums
+ * scale[m] * q*q8 over values 4k..4k+3 of each 32-value sub-block m, then
+ * lanes[k] = fmaf(dy*d, lane, lanes[k]); hsum_float_8 + summs.
+ */
 export function dotQ5_K(w: usize, a: usize, nb: i32): f32 {
-  let sumf: f32 = 0;
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
+  let summs: f64 = 0;
   const m4 = i16x8.splat(0x0f);
   for (let i = 0; i < nb; i++) {
     const s = w + 4;
     const h0 = v128.load(w, 16);
     const h1 = v128.load(w, 32);
-    let acc = i32x4.splat(0);
+    let acc0 = i32x4.splat(0);
+    let acc1 = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
       const q = w + 48 + ((<usize>c) << 5);
       const ap = a + 16 + ((<usize>c) << 7);
@@ -331,41 +363,66 @@ export function dotQ5_K(w: usize, a: usize, nb: i32): f32 {
       const v1 = v128.load(q, 16);
       const bl = 2 * c;
       const bh = 2 * c + 1;
-      let lo = dot(v128.or(v128.and(v0, m4), bitEven(h0, bl)), v128.load(ap));
-      lo = i32x4.add(lo, dot(v128.or(v128.and(i16x8.shr_u(v0, 8), m4), bitOdd(h0, bl)), v128.load(ap, 16)));
-      lo = i32x4.add(lo, dot(v128.or(v128.and(v1, m4), bitEven(h1, bl)), v128.load(ap, 32)));
-      lo = i32x4.add(lo, dot(v128.or(v128.and(i16x8.shr_u(v1, 8), m4), bitOdd(h1, bl)), v128.load(ap, 48)));
-      let hi = dot(v128.or(v128.and(i16x8.shr_u(v0, 4), m4), bitEven(h0, bh)), v128.load(ap, 64));
-      hi = i32x4.add(hi, dot(v128.or(i16x8.shr_u(v0, 12), bitOdd(h0, bh)), v128.load(ap, 80)));
-      hi = i32x4.add(hi, dot(v128.or(v128.and(i16x8.shr_u(v1, 4), m4), bitEven(h1, bh)), v128.load(ap, 96)));
-      hi = i32x4.add(hi, dot(v128.or(i16x8.shr_u(v1, 12), bitOdd(h1, bh)), v128.load(ap, 112)));
-      acc = i32x4.add(acc, i32x4.mul(lo, i32x4.splat(scaleK4(bl, s))));
-      acc = i32x4.add(acc, i32x4.mul(hi, i32x4.splat(scaleK4(bh, s))));
+      const lo0 = i32x4.add(
+        dot(v128.or(v128.and(v0, m4), bitEven(h0, bl)), v128.load(ap)),
+        dot(v128.or(v128.and(i16x8.shr_u(v0, 8), m4), bitOdd(h0, bl)), v128.load(ap, 16)),
+      );
+      const lo1 = i32x4.add(
+        dot(v128.or(v128.and(v1, m4), bitEven(h1, bl)), v128.load(ap, 32)),
+        dot(v128.or(v128.and(i16x8.shr_u(v1, 8), m4), bitOdd(h1, bl)), v128.load(ap, 48)),
+      );
+      const hi0 = i32x4.add(
+        dot(v128.or(v128.and(i16x8.shr_u(v0, 4), m4), bitEven(h0, bh)), v128.load(ap, 64)),
+        dot(v128.or(i16x8.shr_u(v0, 12), bitOdd(h0, bh)), v128.load(ap, 80)),
+      );
+      const hi1 = i32x4.add(
+        dot(v128.or(v128.and(i16x8.shr_u(v1, 4), m4), bitEven(h1, bh)), v128.load(ap, 96)),
+        dot(v128.or(i16x8.shr_u(v1, 12), bitOdd(h1, bh)), v128.load(ap, 112)),
+      );
+      const sl = i32x4.splat(scaleK4(bl, s));
+      const sh = i32x4.splat(scaleK4(bh, s));
+      acc0 = i32x4.add(acc0, i32x4.add(i32x4.mul(lo0, sl), i32x4.mul(hi0, sh)));
+      acc1 = i32x4.add(acc1, i32x4.add(i32x4.mul(lo1, sl), i32x4.mul(hi1, sh)));
     }
-    const da = load<f32>(a);
-    const summ = minsDot(s, a);
-    sumf += halfToF32(load<u16>(w)) * da * <f32>hsum(acc) - halfToF32(load<u16>(w, 2)) * da * <f32>summ;
+    const dy = load<f32>(a);
+    const dmin = -(dy * halfToF32(load<u16>(w, 2)));
+    summs = roundSum(<f64>dmin * <f64>minsDot(s, a), summs);
+    const d = f64x2.splat(<f64>(dy * halfToF32(load<u16>(w))));
+    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(acc0), d));
+    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(acc0), d));
+    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(acc1), d));
+    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(acc1), d));
     w += 176;
     a += K16_STRIDE;
   }
-  return sumf;
+  return hsum8(a0, a1, a2, a3) + <f32>summs;
 }
 
-/** Q6_K: ql low 4 bits, qh 2 high bits, 16 int8 scales; (q - 32) as q minus 32 * bsums. */
+/**
+ * ggml_vec_dot_q6_K_q8_K, AVX2 (x86-k.ts dotQ6_KX86): lanes 0-3 take the first
+ * 16 values of each 32-value chunk, lanes 4-7 the last 16, each scaled by its
+ * 16-value group's int8 scale; the -32 offset comes out per lane from the
+ * activation sums, lane k losing 32 * (bsum[2k]*sc[2k] + bsum[2k+1]*sc[2k+1]).
+ */
 export function dotQ6_K(w: usize, a: usize, nb: i32): f32 {
-  let sumf: f32 = 0;
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
   const m4 = i16x8.splat(0x0f);
   const m3 = i16x8.splat(3);
   for (let i = 0; i < nb; i++) {
     const sc = w + 192;
-    let acc = i32x4.splat(0);
+    let acc0 = i32x4.splat(0);
+    let acc1 = i32x4.splat(0);
     for (let h = 0; h < 2; h++) {
       for (let g = 0; g < 2; g++) {
         const l0 = v128.load(w + ((<usize>h) << 6) + ((<usize>g) << 4));
         const l1 = v128.load(w + ((<usize>h) << 6) + 32 + ((<usize>g) << 4));
         const hb = v128.load(w + 128 + ((<usize>h) << 5) + ((<usize>g) << 4));
         const ap = a + 16 + ((<usize>(128 * h + 16 * g)) << 1);
-        // m = 0..3: weights l, l+32, l+64, l+96 of the half; group 8h + 2m + g.
+        let acc = i32x4.splat(0);
+        // m = 0..3: values l, l+32, l+64, l+96 of the half; group 8h + 2m + g.
         for (let m = 0; m < 4; m++) {
           const src = m & 1 ? l1 : l0;
           const shift = m & 2 ? 4 : 0;
@@ -381,62 +438,227 @@ export function dotQ6_K(w: usize, a: usize, nb: i32): f32 {
           const part = i32x4.add(dot(even, v128.load(aq)), dot(odd, v128.load(aq, 16)));
           acc = i32x4.add(acc, i32x4.mul(part, i32x4.splat(<i32>load<i8>(sc + 8 * h + 2 * m + g))));
         }
+        if (g === 0) acc0 = i32x4.add(acc0, acc);
+        else acc1 = i32x4.add(acc1, acc);
       }
     }
-    let offs: i32 = 0;
-    for (let j = 0; j < 16; j++) offs += <i32>load<i8>(sc + j) * <i32>load<i16>(a + K16_BSUMS + ((<usize>j) << 1));
-    sumf += halfToF32(load<u16>(w, 208)) * load<f32>(a) * <f32>(hsum(acc) - 32 * offs);
+    const scales = v128.load(sc);
+    const off0 = dot(v128.load(a, K16_BSUMS), i16x8.extend_low_i8x16_s(scales));
+    const off1 = dot(v128.load(a, K16_BSUMS + 16), i16x8.extend_high_i8x16_s(scales));
+    acc0 = i32x4.sub(acc0, i32x4.shl(off0, 5));
+    acc1 = i32x4.sub(acc1, i32x4.shl(off1, 5));
+    const d = f64x2.splat(<f64>(load<f32>(a) * halfToF32(load<u16>(w, 208))));
+    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(acc0), d));
+    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(acc0), d));
+    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(acc1), d));
+    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(acc1), d));
     w += 210;
     a += K16_STRIDE;
   }
-  return sumf;
+  return hsum8(a0, a1, a2, a3);
 }
 
-/** F32 x F32, four partial sums of four lanes. */
+/** Q3_K's 16 six-bit scales, unpacked from scales[12] at sc and offset by -32. */
+function q3Scale(sc: usize, index: i32): i32 {
+  const low: i32 = index < 8 ? <i32>load<u8>(sc + index) & 0x0f : <i32>load<u8>(sc + index - 8) >> 4;
+  const high: i32 = (<i32>load<u8>(sc + 8 + (index & 3)) >> (2 * (index >> 2))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+/**
+ * ggml_vec_dot_q3_K_q8_K, AVX2 (x86-k.ts dotQ3_KX86): value = 2 low bits - 4
+ * unless the hmask bit is set; lanes as in Q6_K (lanes 0-3 the first 16 values
+ * of a chunk with scale 8j+2l, lanes 4-7 the last 16 with scale 8j+2l+1).
+ */
+export function dotQ3_K(w: usize, a: usize, nb: i32): f32 {
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
+  const m3 = i16x8.splat(3);
+  const one = i16x8.splat(1);
+  const four = i16x8.splat(4);
+  for (let i = 0; i < nb; i++) {
+    const sc = w + 96;
+    let acc0 = i32x4.splat(0);
+    let acc1 = i32x4.splat(0);
+    for (let g = 0; g < 2; g++) {
+      const hm = v128.load(w + ((<usize>g) << 4));
+      for (let j = 0; j < 2; j++) {
+        const qs = v128.load(w + 32 + ((<usize>j) << 5) + ((<usize>g) << 4));
+        let acc = i32x4.splat(0);
+        for (let l = 0; l < 4; l++) {
+          const hb = 4 * j + l;
+          const even = i16x8.sub(
+            v128.or(v128.and(i16x8.shr_u(qs, 2 * l), m3), i16x8.shl(v128.and(i16x8.shr_u(hm, hb), one), 2)),
+            four,
+          );
+          const odd = i16x8.sub(
+            v128.or(v128.and(i16x8.shr_u(qs, 8 + 2 * l), m3), i16x8.shl(v128.and(i16x8.shr_u(hm, 8 + hb), one), 2)),
+            four,
+          );
+          const aq = a + 16 + ((<usize>(128 * j + 32 * l + 16 * g)) << 1);
+          const part = i32x4.add(dot(even, v128.load(aq)), dot(odd, v128.load(aq, 16)));
+          acc = i32x4.add(acc, i32x4.mul(part, i32x4.splat(q3Scale(sc, 8 * j + 2 * l + g))));
+        }
+        if (g === 0) acc0 = i32x4.add(acc0, acc);
+        else acc1 = i32x4.add(acc1, acc);
+      }
+    }
+    const d = f64x2.splat(<f64>(load<f32>(a) * halfToF32(load<u16>(w, 108))));
+    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(acc0), d));
+    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(acc0), d));
+    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(acc1), d));
+    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(acc1), d));
+    w += 110;
+    a += K16_STRIDE;
+  }
+  return hsum8(a0, a1, a2, a3);
+}
+
+/**
+ * ggml_vec_dot_q2_K_q8_K, AVX2 (x86-k.ts dotQ2_KX86): per block first
+ * lanes[k] = fmaf(-dy*dmin, min[2k]*bsum[2k] + min[2k+1]*bsum[2k+1], lanes[k]),
+ * then lanes[k] = fmaf(dy*d, lane, lanes[k]) with the lanes laid out as in Q6_K
+ * (4-bit scales: low nibbles of scales[16]; mins: the high nibbles).
+ */
+export function dotQ2_K(w: usize, a: usize, nb: i32): f32 {
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
+  const m3 = i16x8.splat(3);
+  for (let i = 0; i < nb; i++) {
+    const dy = load<f32>(a);
+    const mins = i8x16.shr_u(v128.load(w), 4);
+    const prod0 = dot(v128.load(a, K16_BSUMS), i16x8.extend_low_i8x16_u(mins));
+    const prod1 = dot(v128.load(a, K16_BSUMS + 16), i16x8.extend_high_i8x16_u(mins));
+    const dmin = f64x2.splat(<f64>-(dy * halfToF32(load<u16>(w, 82))));
+    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(prod0), dmin));
+    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(prod0), dmin));
+    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(prod1), dmin));
+    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(prod1), dmin));
+    let acc0 = i32x4.splat(0);
+    let acc1 = i32x4.splat(0);
+    for (let g = 0; g < 2; g++) {
+      for (let j = 0; j < 2; j++) {
+        const qs = v128.load(w + 16 + ((<usize>j) << 5) + ((<usize>g) << 4));
+        let acc = i32x4.splat(0);
+        for (let l = 0; l < 4; l++) {
+          const even = v128.and(i16x8.shr_u(qs, 2 * l), m3);
+          const odd = v128.and(i16x8.shr_u(qs, 8 + 2 * l), m3);
+          const aq = a + 16 + ((<usize>(128 * j + 32 * l + 16 * g)) << 1);
+          const part = i32x4.add(dot(even, v128.load(aq)), dot(odd, v128.load(aq, 16)));
+          const scale = <i32>(load<u8>(w + <usize>(8 * j + 2 * l + g)) & 0x0f);
+          acc = i32x4.add(acc, i32x4.mul(part, i32x4.splat(scale)));
+        }
+        if (g === 0) acc0 = i32x4.add(acc0, acc);
+        else acc1 = i32x4.add(acc1, acc);
+      }
+    }
+    const d = f64x2.splat(<f64>(dy * halfToF32(load<u16>(w, 80))));
+    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(acc0), d));
+    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(acc0), d));
+    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(acc1), d));
+    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(acc1), d));
+    w += 84;
+    a += K16_STRIDE;
+  }
+  return hsum8(a0, a1, a2, a3);
+}
+
+// ---- Floats ---------------------------------------------------------------------------------------
+
+/**
+ * Four float lanes of an FMA dot: lane t (0..3) = fmaf over i = offset + t,
+ * offset + t + step, ... < end of w[i] * a[i], in that order. Weights f32, or
+ * f16 (`half`); activations f32 (already rounded to f16 for f16 weights, so
+ * every product is exact in f32 and no subnormal guard is needed).
+ */
+function fmaLanes4(w: usize, a: usize, offset: i32, step: i32, end: i32, half: bool): v128 {
+  let lo = f64x2.splat(0);
+  let hi = f64x2.splat(0);
+  for (let i = offset; i < end; i += step) {
+    const x = v128.load(a + ((<usize>i) << 2));
+    if (half) {
+      const y = halfLanesLo(v128.load64_zero(w + ((<usize>i) << 1)));
+      lo = Lanes.fma(lo, f64x2.mul(Lanes.lowF32(y), Lanes.lowF32(x)));
+      hi = Lanes.fma(hi, f64x2.mul(Lanes.highF32(y), Lanes.highF32(x)));
+    } else {
+      const y = v128.load(w + ((<usize>i) << 2));
+      lo = Lanes.fmaAny(lo, f64x2.mul(Lanes.lowF32(y), Lanes.lowF32(x)));
+      hi = Lanes.fmaAny(hi, f64x2.mul(Lanes.highF32(y), Lanes.highF32(x)));
+    }
+  }
+  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+/**
+ * ggml_vec_dot_f32 / ggml_vec_dot_f16 on AVX2 (x86.ts dotFloat): 32 FMA lanes
+ * over steps of 32, reduced as (l + l16) + (l8 + l24), then lanes (l + l4),
+ * then pairs; the tail in a float sum for F32, in double for F16.
+ */
+function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
+  const np = n & ~31;
+  let sum: f32 = 0;
+  if (np > 0) {
+    // P[q]: lanes 4q..4q+3
+    const p0 = fmaLanes4(w, a, 0, 32, np, half);
+    const p1 = fmaLanes4(w, a, 4, 32, np, half);
+    const p2 = fmaLanes4(w, a, 8, 32, np, half);
+    const p3 = fmaLanes4(w, a, 12, 32, np, half);
+    const p4 = fmaLanes4(w, a, 16, 32, np, half);
+    const p5 = fmaLanes4(w, a, 20, 32, np, half);
+    const p6 = fmaLanes4(w, a, 24, 32, np, half);
+    const p7 = fmaLanes4(w, a, 28, 32, np, half);
+    const lo = f32x4.add(f32x4.add(p0, p4), f32x4.add(p2, p6));
+    const hi = f32x4.add(f32x4.add(p1, p5), f32x4.add(p3, p7));
+    const t = f32x4.add(lo, hi);
+    sum = f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1) + (f32x4.extract_lane(t, 2) + f32x4.extract_lane(t, 3));
+  }
+  if (half) {
+    let s: f64 = sum;
+    for (let i = np; i < n; i++) {
+      s += <f64>(halfToF32(load<u16>(w + ((<usize>i) << 1))) * load<f32>(a + ((<usize>i) << 2)));
+    }
+    return <f32>s;
+  }
+  // GCC's vectorized tail: products in vectors of 8, then 4, added one by one; the last 0-3 as fmaf.
+  let i = np;
+  const vectorEnd = n - np >= 8 ? np + ((n - np) & ~7) : np;
+  const fourEnd = n - vectorEnd >= 4 ? vectorEnd + 4 : vectorEnd;
+  for (; i < fourEnd; i++) sum += load<f32>(w + ((<usize>i) << 2)) * load<f32>(a + ((<usize>i) << 2));
+  for (; i < n; i++) sum = fmaf(load<f32>(w + ((<usize>i) << 2)), load<f32>(a + ((<usize>i) << 2)), sum);
+  return sum;
+}
+
 export function dotF32(w: usize, a: usize, n: i32): f32 {
-  let s0 = f32x4.splat(0);
-  let s1 = f32x4.splat(0);
-  let k = 0;
-  for (; k + 8 <= n; k += 8) {
-    const p = (<usize>k) << 2;
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(w + p), v128.load(a + p)));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(w + p, 16), v128.load(a + p, 16)));
-  }
-  let sum = hsumf(f32x4.add(s0, s1));
-  for (; k < n; k++) sum += load<f32>(w + ((<usize>k) << 2)) * load<f32>(a + ((<usize>k) << 2));
-  return sum;
+  return dotFloat(w, a, n, false);
 }
 
-/** F16 weights x activations already rounded to f16 (kept as f32): products are exact. */
 export function dotF16(w: usize, a: usize, n: i32): f32 {
-  let s0 = f32x4.splat(0);
-  let s1 = f32x4.splat(0);
-  let k = 0;
-  for (; k + 8 <= n; k += 8) {
-    const h = v128.load(w + ((<usize>k) << 1));
-    const p = (<usize>k) << 2;
-    s0 = f32x4.add(s0, f32x4.mul(halfLanesLo(h), v128.load(a + p)));
-    s1 = f32x4.add(s1, f32x4.mul(halfLanesHi(h), v128.load(a + p, 16)));
-  }
-  let sum = hsumf(f32x4.add(s0, s1));
-  for (; k < n; k++) sum += halfToF32(load<u16>(w + ((<usize>k) << 1))) * load<f32>(a + ((<usize>k) << 2));
-  return sum;
+  return dotFloat(w, a, n, true);
 }
 
-/** BF16 weights x activations already rounded to bf16 (kept as f32). */
+/** llamafile's tinyBLAS order (prompt batches of F32/F16 weights, n % 8 == 0): 8 FMA lanes, hsum_float_8. */
+function dotTinyBlas(w: usize, a: usize, n: i32, half: bool): f32 {
+  return hsumLanes8(fmaLanes4(w, a, 0, 8, n, half), fmaLanes4(w, a, 4, 8, n, half));
+}
+
+export function dotF32Tiny(w: usize, a: usize, n: i32): f32 {
+  return dotTinyBlas(w, a, n, false);
+}
+
+export function dotF16Tiny(w: usize, a: usize, n: i32): f32 {
+  return dotTinyBlas(w, a, n, true);
+}
+
+/** ggml_vec_dot_bf16, scalar: products (exact in f32) summed in order in double. Activations already bf16. */
 export function dotBF16(w: usize, a: usize, n: i32): f32 {
-  let s0 = f32x4.splat(0);
-  let s1 = f32x4.splat(0);
-  let k = 0;
-  for (; k + 8 <= n; k += 8) {
-    const h = v128.load(w + ((<usize>k) << 1));
-    const p = (<usize>k) << 2;
-    s0 = f32x4.add(s0, f32x4.mul(i32x4.shl(i32x4.extend_low_i16x8_u(h), 16), v128.load(a + p)));
-    s1 = f32x4.add(s1, f32x4.mul(i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), v128.load(a + p, 16)));
+  let sum: f64 = 0;
+  for (let k = 0; k < n; k++) {
+    const x = reinterpret<f32>((<u32>load<u16>(w + ((<usize>k) << 1))) << 16);
+    sum += <f64>(x * load<f32>(a + ((<usize>k) << 2)));
   }
-  let sum = hsumf(f32x4.add(s0, s1));
-  for (; k < n; k++) {
-    sum += reinterpret<f32>((<u32>load<u16>(w + ((<usize>k) << 1))) << 16) * load<f32>(a + ((<usize>k) << 2));
-  }
-  return sum;
+  return <f32>sum;
 }

@@ -3,11 +3,15 @@
 // memory. Type codes are ggml's (engine/quant/types.ts GGMLType).
 import { K16_STRIDE, P16_STRIDE, quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
 import {
-  dot2Q4_0,
   dotBF16,
   dotF16,
+  dotF16Tiny,
   dotF32,
+  dotF32Tiny,
+  dotQ2_K,
+  dotQ3_K,
   dotQ4_0,
+  dotQ4_0Rows4,
   dotQ4_1,
   dotQ4_K,
   dotQ5_0,
@@ -18,6 +22,7 @@ import {
 } from './dots';
 
 export { quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
+export { fmaf } from './fma';
 export { f32ToHalf, halfToF32 } from './half';
 
 const F32: i32 = 0;
@@ -27,6 +32,8 @@ const Q4_1: i32 = 3;
 const Q5_0: i32 = 6;
 const Q5_1: i32 = 7;
 const Q8_0: i32 = 8;
+const Q2_K: i32 = 10;
+const Q3_K: i32 = 11;
 const Q4_K: i32 = 12;
 const Q5_K: i32 = 13;
 const Q6_K: i32 = 14;
@@ -46,6 +53,8 @@ export function activationRowBytes(type: i32, n: i32): i32 {
     case Q5_1:
     case Q8_0:
       return (n >> 5) * P16_STRIDE;
+    case Q2_K:
+    case Q3_K:
     case Q4_K:
     case Q5_K:
     case Q6_K:
@@ -69,10 +78,14 @@ export function prepareActivations(type: i32, x: usize, n: i32, rows: i32, dst: 
       case Q8_0:
         quantizeQ8(src, n >> 5, out);
         break;
-      case Q4_K:
+      case Q2_K:
+      case Q3_K:
       case Q5_K:
       case Q6_K:
         quantizeQ8K(src, n >> 8, out);
+        break;
+      case Q4_K:
+        quantizeQ8K(src, n >> 8, out, true);
         break;
       case F16:
         roundRowF16(src, n, out);
@@ -106,6 +119,10 @@ function dotOf(type: i32): DotFn | null {
       return dotQ5_1;
     case Q8_0:
       return dotQ8_0;
+    case Q2_K:
+      return dotQ2_K;
+    case Q3_K:
+      return dotQ3_K;
     case Q4_K:
       return dotQ4_K;
     case Q5_K:
@@ -124,6 +141,8 @@ function countOf(type: i32, n: i32): i32 {
     case F16:
     case BF16:
       return n;
+    case Q2_K:
+    case Q3_K:
     case Q4_K:
     case Q5_K:
     case Q6_K:
@@ -135,7 +154,10 @@ function countOf(type: i32, n: i32): i32 {
 
 /**
  * out[r * nOut + o] = W[o] . act[r] for output rows o in [o0, o1) and every
- * activation row r; W rows are rowBytes apart, act rows actStride apart.
+ * activation row r; W rows are rowBytes apart, act rows actStride apart. The
+ * dot product of each pair is the reference backend's (engine/backend/js
+ * matmul): tinyBLAS's order for F32/F16 prompt batches, the repacked Q4_0
+ * kernel's for Q4_0 with a multiple of 8 rows, else the type's own.
  */
 export function matmulRange(
   type: i32,
@@ -150,23 +172,41 @@ export function matmulRange(
   o0: i32,
   o1: i32,
 ): void {
-  const f = changetype<DotFn>(dotOf(type));
   const count = countOf(type, n);
-  for (let o = o0; o < o1; o++) {
-    const wr = w + <usize>o * <usize>rowBytes;
-    let r = 0;
-    if (type === Q4_0) {
-      // Prefill: two activation rows per pass over the weight row.
-      for (; r + 2 <= rows; r += 2) {
-        const at = act + <usize>r * <usize>actStride;
-        const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
-        dot2Q4_0(wr, at, at + <usize>actStride, count, ot, ot + ((<usize>nOut) << 2));
+  if (type === Q4_0 && nOut % 8 === 0) {
+    // Four weight rows at a time, one per lane; a last partial group takes the four rows
+    // ending at o1 (nOut >= 8, so they exist) and stores only the lanes of its own rows.
+    const rb = <usize>rowBytes;
+    for (let o = o0; o < o1; o += 4) {
+      const first = o + 4 <= o1 ? o : max(o1 - 4, 0);
+      const wr = w + <usize>first * rb;
+      for (let r = 0; r < rows; r++) {
+        const four = dotQ4_0Rows4(wr, rb, act + <usize>r * <usize>actStride, count);
+        const base = out + ((<usize>r * <usize>nOut) << 2);
+        if (first === o) v128.store(base + ((<usize>o) << 2), four);
+        else for (let t = o; t < o1; t++) store<f32>(base + ((<usize>t) << 2), lane(four, t - first));
       }
     }
-    for (; r < rows; r++) {
+    return;
+  }
+  let f = changetype<DotFn>(dotOf(type));
+  if (rows >= 2 && n % 8 === 0) {
+    if (type === F32) f = dotF32Tiny;
+    else if (type === F16) f = dotF16Tiny;
+  }
+  for (let o = o0; o < o1; o++) {
+    const wr = w + <usize>o * <usize>rowBytes;
+    for (let r = 0; r < rows; r++) {
       store<f32>(out + ((<usize>r * <usize>nOut + <usize>o) << 2), f(wr, act + <usize>r * <usize>actStride, count));
     }
   }
+}
+
+function lane(v: v128, i: i32): f32 {
+  if (i === 0) return f32x4.extract_lane(v, 0);
+  if (i === 1) return f32x4.extract_lane(v, 1);
+  if (i === 2) return f32x4.extract_lane(v, 2);
+  return f32x4.extract_lane(v, 3);
 }
 
 // ---- Work shared by threads --------------------------------------------------
@@ -255,4 +295,4 @@ export function workerLoop(ctrl: usize): void {
   }
 }
 
-export { attention, kvStore, swiglu } from './attention';
+export { attention, expF32, kvStore } from './attention';

@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { JsBackend } from '../../../../../engine/backend/js/index.ts';
 import type { KernelExports } from '../../../../../engine/backend/wasm/kernels.ts';
+import type { GGUFTensorInfo } from '../../../../../engine/gguf/types.ts';
 import { f32ToF16 } from '../../../../../engine/quant/fp16.ts';
 import {
   activationBytes,
@@ -7,14 +9,13 @@ import {
   quantizeActivations,
   quantizeRow,
   rowBytes,
-  vecDot,
-  vecDotTypeOf,
 } from '../../../../../engine/quant/index.ts';
 import { GGMLType, TYPE_TRAITS } from '../../../../../engine/quant/types.ts';
+import { fmaF32 } from '../../../../../engine/quant/x86.ts';
 import { rng } from '../../../../helpers/rng.ts';
 import { ensureWasmBuilt } from './build.ts';
 
-let k: KernelExports;
+let k: KernelExports & { fmaf(a: number, b: number, c: number): number };
 let memory: WebAssembly.Memory;
 const BASE = 1 << 20;
 
@@ -26,16 +27,13 @@ beforeAll(async () => {
   const compiled = await compileKernels(false);
   memory = createMemory(false);
   memory.grow(512); // 32 MiB
-  k = instantiateKernels(compiled.module, memory);
+  k = instantiateKernels(compiled.module, memory) as typeof k;
 });
 
 /** Where each format keeps its f16 scales: random bytes there would make huge or NaN weights. */
 const F16_FIELDS: Partial<Record<GGMLType, number[]>> = {
-  [GGMLType.Q4_0]: [0],
-  [GGMLType.Q4_1]: [0, 2],
-  [GGMLType.Q5_0]: [0],
-  [GGMLType.Q5_1]: [0, 2],
-  [GGMLType.Q8_0]: [0],
+  [GGMLType.Q2_K]: [80, 82],
+  [GGMLType.Q3_K]: [108],
   [GGMLType.Q4_K]: [0, 2],
   [GGMLType.Q5_K]: [0, 2],
   [GGMLType.Q6_K]: [208],
@@ -47,7 +45,7 @@ function randomWeights(type: GGMLType, n: number, nOut: number, next: () => numb
   const out = new Uint8Array(rb * nOut);
   const traits = TYPE_TRAITS.get(type)!;
   const fields = F16_FIELDS[type];
-  if (fields !== undefined && traits.blockSize === 256) {
+  if (fields !== undefined) {
     for (let i = 0; i < out.length; i++) out[i] = next() * 256;
     const view = new DataView(out.buffer);
     for (let b = 0; b < out.length / traits.typeSize; b++) {
@@ -70,8 +68,18 @@ function randomActivations(n: number, rows: number, next: () => number): Float32
   return x;
 }
 
-/** Runs the wasm matmul: returns out[rows][nOut]. */
-function wasmMatmul(type: GGMLType, w: Uint8Array, n: number, nOut: number, x: Float32Array, rows: number) {
+const align = (p: number) => Math.ceil(p / 64) * 64;
+
+/** Runs the wasm matmul over output rows [o0, o1) (default all): returns out[rows][nOut]. */
+function wasmMatmul(
+  type: GGMLType,
+  w: Uint8Array,
+  n: number,
+  nOut: number,
+  x: Float32Array,
+  rows: number,
+  ranges: [number, number][] = [[0, nOut]],
+) {
   const u8 = new Uint8Array(memory.buffer);
   const wPtr = BASE;
   u8.set(w, wPtr);
@@ -81,57 +89,68 @@ function wasmMatmul(type: GGMLType, w: Uint8Array, n: number, nOut: number, x: F
   const actPtr = align(xPtr + x.length * 4);
   k.prepareActivations(type, xPtr, n, rows, actPtr);
   const outPtr = align(actPtr + actStride * rows);
-  k.matmulRange(type, wPtr, rowBytes(type, n), n, nOut, actPtr, actStride, rows, outPtr, 0, nOut);
+  new Float32Array(memory.buffer, outPtr, rows * nOut).fill(Number.NaN);
+  for (const [o0, o1] of ranges) {
+    k.matmulRange(type, wPtr, rowBytes(type, n), n, nOut, actPtr, actStride, rows, outPtr, o0, o1);
+  }
   return new Float32Array(memory.buffer, outPtr, rows * nOut).slice();
 }
 
-const align = (p: number) => Math.ceil(p / 64) * 64;
-
-/** The reference: activations quantized as llama.cpp does, ggml's generic dot products. */
-function referenceMatmul(type: GGMLType, w: Uint8Array, n: number, nOut: number, x: Float32Array, rows: number) {
-  const actType = vecDotTypeOf(type);
-  const ab = activationBytes(actType, n);
-  const act = new Uint8Array(ab * rows);
-  for (let r = 0; r < rows; r++) quantizeActivations(actType, x, r * n, n, act, r * ab);
-  const out = new Float32Array(rows * nOut);
-  const mag = new Float64Array(rows * nOut);
-  const wf = new Float32Array(n);
-  const rb = rowBytes(type, n);
-  for (let o = 0; o < nOut; o++) {
-    dequantizeRow(type, w, wf, n, o * rb, 0);
-    for (let r = 0; r < rows; r++) {
-      out[r * nOut + o] = vecDot(type, n, w, o * rb, act, r * ab);
-      let m = 0;
-      for (let i = 0; i < n; i++) m += Math.abs(wf[i] * x[r * n + i]);
-      mag[r * nOut + o] = m;
-    }
-  }
-  return { out, mag };
+/** The reference: the JS backend's matmul (llama.cpp's AVX2 order where mirrored, ggml's generic one elsewhere). */
+async function referenceMatmul(type: GGMLType, w: Uint8Array, n: number, nOut: number, x: Float32Array, rows: number) {
+  const js = new JsBackend();
+  const info: GGUFTensorInfo = {
+    name: 'w',
+    shape: [n, nOut],
+    type,
+    offset: 0,
+    fileOffset: 0,
+    byteSize: w.length,
+    nElements: n * nOut,
+  };
+  const weight = await js.loadWeight(info, w);
+  const xa = js.createActivation(rows, n);
+  (xa as unknown as { data: Float32Array }).data.set(x);
+  const out = js.createActivation(rows, nOut);
+  js.matmul(weight, xa, out);
+  return js.read(out);
 }
 
-// Formats whose per-block float steps we follow in ggml's order: bit-exact.
-const EXACT = new Set([GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q8_0]);
+/** Bit-equality of two float arrays (NaN payloads aside), failing with the first difference. */
+function expectSameBits(got: Float32Array, want: Float32Array, what: string): void {
+  const g = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  const r = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  for (let i = 0; i < got.length; i++) {
+    if (g[i] !== r[i]) expect.fail(`${what} i=${i}: ${got[i]} vs ${want[i]}`);
+  }
+}
+
 const TYPES = [
   GGMLType.Q4_0,
   GGMLType.Q8_0,
   GGMLType.F32,
   GGMLType.F16,
-  GGMLType.Q4_K,
-  GGMLType.Q6_K,
-  GGMLType.Q5_K,
+  GGMLType.BF16,
   GGMLType.Q4_1,
   GGMLType.Q5_0,
   GGMLType.Q5_1,
-  GGMLType.BF16,
+  GGMLType.Q2_K,
+  GGMLType.Q3_K,
+  GGMLType.Q4_K,
+  GGMLType.Q5_K,
+  GGMLType.Q6_K,
 ];
 
-describe('wasm matmul kernels against engine/quant vecDot', () => {
+describe('wasm matmul kernels: bit for bit the reference backend', () => {
   for (const type of TYPES) {
     const bs = TYPE_TRAITS.get(type)!.blockSize;
-    // Ragged shapes: odd output counts, several tokens, rows of 1, 2, 3 and more blocks
-    // (float rows also of lengths that are not a multiple of the SIMD width).
-    const lengths = bs === 256 ? [256, 512, 768, 2048] : bs === 32 ? [32, 64, 96, 544, 2048] : [8, 13, 64, 100, 515];
-    it(`${GGMLType[type]}${EXACT.has(type) ? ' (bit-exact)' : ''}`, () => {
+    // Ragged shapes: output counts that are and are not multiples of 8 (Q4_0's repacked
+    // order), one and several activation rows (F32/F16 prompt batches take tinyBLAS's
+    // order), rows of 1, 2, 3 and more blocks; float rows also of lengths that are not
+    // multiples of 8 or 32 (the AVX2 dot's tails).
+    const lengths =
+      bs === 256 ? [256, 512, 768, 2048] : bs === 32 ? [32, 64, 96, 544, 2048] : [8, 13, 36, 64, 100, 515];
+    it(GGMLType[type], async () => {
       expect(k.hasKernel(type)).toBe(1);
       const next = rng(type * 7919 + 1);
       for (const n of lengths) {
@@ -139,24 +158,91 @@ describe('wasm matmul kernels against engine/quant vecDot', () => {
           [1, 1],
           [5, 3],
           [17, 2],
-          [3, 7],
+          [8, 1],
+          [24, 3],
+          [16, 7],
         ]) {
           const w = randomWeights(type, n, nOut, next);
           const x = randomActivations(n, rows, next);
           const got = wasmMatmul(type, w, n, nOut, x, rows);
-          const ref = referenceMatmul(type, w, n, nOut, x, rows);
-          for (let i = 0; i < got.length; i++) {
-            if (EXACT.has(type)) {
-              if (!Object.is(got[i], ref.out[i]))
-                expect.fail(`n=${n} nOut=${nOut} rows=${rows} i=${i}: ${got[i]} vs ${ref.out[i]}`);
-            } else if (!(Math.abs(got[i] - ref.out[i]) <= 1e-5 * ref.mag[i] + 1e-30)) {
-              expect.fail(`n=${n} nOut=${nOut} rows=${rows} i=${i}: ${got[i]} vs ${ref.out[i]} (mag ${ref.mag[i]})`);
-            }
-          }
+          expectSameBits(got, await referenceMatmul(type, w, n, nOut, x, rows), `n=${n} nOut=${nOut} rows=${rows}`);
         }
       }
     });
   }
+
+  it('Q4_0 with a multiple of 8 rows, split into ragged ranges of output rows (as threads take them)', async () => {
+    const next = rng(77);
+    const [n, nOut, rows] = [96, 40, 2];
+    const w = randomWeights(GGMLType.Q4_0, n, nOut, next);
+    const x = randomActivations(n, rows, next);
+    const want = await referenceMatmul(GGMLType.Q4_0, w, n, nOut, x, rows);
+    for (const ranges of [
+      [
+        [0, 5],
+        [5, 23],
+        [23, 40],
+      ],
+      [
+        [0, 2],
+        [2, 3],
+        [3, 40],
+      ],
+    ] as [number, number][][]) {
+      expectSameBits(wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, ranges), want, JSON.stringify(ranges));
+    }
+  });
+
+  it('F32 sums that land on an f32 midpoint in f64 (the double rounding fmaf must avoid)', async () => {
+    // Lane 0 (elements 0 and 32 in both the AVX2 dot's and tinyBLAS's lanes): acc = 1 + 2^-23, then
+    // + (1 + 2^-23) * 2^-24 * (1 - 2^-23) = 2^-24 - 2^-70. Rounded to f64 the sum is the midpoint
+    // 1 + 3 * 2^-24, which rounds up to even; the fused result rounds down. Lane 1 holds a small
+    // value that keeps its pair off the exact path for other reasons; every other lane is 0.
+    for (const sign of [1, -1]) {
+      for (const rows of [1, 2]) {
+        const n = 64;
+        const w = new Float32Array(n);
+        const x = new Float32Array(n * rows);
+        for (let r = 0; r < rows; r++) {
+          w[0] = sign * (1 + 2 ** -23);
+          x[r * n] = 1;
+          w[32] = (1 + 2 ** -23) * 2 ** -24;
+          x[r * n + 32] = sign * (1 - 2 ** -23);
+          w[1] = 2 ** -30;
+          x[r * n + 1] = 1;
+        }
+        const bytes = new Uint8Array(w.buffer);
+        const want = await referenceMatmul(GGMLType.F32, bytes, n, 1, x, rows);
+        expect(Math.abs(want[0])).toBe(1 + 2 ** -23);
+        expectSameBits(wasmMatmul(GGMLType.F32, bytes, n, 1, x, rows), want, `sign=${sign} rows=${rows}`);
+      }
+    }
+  });
+});
+
+describe('fmaf through f64 (assembly/fma.ts) against engine/quant fmaF32', () => {
+  it('random operands, and operands whose f64 sum is an f32 midpoint', () => {
+    const next = rng(5);
+    const f = Math.fround;
+    const cases: [number, number, number][] = [];
+    for (let i = 0; i < 20000; i++) {
+      const e = Math.floor(next() * 40) - 20;
+      cases.push([f((next() - 0.5) * 2 ** e), f((next() - 0.5) * 2 ** e), f((next() - 0.5) * 2 ** (e + 1))]);
+    }
+    for (const s of [1, -1, 2 ** -60, 2 ** 40, 2 ** -130]) {
+      for (const sign of [1, -1]) {
+        const a = f((1 + 2 ** -23) * 2 ** -24 * s);
+        cases.push([a, f(sign * (1 - 2 ** -23)), f(sign * (1 + 2 ** -23) * s)]);
+        cases.push([a, f(sign * (1 - 2 ** -23)), f(s)]);
+        cases.push([f(2 ** -140), f(1 + 2 ** -23), f(2 ** -149 * sign)]);
+      }
+    }
+    for (const [a, b, c] of cases) {
+      const got = k.fmaf(a, b, c);
+      const want = fmaF32(a, b, c);
+      if (!Object.is(got, want)) expect.fail(`fmaf(${a}, ${b}, ${c}) = ${got}, want ${want}`);
+    }
+  });
 });
 
 describe('wasm activation quantizers against engine/quant quantizeActivations', () => {
@@ -224,4 +310,79 @@ describe('wasm activation quantizers against engine/quant quantizeActivations', 
       }
     }
   });
+});
+
+describe('wasm flash attention against the reference backend', () => {
+  /** Random K, V, Q; stores and attends with both; returns [wasm, reference] outputs. */
+  async function both(
+    f16: boolean,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+    nPast: number,
+    rows: number,
+    seed: number,
+  ) {
+    const next = rng(seed);
+    const js = new JsBackend();
+    const width = nKvHeads * headDim;
+    const nCtx = nPast + rows;
+    const spec = { nLayers: 1, nCtx, nKvHeads, headDim, type: f16 ? ('f16' as const) : ('f32' as const) };
+    const cache = js.createKVCache(spec);
+    const kv = (n: number) => Float32Array.from({ length: n * width }, () => (next() - 0.5) * 4);
+    const k = kv(nCtx);
+    const v = kv(nCtx);
+    const positions = Array.from({ length: nCtx }, (_, i) => i);
+    const act = (rowsOf: number, cols: number, data: Float32Array) => ({ rows: rowsOf, cols, data });
+    js.kvStore(cache, 0, act(nCtx, width, k), act(nCtx, width, v), positions);
+    const qCols = nHeads * headDim;
+    const q = Float32Array.from({ length: rows * qCols }, () => (next() - 0.5) * 6);
+    const qPos = positions.slice(nPast);
+    const p = { nHeads, nKvHeads, headDim, scale: Math.fround(1 / Math.sqrt(headDim)) };
+    const want = act(rows, qCols, new Float32Array(rows * qCols));
+    js.attention(cache, 0, act(rows, qCols, q), qPos, p, want);
+    // wasm: caches, K/V rows, q, positions, output, scratch
+    const es = f16 ? 2 : 4;
+    const kc = BASE;
+    const vc = align(kc + nCtx * width * es);
+    const kp = align(vc + nCtx * width * es);
+    const vp = align(kp + nCtx * width * 4);
+    const qp = align(vp + nCtx * width * 4);
+    const pp = align(qp + q.length * 4);
+    const op = align(pp + nCtx * 4);
+    const sp = align(op + q.length * 4);
+    new Float32Array(memory.buffer, kp, k.length).set(k);
+    new Float32Array(memory.buffer, vp, v.length).set(v);
+    new Float32Array(memory.buffer, qp, q.length).set(q);
+    new Int32Array(memory.buffer, pp, nCtx).set(positions);
+    k_.kvStore(kc, vc, kp, vp, width, nCtx, pp, f16 ? 1 : 0);
+    new Int32Array(memory.buffer, pp, rows).set(qPos);
+    k_.attention(kc, vc, qp, qCols, rows, pp, nHeads, nKvHeads, headDim, p.scale, f16 ? 1 : 0, op, qCols, sp);
+    return [new Float32Array(memory.buffer, op, q.length).slice(), want.data] as const;
+  }
+  const k_ = new Proxy({} as KernelExports, {
+    get: (_, name) => (k as unknown as Record<string | symbol, unknown>)[name],
+  });
+
+  for (const f16 of [true, false]) {
+    it(`${f16 ? 'F16' : 'F32'} cache: prompt batches and single tokens, GQA, heads of 8 to 128`, async () => {
+      let seed = 1;
+      for (const [nHeads, nKvHeads, headDim] of [
+        [4, 2, 64],
+        [2, 2, 8],
+        [8, 1, 128],
+        [3, 3, 32],
+      ]) {
+        for (const [nPast, rows] of [
+          [0, 1],
+          [0, 21],
+          [5, 1],
+          [40, 3],
+        ]) {
+          const [got, want] = await both(f16, nHeads, nKvHeads, headDim, nPast, rows, seed++);
+          expectSameBits(got, want, `heads ${nHeads}/${nKvHeads}x${headDim} past ${nPast} rows ${rows}`);
+        }
+      }
+    });
+  }
 });

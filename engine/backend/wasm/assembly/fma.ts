@@ -1,0 +1,109 @@
+// fmaf (a*b + c rounded once to f32) without a fused multiply-add: WebAssembly
+// has none that is guaranteed fused. The product of two f32 values is exact in
+// f64 (24 + 24 significant bits), so only the sum rounds twice, first to f64,
+// then to f32; that second rounding differs from a single one only when the
+// f64 sum lands exactly on an f32 midpoint (engine/quant/x86.ts fmaF32, which
+// this mirrors and is tested against).
+//
+// Accumulators of lanes are kept as f64x2 holding f32 values, so that a step
+// costs an f64 add, a round trip through f32, and a check of the sum's low
+// mantissa bits for the midpoint pattern (bit 28 set, bits 0-27 clear: an f32
+// midpoint in the normal range). Only then the exact scalar path runs.
+//
+// Why the pattern test suffices in Lanes.fma: in the
+// block formats the product is d * (an integer) with d an f32, so both it and
+// the f32 accumulator are multiples of 2^-149; a sum under 2^-96 is then exact
+// in f64, and f32's subnormal range never sees a double rounding. For products
+// of two arbitrary f32 values (F32 weights) Lanes.fmaAny adds a guard for sums
+// below 2^-126.
+
+/** The f32 rounding of p + c (p an exact f64 product, c an f32 value), as f64: fmaF32's algorithm. */
+export function roundSum(p: f64, c: f64): f64 {
+  const s = p + c;
+  const r = <f64>(<f32>s);
+  if (r === s) return r;
+  // two-sum: the rounding error of s
+  const pv = s - c;
+  const err = p - pv + (c - (s - pv));
+  if (err === 0) return r;
+  const other = 2 * s - r; // the f32 on the other side if s is a midpoint
+  if (other === r || <f64>(<f32>other) !== other) return r;
+  return err > 0 ? max(r, other) : min(r, other);
+}
+
+/** fmaf(a, b, c) for f32 values. */
+export function fmaf(a: f32, b: f32, c: f32): f32 {
+  return <f32>roundSum(<f64>a * <f64>b, <f64>c);
+}
+
+function fixPair(p: v128, c: v128): v128 {
+  const lo = roundSum(f64x2.extract_lane(p, 0), f64x2.extract_lane(c, 0));
+  return f64x2.replace_lane(f64x2.splat(lo), 1, roundSum(f64x2.extract_lane(p, 1), f64x2.extract_lane(c, 1)));
+}
+
+/**
+ * The per-step helpers, inlined into the kernels (binaryen would not inline
+ * them by itself, and a call per step costs more than the step): static
+ * methods, the one place a decorator is valid TypeScript as well.
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
+export class Lanes {
+  /** Lanes of s (f64x2) whose low mantissa bits are an f32 midpoint's. */
+  @inline static midpoints(s: v128): v128 {
+    return i64x2.eq(v128.and(s, i64x2.splat(0x1fffffff)), i64x2.splat(0x10000000));
+  }
+
+  /** acc (f64x2 of f32 values) = fmaf lane by lane, given the exact products p (f64x2); see the note above. */
+  @inline static fma(acc: v128, p: v128): v128 {
+    const s = f64x2.add(p, acc);
+    if (v128.any_true(Lanes.midpoints(s))) return fixPair(p, acc);
+    return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));
+  }
+
+  /** Lanes.fma for products of arbitrary f32 values: sums in f32's subnormal range take the exact path too. */
+  @inline static fmaAny(acc: v128, p: v128): v128 {
+    const s = f64x2.add(p, acc);
+    const tiny = f64x2.lt(f64x2.abs(s), f64x2.splat(1.1754943508222875e-38));
+    if (v128.any_true(v128.or(Lanes.midpoints(s), tiny))) return fixPair(p, acc);
+    return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));
+  }
+
+  /** i32 lanes 0-1 of v as f64x2 (exact). */
+  @inline static lowI32(v: v128): v128 {
+    return f64x2.convert_low_i32x4_s(v);
+  }
+
+  /** i32 lanes 2-3 of v as f64x2 (exact). */
+  @inline static highI32(v: v128): v128 {
+    return f64x2.convert_low_i32x4_s(v128.shuffle<i32>(v, v, 2, 3, 2, 3));
+  }
+
+  /** f32 lanes 0-1 of v as f64x2. */
+  @inline static lowF32(v: v128): v128 {
+    return f64x2.promote_low_f32x4(v);
+  }
+
+  /** f32 lanes 2-3 of v as f64x2. */
+  @inline static highF32(v: v128): v128 {
+    return f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 2, 3));
+  }
+}
+
+/** Two f64x2 of f32 values as one f32x4 (a's lanes first). */
+function toF32x4(a: v128, b: v128): v128 {
+  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
+}
+
+/**
+ * hsum_float_8 of the 8 lanes held by four pairs (lanes 0-1, 2-3, 4-5, 6-7):
+ * (x4+x0, x5+x1, x6+x2, x7+x3), then (0+2) + (1+3), in f32.
+ */
+export function hsum8(a0: v128, a1: v128, a2: v128, a3: v128): f32 {
+  return hsumLanes8(toF32x4(a0, a1), toF32x4(a2, a3));
+}
+
+/** hsum_float_8 of lanes 0-3 in lo and 4-7 in hi (f32x4). */
+export function hsumLanes8(lo: v128, hi: v128): f32 {
+  const r = f32x4.add(hi, lo);
+  return f32x4.extract_lane(r, 0) + f32x4.extract_lane(r, 2) + (f32x4.extract_lane(r, 1) + f32x4.extract_lane(r, 3));
+}

@@ -1,0 +1,55 @@
+/**
+ * Kernel throughput of the wasm matmuls on one thread, in weights per second:
+ * `npx vite-node tests/unit/engine/backend/wasm/kernel-bench.ts [types] [rows] [kernels.wasm]`
+ * (the last to time another build of the kernels, e.g. an older one, against the same data).
+ * Random weights (2048 x 2048, a TinyLlama-sized projection), one activation
+ * row (decode) or `rows` (prefill). Not a test: a measurement to run by hand.
+ */
+import { readFileSync } from 'node:fs';
+import { compileKernels, createMemory, instantiateKernels } from '../../../../../engine/backend/wasm/kernels.ts';
+import { rowBytes } from '../../../../../engine/quant/index.ts';
+import { GGMLType } from '../../../../../engine/quant/types.ts';
+import { rng } from '../../../../helpers/rng.ts';
+import { ensureWasmBuilt } from './build.ts';
+
+await ensureWasmBuilt();
+const other = process.argv[4];
+const module = other ? await WebAssembly.compile(readFileSync(other)) : (await compileKernels(false)).module;
+const memory = createMemory(false);
+memory.grow(2048);
+const k = instantiateKernels(module, memory);
+const names = (process.argv[2] ?? 'Q4_0,Q8_0,Q4_K,Q6_K,F16,F32').split(',');
+const rows = Number(process.argv[3] ?? 1);
+const n = 2048;
+const nOut = 2048;
+const next = rng(1);
+for (const name of names) {
+  const type = GGMLType[name as keyof typeof GGMLType];
+  if (!k.hasKernel(type)) {
+    console.log(`${name}: no kernel`);
+    continue;
+  }
+  const rb = rowBytes(type, n);
+  const u8 = new Uint8Array(memory.buffer);
+  const w = 1 << 20;
+  for (let i = 0; i < rb * nOut; i++) u8[w + i] = (next() * 256) | 0;
+  // Sane f16 scales: every 2-byte word a small half (a crude but format-blind choice would make NaNs).
+  const dv = new DataView(memory.buffer);
+  for (let i = 0; i < rb * nOut; i += 2)
+    if ((dv.getUint16(w + i, true) & 0x7c00) >= 0x7c00) dv.setUint16(w + i, 0x2000, true);
+  const x = w + rb * nOut + 4096;
+  const xs = new Float32Array(memory.buffer, x, n * rows);
+  for (let i = 0; i < xs.length; i++) xs[i] = next() - 0.5;
+  const act = x + n * rows * 4 + 4096;
+  const stride = k.activationRowBytes(type, n);
+  const out = act + stride * rows + 4096;
+  k.prepareActivations(type, x, n, rows, act);
+  let reps = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 500) {
+    k.matmulRange(type, w, rb, n, nOut, act, stride, rows, out, 0, nOut);
+    reps++;
+  }
+  const s = (performance.now() - t0) / 1000;
+  console.log(`${name} rows=${rows}: ${((reps * n * nOut * rows) / s / 1e9).toFixed(2)} Gweights/s`);
+}
