@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGGUF } from '../../../engine/gguf/reader.ts';
 import { GGMLType } from '../../../engine/quant/types.ts';
 import { fixture } from '../../helpers/fixtures.ts';
-import { randomLlamaModel, writeRandomLlamaModel } from '../../helpers/random-model.ts';
+import { randomLlamaModel, randomModel, writeRandomLlamaModel } from '../../helpers/random-model.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'chord-random-model-'));
 let llama: Llama;
@@ -149,5 +149,39 @@ describe('other shapes and options', () => {
     const o = { dim: 64, nLayers: 1, nHeads: 4, ffn: 64, weightType: GGMLType.Q4_0, seed: 5 };
     expect(Buffer.from(randomLlamaModel(o)).equals(Buffer.from(randomLlamaModel(o)))).toBe(true);
     expect(Buffer.from(randomLlamaModel(o)).equals(Buffer.from(randomLlamaModel({ ...o, seed: 6 })))).toBe(false);
+  });
+
+  const haveQwen2 = fixture('vocab/ggml-vocab-qwen2.gguf') !== undefined;
+
+  it.skipIf(!haveStories || !haveQwen2).each([
+    ['qwen2', { vocab: 'qwen2-bpe', outputBias: true }, ['blk.0.attn_q.bias', 'output.bias']],
+    ['phi2', { fusedQkv: true, ropeDims: 8 }, ['blk.0.attn_qkv.weight', 'blk.0.attn_norm.bias', 'output.bias']],
+    ['phi3', { fusedQkv: true, longRope: { originalContext: 64, attnFactor: 1.2 } }, ['rope_factors_long.weight']],
+    ['gemma', { headDim: 32 }, ['blk.0.ffn_gate.weight']],
+    ['gemma2', { slidingWindow: 4, attnSoftcap: 20 }, ['blk.0.post_ffw_norm.weight']],
+  ] as const)('%s: llama.cpp loads it and runs a token', async (arch, extra, names) => {
+    const path = join(dir, `${arch}.gguf`);
+    const bytes = randomModel({
+      arch,
+      dim: 64,
+      nLayers: 1,
+      nHeads: 4,
+      ffn: 128,
+      ctx: 256,
+      vocabSize: 520,
+      weightType: GGMLType.Q8_0,
+      seed: 8,
+      ...extra,
+    });
+    const file = parseGGUF(bytes);
+    expect(file.metadata.get('general.architecture')?.value).toBe(arch);
+    for (const name of names) expect(file.tensors.some((t) => t.name === name)).toBe(true);
+    // gemma's output is always token_embd: no output.weight in the file
+    if (arch.startsWith('gemma')) expect(file.tensors.some((t) => t.name === 'output.weight')).toBe(false);
+    writeFileSync(path, bytes);
+    const r = await runInLlamaCpp(path, 'Once upon a time');
+    expect(r.probs.length).toBe(520);
+    expect(r.probs.every(Number.isFinite)).toBe(true);
+    expect(r.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 3);
   });
 });
