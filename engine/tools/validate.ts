@@ -7,6 +7,9 @@
  * - values: every tensor decoded row by row (engine/quant's dequantizers), so a
  *   NaN or infinity anywhere is found, including in a block's f16 scales (a
  *   non-finite scale makes its weights non-finite: inf*0 is NaN);
+ * - for the architectures our engine runs (engine/model/family.ts): the
+ *   hyper-parameters readable, and every tensor llama.cpp's loader asks for
+ *   present with its shape (each missing or misshapen tensor one problem);
  * - optionally the SHA-256 of the whole file.
  * Problems are collected, one line each, rather than thrown.
  */
@@ -15,6 +18,8 @@ import { sha256Source } from '../gguf/integrity.ts';
 import { readGGUF } from '../gguf/reader.ts';
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/types.ts';
 import type { ByteSource } from '../io/byte-source.ts';
+import { FAMILIES, tensorSpecs } from '../model/family.ts';
+import { readHParams } from '../model/hparams.ts';
 import { canDequantize, dequantizeRow, rowBytes } from '../quant/index.ts';
 import { GGMLType } from '../quant/types.ts';
 
@@ -41,6 +46,9 @@ export interface ValidationReport {
   /** Tensors of types we cannot decode (e.g. IQ*, integer types): structure checked, values not. */
   readonly tensorsNotScanned: readonly { tensor: string; type: string }[];
   readonly nonFinite: readonly NonFiniteCount[];
+  /** general.architecture, and whether its tensor list was checked (only for architectures we run). */
+  readonly architecture?: string;
+  readonly tensorListChecked: boolean;
   /** The file's SHA-256, when one was asked for. */
   readonly sha256?: string;
 }
@@ -94,6 +102,39 @@ async function scanTensor(
   return nan + infinite === 0 ? undefined : { tensor: t.name, nan, infinite, firstIndex };
 }
 
+/**
+ * The model-level checks for an architecture we run: hyper-parameters, and the
+ * tensors llama.cpp's loader asks for (as our loader checks them, but all listed).
+ */
+function checkTensorList(file: GGUFFile, problems: ValidationProblem[]): boolean {
+  const arch = file.metadata.get('general.architecture')?.value;
+  const family = typeof arch === 'string' ? FAMILIES.get(arch) : undefined;
+  if (family === undefined) return false;
+  let specs: ReturnType<typeof tensorSpecs>;
+  const byName = new Map(file.tensors.map((t) => [t.name, t]));
+  try {
+    specs = tensorSpecs(family, readHParams(file.metadata), (l) => byName.has(`blk.${l}.attn_qkv.weight`));
+  } catch (e) {
+    const err = toChordError(e);
+    problems.push({ code: err.code, message: `${arch} hyper-parameters: ${err.message}` });
+    return true;
+  }
+  for (const { name, shape, required } of specs) {
+    const t = byName.get(name);
+    if (t === undefined) {
+      if (required)
+        problems.push({ code: 'MODEL_INVALID', tensor: name, message: `${arch}: tensor '${name}' is missing` });
+    } else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      problems.push({
+        code: 'MODEL_INVALID',
+        tensor: name,
+        message: `${arch}: tensor '${name}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`,
+      });
+    }
+  }
+  return true;
+}
+
 /** Validates the GGUF file read from `source`; never throws for a problem of the file (only for an abort). */
 export async function validateGGUF(source: ByteSource, opts: ValidateOptions = {}): Promise<ValidationReport> {
   const problems: ValidationProblem[] = [];
@@ -108,6 +149,8 @@ export async function validateGGUF(source: ByteSource, opts: ValidateOptions = {
     if (err.code === 'ABORTED') throw err;
     problems.push({ code: err.code, message: err.message.replace(/\s*\n\s*/g, ' ') });
   }
+
+  const tensorListChecked = file !== undefined && checkTensorList(file, problems);
 
   const expected = opts.sha256?.trim().toLowerCase();
   if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) {
@@ -172,6 +215,11 @@ export async function validateGGUF(source: ByteSource, opts: ValidateOptions = {
     tensorsScanned: scanned,
     tensorsNotScanned: notScanned,
     nonFinite,
+    architecture:
+      typeof file?.metadata.get('general.architecture')?.value === 'string'
+        ? (file.metadata.get('general.architecture')?.value as string)
+        : undefined,
+    tensorListChecked,
     sha256,
   };
 }

@@ -8,7 +8,8 @@ import { validateGGUF } from '../../tools/validate.ts';
 import { fromFile } from '../file-source.ts';
 
 export const VALIDATE_USAGE = `  validate MODEL.gguf [--sha256 HEX] [--json]
-      Structure, every tensor's size and bounds, a NaN/Inf scan of every value, the file's SHA-256.
+      Structure, every tensor's size and bounds, a NaN/Inf scan of every value, the tensor list of
+      architectures we run, the file's SHA-256.
       Exit 0 when sound, 2 with the problems listed one per line.`;
 
 export async function validateCommand(args: string[]): Promise<number> {
@@ -47,8 +48,9 @@ export async function validateCommand(args: string[]): Promise<number> {
     } else if (report.ok) {
       const skipped = report.tensorsNotScanned.length;
       const hash = report.sha256 ? `, sha256 ${report.sha256}` : '';
+      const list = report.tensorListChecked ? `, ${report.architecture} tensor list checked` : '';
       console.log(
-        `${path}: OK (${report.tensorsScanned} tensors scanned${skipped ? `, ${skipped} of types we cannot decode not scanned` : ''}${hash})`,
+        `${path}: OK (${report.tensorsScanned} tensors scanned${skipped ? `, ${skipped} of types we cannot decode not scanned` : ''}${list}${hash})`,
       );
     } else {
       for (const p of report.problems) console.log(`${path}: ${p.code}: ${p.message}`);

@@ -142,6 +142,38 @@ describe('validateGGUF', () => {
     expect(codes(await validate(misaligned))).toEqual(['GGUF_MISALIGNED']);
   });
 
+  it('tensor list: a missing tensor and misshapen ones are each named (architectures we run)', async () => {
+    expect(await validate(q4k)).toMatchObject({ architecture: 'llama', tensorListChecked: true });
+    const renamed = new Uint8Array(q4k);
+    const name = 'blk.0.ffn_up.weight';
+    const at = offsetFieldOf(renamed, name, 2) - 4 - 8 * 2 - 4 - name.length + name.indexOf('up');
+    expect(String.fromCharCode(renamed[at], renamed[at + 1])).toBe('up');
+    renamed[at + 1] = 'q'.charCodeAt(0); // blk.0.ffn_uq.weight: llama.cpp would not find ffn_up
+    const r = await validate(renamed);
+    expect(r.problems).toEqual([
+      {
+        code: 'MODEL_INVALID',
+        tensor: 'blk.0.ffn_up.weight',
+        message: "llama: tensor 'blk.0.ffn_up.weight' is missing",
+      },
+    ]);
+
+    // llama.feed_forward_length 256 -> 512: the three FFN matrices no longer have the shape llama.cpp expects.
+    const key = new TextEncoder().encode('llama.feed_forward_length');
+    const bytes = new Uint8Array(q4k);
+    const k = bytes.findIndex((_, i) => key.every((b, j) => bytes[i + j] === b));
+    const value = k + key.length + 4; // after the key, the u32 value type
+    expect(new DataView(bytes.buffer).getUint32(value, true)).toBe(256);
+    new DataView(bytes.buffer).setUint32(value, 512, true);
+    const ffn = await validate(bytes);
+    expect(ffn.problems.map((p) => p.tensor)).toEqual([
+      'blk.0.ffn_gate.weight',
+      'blk.0.ffn_up.weight',
+      'blk.0.ffn_down.weight',
+    ]);
+    expect(ffn.problems[2].message).toContain('has shape [256, 256], expected [512, 256]');
+  });
+
   it('sha256: the right digest passes, a wrong one fails', async () => {
     const digest = createHash('sha256').update(q4k).digest('hex');
     const good = await validate(q4k, digest.toUpperCase());
@@ -168,7 +200,7 @@ describe('chord validate (CLI)', () => {
     const err = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
       expect(await validateCommand([good])).toBe(0);
-      expect(out.pop()).toMatch(/OK \(\d+ tensors scanned\)/);
+      expect(out.pop()).toMatch(/OK \(\d+ tensors scanned, llama tensor list checked\)/);
       expect(await validateCommand([bad, '--sha256', '0'.repeat(64)])).toBe(2);
       expect(out).toHaveLength(2);
       expect(out[0]).toContain("MODEL_INVALID: tensor 'blk.0.attn_q.weight'");
