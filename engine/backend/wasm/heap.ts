@@ -2,6 +2,30 @@ import { ChordError } from '../../../shared/errors.ts';
 import { MAXIMUM_PAGES } from './kernels.ts';
 
 /**
+ * Weight bytes a wasm backend takes: its one wasm32 memory holds at most 4 GiB
+ * (65536 pages; browsers cap it there), and the KV cache, activations and
+ * scratch need room beside the weights: 3.5 GiB of weights is a 3B model in Q4
+ * with a few thousand tokens of context.
+ */
+export const WASM_WEIGHT_LIMIT = 3.5 * 2 ** 30;
+
+/**
+ * Throws OUT_OF_MEMORY, before anything is allocated, when weights of
+ * `weightBytes` cannot live in one wasm32 memory (WASM_WEIGHT_LIMIT).
+ */
+export function checkWeightsFit(weightBytes: number): void {
+  if (weightBytes <= WASM_WEIGHT_LIMIT) return;
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  throw new ChordError(
+    'OUT_OF_MEMORY',
+    `the model's weights take ${gib(weightBytes)}, more than the ${gib(WASM_WEIGHT_LIMIT)} the wasm backend can hold ` +
+      '(one wasm32 memory is 4 GiB at most, with room left for the KV cache and activations); ' +
+      'choose a smaller model or quantization, or the webgpu backend',
+    { weightBytes, limit: WASM_WEIGHT_LIMIT },
+  );
+}
+
+/**
  * The wasm memory as a bump allocator: weights, activations, the KV cache and
  * scratch are carved out once and never freed (the backend lives as long as
  * its model). The first MiB is left to the kernels' own (tiny) static data.

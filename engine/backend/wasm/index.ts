@@ -12,7 +12,7 @@ import type {
   Weight,
 } from '../backend.ts';
 import { JsBackend } from '../js/index.ts';
-import { WasmHeap } from './heap.ts';
+import { checkWeightsFit, WasmHeap } from './heap.ts';
 import { compileKernels, createMemory, instantiateKernels, type KernelExports } from './kernels.ts';
 import { runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
 
@@ -32,6 +32,12 @@ import { runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
 export interface WasmBackendOptions extends BackendOptions {
   /** Makes a worker from its source text; default: worker_threads in Node, a Blob URL worker in browsers. */
   spawn?: SpawnWorker;
+  /**
+   * Bytes of the weights that will be loaded, when the caller knows them: create()
+   * then refuses a model over the wasm32 limit (heap.ts checkWeightsFit) before
+   * compiling or allocating anything, rather than running out of memory mid-load.
+   */
+  weightBytes?: number;
 }
 
 /** A weight in wasm memory; `bytes` is a view of it (the reference ops read it). */
@@ -148,9 +154,11 @@ export class WasmBackend implements Backend {
    * Compiles the kernels and starts the workers. `threads` (default: the host's
    * hardwareConcurrency, else 1) falls back to 1 when the host cannot share
    * memory or start workers, with the reason in `description`. Throws
-   * BACKEND_UNAVAILABLE when WebAssembly SIMD itself is missing.
+   * BACKEND_UNAVAILABLE when WebAssembly SIMD itself is missing, and
+   * OUT_OF_MEMORY up front when `weightBytes` is over what wasm32 can hold.
    */
   static async create(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+    if (opts.weightBytes !== undefined) checkWeightsFit(opts.weightBytes);
     const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
     const threads = Math.max(1, Math.floor(opts.threads ?? hc ?? 1));
     let compiled: Awaited<ReturnType<typeof compileKernels>>;

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WasmBackend as WasmBackendClass } from '../../../../../engine/backend/wasm/index.ts';
+import { ChordError } from '../../../../../shared/errors.ts';
 import { ensureWasmBuilt } from './build.ts';
 
 let WasmBackend: typeof WasmBackendClass;
@@ -52,5 +53,39 @@ describe('WasmBackend threads and fallbacks', () => {
     expect(b.memoryUsage().memoryBytes).toBeGreaterThanOrEqual(b.memoryUsage().usedBytes);
     expect(x.rows).toBe(3);
     await b.dispose();
+  });
+});
+
+describe('models over the wasm32 limit', () => {
+  it('are refused up front by size alone, with the sizes in the error', async () => {
+    const { checkWeightsFit, WASM_WEIGHT_LIMIT } = await import('../../../../../engine/backend/wasm/heap.ts');
+    expect(WASM_WEIGHT_LIMIT).toBe(3.5 * 2 ** 30);
+    expect(() => checkWeightsFit(WASM_WEIGHT_LIMIT)).not.toThrow();
+    expect(() => checkWeightsFit(1.9e9)).not.toThrow(); // a 3B model in Q4_0
+    for (const bytes of [WASM_WEIGHT_LIMIT + 1, 4.1e9, 7.2e9]) {
+      try {
+        checkWeightsFit(bytes);
+        expect.fail(`${bytes} bytes accepted`);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ChordError);
+        expect((e as ChordError).code).toBe('OUT_OF_MEMORY');
+        expect((e as ChordError).message).toMatch(/more than the 3\.50 GiB the wasm backend can hold/);
+        expect((e as ChordError).details).toEqual({ weightBytes: bytes, limit: WASM_WEIGHT_LIMIT });
+      }
+    }
+  });
+
+  it('create() refuses them before compiling or allocating anything', async () => {
+    let spawned = 0;
+    const create = WasmBackend.create({
+      threads: 2,
+      weightBytes: 5e9,
+      spawn: async () => {
+        spawned++;
+        throw new Error('must not start');
+      },
+    });
+    await expect(create).rejects.toMatchObject({ code: 'OUT_OF_MEMORY' });
+    expect(spawned).toBe(0);
   });
 });
