@@ -23,6 +23,9 @@ const i32 = new Int32Array(f32.buffer);
  * integer back out of the low 23 mantissa bits. NaN gives 0.
  */
 export function nearestIntBits(x: number): number {
+  // In range, the float32 sum rounds x to the nearest integer, ties to even: the
+  // same as this double-precision magic-number rounding, which needs no memory.
+  if (x <= 4194303 && x >= -4194303) return x + 6755399441055744 - 6755399441055744;
   f32[0] = x + 12582912;
   return (i32[0] & 0x007fffff) - 0x00400000;
 }
@@ -142,8 +145,9 @@ export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: numbe
   return suml2 > 0 ? fround(sumlx / suml2) : 0;
 }
 
-/** Scratch for makeQkx2Quants's trial quants (n <= 32 in every caller). */
+/** Scratch for makeQkx2Quants (n <= 32 in every caller): trial quants, x - min. */
 const trial = new Uint8Array(32);
+const shifted = new Float32Array(32);
 
 /**
  * make_qkx2_quants: asymmetric quants L[i] in 0..nmax with x ~ scale*L - min,
@@ -187,9 +191,10 @@ export function makeQkx2Quants(
   let iscale = fround(nmax / fround(max - min));
   let scale = fround(1 / iscale);
   let bestError = 0;
+  for (let i = 0; i < n; i++) shifted[i] = x[xo + i] - min; // x[i] - min, rounded by the store
   for (let i = 0; i < n; i++) {
     const xi = x[xo + i];
-    const l = clamp(nearestIntBits(fround(iscale * fround(xi - min))), 0, nmax);
+    const l = clamp(nearestIntBits(fround(iscale * shifted[i])), 0, nmax);
     L[lo + i] = l;
     const diff = fround(fround(fround(scale * l) + min) - xi);
     bestError = fround(bestError + fround(weights[i] * (useMad ? Math.abs(diff) : fround(diff * diff))));
@@ -206,7 +211,7 @@ export function makeQkx2Quants(
     let sumXL = 0;
     for (let i = 0; i < n; i++) {
       const xi = x[xo + i];
-      const l = clamp(nearestIntBits(fround(iscale * fround(xi - min))), 0, nmax);
+      const l = clamp(nearestIntBits(fround(iscale * shifted[i])), 0, nmax);
       trial[i] = l;
       const wl = fround(weights[i] * l);
       sumL = fround(sumL + wl);
@@ -231,6 +236,7 @@ export function makeQkx2Quants(
         bestError = curError;
         scale = thisScale;
         min = thisMin;
+        for (let i = 0; i < n; i++) shifted[i] = x[xo + i] - min;
       }
     }
   }
