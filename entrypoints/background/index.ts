@@ -9,11 +9,16 @@ import { decide, onWindowClosed } from './permission-prompt.ts';
 import { callerOf, serveClient } from './router.ts';
 import { Scheduler } from './scheduler.ts';
 
+/** How many generations the engine host runs at once, taking turns token by token. */
+const GENERATIONS_AT_ONCE = 2;
+
 // The background routes: pages and the side panel connect here, the engine host
 // (offscreen document) connects here, and this worker decides who may ask what.
 export default defineBackground(() => {
   const engine = new EngineLink();
-  const scheduler = new Scheduler(1);
+  // Two generations at a time (their tokens interleave in the engine host; each has its
+  // own KV cache); more wait in the fair queue, round-robin across tabs.
+  const scheduler = new Scheduler(GENERATIONS_AT_ONCE);
 
   browser.runtime.onConnect.addListener((port) => {
     if (port.name === PORT.engine) {

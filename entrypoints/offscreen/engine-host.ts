@@ -36,14 +36,45 @@ function yieldToEventLoop(): Promise<void> {
   });
 }
 
+/** FIFO turns: one holder at a time, in the order they asked. */
+class Turns {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  take<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(work);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** The loaded model and how many generations are using it. */
+interface Loaded {
+  id: string;
+  model: Promise<Model>;
+  /** The generations using it (their abort controllers). */
+  users: Set<AbortController>;
+  /** Called when the last user is gone. */
+  idle: (() => void)[];
+}
+
 /**
  * Serves engine requests in the offscreen document: one loaded model at a time
  * (kept between requests, replaced when another is asked for), a fresh sequence
  * (KV cache) per generation, dropped when the generation ends or is aborted.
+ *
+ * Several generations may run at once (the background's scheduler decides how
+ * many): they take turns token by token, so their streams interleave, and one
+ * forward pass never overlaps another whatever a backend awaits inside it. A
+ * generation that wants another model waits until the generations on the loaded
+ * one have ended, and generations asked for after it wait behind it.
  */
 export class EngineHost {
   private readonly running = new Map<string, AbortController>();
-  private loaded: { id: string; model: Promise<Model> } | undefined;
+  private loaded: Loaded | undefined;
+  /** Token steps of all generations, one at a time. */
+  private readonly steps = new Turns();
+  /** Model leases, decided one at a time in order (a model switch is not overtaken). */
+  private readonly leases = new Turns();
 
   constructor(
     private readonly store: ModelStore,
@@ -59,7 +90,7 @@ export class EngineHost {
     }
     const controller = new AbortController();
     this.running.set(request.id, controller);
-    this.serve(request, controller.signal)
+    this.serve(request, controller)
       .catch((e: unknown) => {
         const error = controller.signal.aborted
           ? new ChordError('ABORTED', 'the request was aborted')
@@ -74,8 +105,9 @@ export class EngineHost {
     for (const controller of this.running.values()) controller.abort();
   }
 
-  private async serve(request: Exclude<EngineRequest, { type: 'abort' }>, signal: AbortSignal): Promise<void> {
+  private async serve(request: Exclude<EngineRequest, { type: 'abort' }>, controller: AbortController): Promise<void> {
     const { id } = request;
+    const { signal } = controller;
     switch (request.type) {
       case 'models': {
         const models = await this.store.list();
@@ -103,13 +135,14 @@ export class EngineHost {
         return;
       }
       case 'delete': {
-        if (this.loaded?.id === request.model) await this.unload();
+        // Generations on it end (ABORTED) before it goes.
+        if (this.loaded?.id === request.model) await this.leases.take(() => this.unload(true));
         await this.store.delete(request.model);
         this.send({ type: 'result', id, value: null });
         return;
       }
       case 'generate':
-        return this.generate(id, request.input, request.options, signal);
+        return this.generate(id, request.input, request.options, controller);
     }
   }
 
@@ -117,20 +150,28 @@ export class EngineHost {
     id: string,
     input: string | { role: string; content: string }[],
     options: GenerateOptionsWire,
-    signal: AbortSignal,
+    controller: AbortController,
   ): Promise<void> {
+    const { signal } = controller;
     const { model: wanted, ...sampling } = options;
     const modelId = await this.pickModel(wanted);
-    const model = await this.load(modelId, id);
-    if (signal.aborted) throw new ChordError('ABORTED', 'the request was aborted');
-    let sequence: ReturnType<Model['createSequence']> | undefined = model.createSequence({
-      contextSize: Math.min(MAX_CONTEXT, model.info.hparams.nCtxTrain),
-    });
+    const lease = await this.lease(modelId, id, controller);
     try {
+      const { model } = lease;
+      if (signal.aborted) throw new ChordError('ABORTED', 'the request was aborted');
+      // The sequence owns the KV cache: it is dropped (and its memory freed) when this ends.
+      const sequence = model.createSequence({ contextSize: Math.min(MAX_CONTEXT, model.info.hparams.nCtxTrain) });
       const generation = sequence.generate(input, { ...sampling, signal });
-      for await (const chunk of generation) {
-        if (chunk.text) this.send({ type: 'chunk', id, text: chunk.text });
-        await yieldToEventLoop();
+      const tokens = generation[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          const step = await this.steps.take(() => tokens.next());
+          if (step.done) break;
+          if (step.value.text) this.send({ type: 'chunk', id, text: step.value.text });
+          await yieldToEventLoop();
+        }
+      } finally {
+        await tokens.return(undefined);
       }
       const result = await generation.done;
       if (signal.aborted) throw new ChordError('ABORTED', 'the request was aborted');
@@ -147,8 +188,7 @@ export class EngineHost {
         },
       });
     } finally {
-      // The sequence owns the KV cache: dropping it frees the memory.
-      sequence = undefined;
+      lease.release();
     }
   }
 
@@ -166,40 +206,68 @@ export class EngineHost {
     return ready[0].id;
   }
 
-  private async load(modelId: string, requestId: string): Promise<Model> {
-    if (this.loaded?.id !== modelId) {
-      await this.unload();
-      const model = (async () => {
-        const source = await this.store.open(modelId);
-        try {
-          return await loadModel(source, {
-            ...this.loadOptions,
-            backend: 'auto',
-            onProgress: (p) =>
-              this.send({
-                type: 'progress',
-                id: requestId,
-                progress: { phase: 'load', bytesDone: p.loadedBytes, size: p.totalBytes },
-              }),
-          });
-        } finally {
-          // The weights are copied into the backend; the chunks are not needed after loading.
-          await source.close?.();
-        }
-      })();
-      this.loaded = { id: modelId, model };
-      model.catch(() => {
-        if (this.loaded?.model === model) this.loaded = undefined;
-      });
-    } else {
-      await this.store.open(modelId).then((s) => s.close?.()); // touches lastUsed
+  /**
+   * The model for one generation, loaded if needed; `release` when the generation
+   * has ended. Switching models waits until nobody uses the loaded one.
+   */
+  private async lease(
+    modelId: string,
+    requestId: string,
+    user: AbortController,
+  ): Promise<{ model: Model; release(): void }> {
+    const loaded = await this.leases.take(async () => {
+      let current = this.loaded;
+      if (current?.id === modelId) {
+        await this.store.open(modelId).then((s) => s.close?.()); // touches lastUsed
+      } else {
+        await this.unload();
+        const next: Loaded = { id: modelId, model: this.load(modelId, requestId), users: new Set(), idle: [] };
+        next.model.catch(() => {
+          if (this.loaded === next) this.loaded = undefined;
+        });
+        this.loaded = current = next;
+      }
+      current.users.add(user);
+      return current;
+    });
+    const release = () => {
+      loaded.users.delete(user);
+      if (loaded.users.size === 0) for (const resume of loaded.idle.splice(0)) resume();
+    };
+    try {
+      return { model: await loaded.model, release };
+    } catch (e) {
+      release();
+      throw e;
     }
-    return this.loaded!.model;
   }
 
-  private async unload(): Promise<void> {
+  private async load(modelId: string, requestId: string): Promise<Model> {
+    const source = await this.store.open(modelId);
+    try {
+      return await loadModel(source, {
+        ...this.loadOptions,
+        backend: 'auto',
+        onProgress: (p) =>
+          this.send({
+            type: 'progress',
+            id: requestId,
+            progress: { phase: 'load', bytesDone: p.loadedBytes, size: p.totalBytes },
+          }),
+      });
+    } finally {
+      // The weights are copied into the backend; the chunks are not needed after loading.
+      await source.close?.();
+    }
+  }
+
+  /** Unloads the model once the generations using it have ended (`abort`: ends them first). */
+  private async unload(abort = false): Promise<void> {
     const previous = this.loaded;
-    this.loaded = undefined;
-    if (previous) await (await previous.model.catch(() => undefined))?.dispose();
+    if (!previous) return;
+    if (abort) for (const user of previous.users) user.abort();
+    if (previous.users.size > 0) await new Promise<void>((resolve) => previous.idle.push(resolve));
+    if (this.loaded === previous) this.loaded = undefined;
+    await (await previous.model.catch(() => undefined))?.dispose();
   }
 }

@@ -202,6 +202,42 @@ test.describe('window.chord', () => {
     ).toBe(0);
   });
 
+  test("two tabs' generations interleave, each with llama.cpp's story", async ({ context, serviceWorker }) => {
+    await installModel(serviceWorker);
+    const site = await serveSite();
+    sites.push(site);
+    const first = await openSite(context, site);
+    const prompt = nextPermissionPrompt(context);
+    const warmup = generateIn(first, { maxTokens: 1, temperature: 0 });
+    await decide(await prompt, 'permission-allow-always');
+    expect((await warmup).error).toBeUndefined();
+    const second = await openSite(context, site);
+
+    // Each page notes when each chunk arrives (one clock: same machine).
+    const timed = (page: Page) =>
+      page.evaluate(async () => {
+        const reply = window.chord.generate('Once upon a time', { maxTokens: 200, temperature: 0 });
+        const at: number[] = [];
+        let text = '';
+        for await (const t of reply) {
+          text += t;
+          at.push(Date.now());
+        }
+        return { text, at, done: await reply.done };
+      });
+    const [a, b] = await Promise.all([timed(first), timed(second)]);
+    // Greedy decoding: the same story in both, whose first 30 tokens are llama.cpp's.
+    expect(a.text.startsWith(STORY)).toBe(true);
+    expect(b.text).toBe(a.text);
+    expect(a.done?.usage.completionTokens).toBe(200);
+    // Interleaved, not one after the other: each stream was still running when the other began
+    // and got chunks while the other was streaming.
+    const during = (x: number[], y: number[]) => x.filter((t) => t > y[0]! && t < y.at(-1)!).length;
+    expect(a.at[0]).toBeLessThan(b.at.at(-1)!);
+    expect(b.at[0]).toBeLessThan(a.at.at(-1)!);
+    expect(Math.min(during(a.at, b.at), during(b.at, a.at))).toBeGreaterThan(20);
+  });
+
   test('a closed tab aborts its generation and frees the engine', async ({ context, serviceWorker }) => {
     await installModel(serviceWorker);
     const site = await serveSite();
