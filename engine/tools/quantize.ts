@@ -54,6 +54,7 @@ export interface QuantizeProgress {
   readonly index: number;
   readonly count: number;
   readonly tensor: TensorReport;
+  /** Tensor data bytes produced so far, and in all (headers and padding not counted). */
   readonly bytesWritten: number;
   readonly totalBytes: number;
 }
@@ -211,7 +212,8 @@ export async function quantizeGGUF(
   const reports: TensorReport[] = [];
   let requantized = 0;
   let bytesWritten = 0;
-  let totalBytes = 0;
+  const outputBytes = (p: TensorPlan) => rowBytes(p.to, p.tensor.shape[0]) * (p.tensor.nElements / p.tensor.shape[0]);
+  const totalBytes = plan.tensors.reduce((s, p) => s + outputBytes(p), 0);
   const tensors = plan.tensors.map((p, index) => ({
     name: p.tensor.name,
     shape: p.tensor.shape,
@@ -251,10 +253,6 @@ export async function quantizeGGUF(
       return data;
     },
   }));
-  totalBytes = tensors.reduce(
-    (s, t, i) => s + rowBytes(t.type, t.shape[0]) * (plan.tensors[i].tensor.nElements / t.shape[0]),
-    0,
-  );
   await writeGGUFStream({ version: 3, metadata: outputMetadata(file, ftype), tensors }, async (chunk) => {
     throwIfAborted(opts.signal);
     await sink(chunk);
