@@ -44,6 +44,8 @@ export interface QuantizeOptions {
   /** Allow quantizing tensors that are already quantized (llama-quantize --allow-requantize); quality suffers. */
   readonly allowRequantize?: boolean;
   readonly onProgress?: (p: QuantizeProgress) => void;
+  /** Within a tensor being converted: rows done of its rows, after each slab (for big tensors). */
+  readonly onTensorRows?: (name: string, done: number, total: number) => void;
   /** Warnings (requantized tensors, fallbacks) as they happen. */
   readonly onWarning?: (message: string) => void;
   readonly signal?: AbortSignal;
@@ -161,8 +163,9 @@ async function convertTensor(
   from: GGMLType,
   to: GGMLType,
   meter: ErrorMeter,
-  signal?: AbortSignal,
+  opts: Pick<QuantizeOptions, 'signal' | 'onTensorRows'>,
 ): Promise<Uint8Array> {
+  const { signal } = opts;
   const rowLength = t.shape[0];
   const nRows = t.nElements / rowLength;
   const inRow = rowBytes(from, rowLength);
@@ -190,6 +193,7 @@ async function convertTensor(
       }
       meter.add(x, y, rowLength);
     }
+    opts.onTensorRows?.(t.name, r0 + rows, nRows);
   }
   return out;
 }
@@ -229,7 +233,7 @@ export async function quantizeGGUF(
           requantized++;
           opts.onWarning?.(`requantizing ${t.name} from ${typeName(p.from)} to ${typeName(p.to)}`);
         }
-        data = await convertTensor(source, t, p.from, p.to, meter, opts.signal);
+        data = await convertTensor(source, t, p.from, p.to, meter, opts);
       }
       const report: TensorReport = {
         name: t.name,

@@ -69,12 +69,17 @@ export async function quantizeCommand(args: string[]): Promise<number> {
     type: values.type,
     keep: (values.keep ?? []).map(parseKeepRule),
     allowRequantize: values['allow-requantize'],
-    onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+    onWarning: (m) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}warning: ${m}\n`),
+    // On a terminal, big tensors show their rows as they go (the line is overwritten).
+    onTensorRows: process.stderr.isTTY
+      ? (name, done, total) => process.stderr.write(`\r${name} ${Math.floor((100 * done) / total)}%\x1b[K`)
+      : undefined,
     onProgress: ({ index, count, tensor: t }) => {
       const types = `${t.from} -> ${t.to}`.padEnd(14);
       const err = t.from === t.to ? '' : `  rmse ${fmt(t.rmse)} (rel ${fmt(t.relativeRmse)})`;
+      const clear = process.stderr.isTTY ? '\r\x1b[K' : '';
       process.stderr.write(
-        `[${String(index).padStart(String(count).length)}/${count}] ${t.name.padEnd(32)} ${types}${err}\n`,
+        `${clear}[${String(index).padStart(String(count).length)}/${count}] ${t.name.padEnd(32)} ${types}${err}\n`,
       );
     },
   });

@@ -122,6 +122,10 @@ describe('quantizeGGUF', () => {
       },
     });
     expect(seen).toEqual(file.tensors.map((t) => t.name));
+    const rows: Array<[string, number, number]> = [];
+    await run(model, { type: 'Q8_0', onTensorRows: (name, done, total) => void rows.push([name, done, total]) });
+    expect(rows).toContainEqual(['token_embd.weight', 260, 260]);
+    expect(rows.every(([, done, total]) => done > 0 && done <= total)).toBe(true);
   });
 
   it('refuses non-finite weights, naming the tensor', async () => {
