@@ -20,7 +20,8 @@ const i32 = new Int32Array(f32.buffer);
 /**
  * ggml's nearest_int exactly, also outside the range where it rounds correctly
  * (|x| > 4194303, infinities, NaN): it adds 1.5*2^23 in float32 and reads the
- * integer back out of the low 23 mantissa bits. NaN gives 0.
+ * integer back out of the low 23 mantissa bits. NaN gives 0. x must be a
+ * float32 value (every caller passes a fround result).
  */
 export function nearestIntBits(x: number): number {
   // In range, the float32 sum rounds x to the nearest integer, ties to even: the
