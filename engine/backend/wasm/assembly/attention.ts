@@ -4,7 +4,7 @@
 // running weighted sum of V kept in the cache type (rounded to f16 after each
 // update with an F16 cache). Bit for bit the reference backend's.
 import { dotF16, dotF32 } from './dots';
-import { fmaf, Lanes } from './fma';
+import { Lanes } from './fma';
 import { halfLanesLo } from './half';
 
 /** Each f32 lane rounded to the nearest binary16 value (ties to even), as f32. Finite values. */
@@ -190,8 +190,8 @@ function scoreDot(q: usize, kp: usize, headDim: i32, f16: bool): f32 {
  * at positions[r], over cache positions 0..positions[r] of the layer's caches
  * kc, vc (rows of nKvHeads*headDim), as ggml's CPU flash attention (and so the
  * reference backend's onlineSoftmaxWeightedSum) computes it, bit for bit: one
- * pass of online softmax with glibc's expf, the running sum S = fmaf(S, ms, vs),
- * and V accumulated with fmaf in the cache type (rounded to f16 after every
+ * pass of online softmax with glibc's expf, the running sum S = S*ms + vs (not
+ * fused), and V accumulated with fmaf in the cache type (rounded to f16 after every
  * update with an F16 cache). Writes rows of outCols f32. `scratch` holds
  * 2*headDim f32. headDim % 8 == 0.
  */
@@ -259,7 +259,7 @@ export function attention(
           const y = v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
           v128.store(p, f16 ? roundHalf4(y) : y);
         }
-        sum = fmaf(sum, ms, vs);
+        sum = sum * ms + vs; // a float product then a float sum: ggml_flash_attn_ext does not contract it
       }
       const inv: f32 = sum === 0 ? 0 : <f32>1 / sum;
       const op = out + ((<usize>(r * outCols + h * headDim)) << 2);

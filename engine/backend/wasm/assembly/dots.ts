@@ -572,23 +572,26 @@ export function dotQ2_K(w: usize, a: usize, nb: i32): f32 {
 /**
  * Four float lanes of an FMA dot: lane t (0..3) = fmaf over i = offset + t,
  * offset + t + step, ... < end of w[i] * a[i], in that order. Weights f32, or
- * f16 (`half`); activations f32 (already rounded to f16 for f16 weights, so
- * every product is exact in f32 and no subnormal guard is needed).
+ * f16 (`half`, the activations then already rounded to f16). A product of two
+ * f16 values is exact in f32 (22 significant bits, no underflow), so there
+ * fmaf is an f32 multiply and add; f32 weights take Lanes.fmaAny.
  */
 function fmaLanes4(w: usize, a: usize, offset: i32, step: i32, end: i32, half: bool): v128 {
+  if (half) {
+    let acc = f32x4.splat(0);
+    for (let i = offset; i < end; i += step) {
+      const y = halfLanesLo(v128.load64_zero(w + ((<usize>i) << 1)));
+      acc = f32x4.add(f32x4.mul(y, v128.load(a + ((<usize>i) << 2))), acc);
+    }
+    return acc;
+  }
   let lo = f64x2.splat(0);
   let hi = f64x2.splat(0);
   for (let i = offset; i < end; i += step) {
     const x = v128.load(a + ((<usize>i) << 2));
-    if (half) {
-      const y = halfLanesLo(v128.load64_zero(w + ((<usize>i) << 1)));
-      lo = Lanes.fma(lo, f64x2.mul(Lanes.lowF32(y), Lanes.lowF32(x)));
-      hi = Lanes.fma(hi, f64x2.mul(Lanes.highF32(y), Lanes.highF32(x)));
-    } else {
-      const y = v128.load(w + ((<usize>i) << 2));
-      lo = Lanes.fmaAny(lo, f64x2.mul(Lanes.lowF32(y), Lanes.lowF32(x)));
-      hi = Lanes.fmaAny(hi, f64x2.mul(Lanes.highF32(y), Lanes.highF32(x)));
-    }
+    const y = v128.load(w + ((<usize>i) << 2));
+    lo = Lanes.fmaAny(lo, f64x2.mul(Lanes.lowF32(y), Lanes.lowF32(x)));
+    hi = Lanes.fmaAny(hi, f64x2.mul(Lanes.highF32(y), Lanes.highF32(x)));
   }
   return v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
