@@ -19,7 +19,8 @@
  *   context exceeds original_context_length) and short.
  * - gemma: head dim unlike dim/heads (key_length), tied output.
  * - gemma2: a sliding window of 8 on alternate layers (the prompts and continuations
- *   are longer), soft-capping at llama.cpp's defaults and at tight caps that bite.
+ *   are longer), soft-capping at llama.cpp's defaults and at tight caps that bite;
+ *   128-wide heads.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,6 +96,15 @@ export const FAMILY_CASES: RandomCase[] = [
     finalSoftcap: 4,
   }),
   randomCase('gemma2-Q4_K', GGMLType.Q4_K, { ...WIDE, arch: 'gemma2', slidingWindow: 16 }),
+  // 128-wide heads (Llama 3, Qwen2.5 7B, Gemma 2): SIMD paths of ggml's flash attention
+  randomCase('gemma2-Q6_K-h128', GGMLType.Q6_K, {
+    ...WIDE,
+    nHeads: 2,
+    nKvHeads: 1,
+    arch: 'gemma2',
+    headDim: 128,
+    slidingWindow: 16,
+  }),
   randomCase('llama-rope_freqs-F16', GGMLType.F16, { ...SMALL, ropeFreqs: true, ropeBase: 500000 }),
 ];
 

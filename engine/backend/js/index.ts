@@ -128,7 +128,9 @@ function onlineSoftmaxWeightedSum(
     }
     // ggml_vec_mad_f16: fmaf(v, vs, acc) in float, then to F16
     for (let d = 0; d < dim; d++) out[d] = round(fmaF32(V[j * stride + offset + d], vs, out[d]));
-    sum = fmaF32(sum, ms, vs); // S = S*ms + vs, contracted
+    // S = S*ms + vs: a float product then a float sum, not contracted (checked against
+    // ggml_flash_attn_ext itself: tests/unit/engine/backend/js/flash-attention.test.ts)
+    sum = f32(f32(sum * ms) + vs);
   }
   const inv = sum === 0 ? 0 : f32(1 / sum);
   for (let d = 0; d < dim; d++) out[d] = f32(out[d] * inv);

@@ -1,0 +1,127 @@
+/**
+ * The reference backend's attention (flash attention over an F16 cache, llama.cpp's
+ * default) against ggml_flash_attn_ext itself: libggml-base/-cpu-haswell from
+ * node-llama-cpp 3.21.1, called through koffi on a one-node graph. Bit for bit,
+ * for head sizes from 16 to 256 (the SIMD paths start at 32), with and without
+ * logit soft-capping.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Activation, Backend } from '../../../../../engine/backend/backend.ts';
+import { JsBackend } from '../../../../../engine/backend/js/index.ts';
+import { f16ToF32, f32ToF16 } from '../../../../../engine/quant/fp16.ts';
+import { GGMLType } from '../../../../../engine/quant/types.ts';
+import { repoRoot } from '../../../../helpers/fixtures.ts';
+import { rng } from '../../../../helpers/rng.ts';
+
+const BIN = join(repoRoot, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64');
+const flags = existsSync('/proc/cpuinfo')
+  ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '')
+  : '';
+const canRun =
+  process.platform === 'linux' &&
+  process.arch === 'x64' &&
+  existsSync(join(BIN, 'libggml-cpu-haswell.so')) &&
+  ['avx2', 'fma', 'f16c'].every((f) => flags.split(/\s+/).includes(f));
+if (!canRun) console.warn('[skip] flash attention: no AVX2 machine with llama.cpp haswell build');
+
+// biome-ignore lint/suspicious/noExplicitAny: koffi's function objects are untyped variadic calls
+type CFunc = (...args: any[]) => any;
+
+/** Rows of f32 values as an activation (through getRows of an F32 table, the public way in). */
+async function rows(be: Backend, n: number, cols: number, values: Float32Array): Promise<Activation> {
+  const bytes = new Uint8Array(values.slice().buffer);
+  const info = { name: 'x', shape: [cols, n], type: GGMLType.F32, offset: 0, fileOffset: 0, byteSize: 0, nElements: 0 };
+  const w = await be.loadWeight(info, bytes);
+  const a = be.createActivation(n, cols);
+  be.getRows(
+    w,
+    Array.from({ length: n }, (_, r) => r),
+    a,
+  );
+  return a;
+}
+
+describe.skipIf(!canRun)('flash attention vs ggml_flash_attn_ext', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: the koffi module
+  let koffi: any;
+  let ggml: Record<string, CFunc>;
+  beforeAll(async () => {
+    koffi = (await import('koffi')).default;
+    const base = koffi.load(join(BIN, 'libggml-base.so'));
+    const cpu = koffi.load(join(BIN, 'libggml-cpu-haswell.so'));
+    cpu.func('void ggml_cpu_init(void)')();
+    koffi.struct('ggml_init_params', { mem_size: 'size_t', mem_buffer: 'void *', no_alloc: 'bool' });
+    ggml = {
+      init: base.func('void *ggml_init(ggml_init_params p)'),
+      free: base.func('void ggml_free(void *ctx)'),
+      tensor: base.func('void *ggml_new_tensor_4d(void *ctx, int type, int64_t a, int64_t b, int64_t c, int64_t d)'),
+      fa: base.func(
+        'void *ggml_flash_attn_ext(void *ctx, void *q, void *k, void *v, void *mask, float scale, float max_bias, float softcap)',
+      ),
+      graph: base.func('void *ggml_new_graph(void *ctx)'),
+      expand: base.func('void ggml_build_forward_expand(void *g, void *t)'),
+      data: base.func('void *ggml_get_data(void *t)'),
+      compute: cpu.func('int ggml_graph_compute_with_ctx(void *ctx, void *g, int n)'),
+    };
+  });
+
+  /** ggml's answer for one query over nKv F16 keys and values (no mask: every key visible). */
+  function ggmlAttention(
+    D: number,
+    nKv: number,
+    q: Float32Array,
+    k: Uint16Array,
+    v: Uint16Array,
+    scale: number,
+    cap: number,
+  ) {
+    const ctx = ggml.init({ mem_size: 16 << 20, mem_buffer: null, no_alloc: false });
+    try {
+      const [tq, tk, tv] = [
+        ggml.tensor(ctx, 0, D, 1, 1, 1),
+        ggml.tensor(ctx, 1, D, nKv, 1, 1),
+        ggml.tensor(ctx, 1, D, nKv, 1, 1),
+      ];
+      koffi.encode(ggml.data(tq), koffi.array('float', D), [...q]);
+      koffi.encode(ggml.data(tk), koffi.array('uint16_t', D * nKv), [...k]);
+      koffi.encode(ggml.data(tv), koffi.array('uint16_t', D * nKv), [...v]);
+      const out = ggml.fa(ctx, tq, tk, tv, null, scale, 0, cap);
+      const g = ggml.graph(ctx);
+      ggml.expand(g, out);
+      ggml.compute(ctx, g, 1);
+      return Float32Array.from(koffi.decode(ggml.data(out), koffi.array('float', D)) as number[]);
+    } finally {
+      ggml.free(ctx);
+    }
+  }
+
+  for (const D of [16, 64, 128, 256])
+    for (const cap of [0, 2.5])
+      it(`head size ${D}${cap ? `, soft-cap ${cap}` : ''}: bit for bit`, async () => {
+        const next = rng(D + 100 * cap);
+        let differing = 0;
+        for (let trial = 0; trial < 12; trial++) {
+          const nKv = 1 + Math.floor(next() * 24);
+          const q = Float32Array.from({ length: D }, () => (next() - 0.5) * 3);
+          const k = Uint16Array.from({ length: D * nKv }, () => f32ToF16((next() - 0.5) * 2));
+          const v = Uint16Array.from({ length: D * nKv }, () => f32ToF16((next() - 0.5) * 2));
+          const scale = Math.fround(1 / Math.sqrt(D));
+          const want = ggmlAttention(D, nKv, q, k, v, scale, cap);
+
+          const be = new JsBackend();
+          const cache = be.createKVCache({ nLayers: 1, nCtx: nKv, nKvHeads: 1, headDim: D, type: 'f16' });
+          const positions = Array.from({ length: nKv }, (_, i) => i);
+          const kr = await rows(be, nKv, D, Float32Array.from(k, f16ToF32));
+          const vr = await rows(be, nKv, D, Float32Array.from(v, f16ToF32));
+          be.kvStore(cache, 0, kr, vr, positions);
+          const out = be.createActivation(1, D);
+          const p = { nHeads: 1, nKvHeads: 1, headDim: D, scale, softcap: cap || undefined };
+          be.attention(cache, 0, await rows(be, 1, D, q), [nKv - 1], p, out);
+          const got = await be.read(out);
+          if (got.some((x, d) => !Object.is(x, want[d]))) differing++;
+        }
+        expect(differing).toBe(0);
+      });
+});
