@@ -362,7 +362,7 @@ export class DexieModelStore implements ModelStore {
 
   // --- internals
 
-  /** One install per model id at a time: a second call joins the running one. */
+  /** One install per model id at a time: a second call joins the running one (and may cancel it). */
   private run(
     id: string,
     opts: { signal?: AbortSignal; onProgress?: Emit },
@@ -371,6 +371,9 @@ export class DexieModelStore implements ModelStore {
     const running = this.active.get(id);
     if (running) {
       if (opts.onProgress) running.listeners.add(opts.onProgress);
+      // There is one download: whoever joined it may cancel it.
+      if (opts.signal?.aborted) running.controller.abort();
+      else opts.signal?.addEventListener('abort', () => running.controller.abort(), { once: true });
       return running.promise;
     }
     const controller = new AbortController();

@@ -37,6 +37,8 @@ interface Caller {
 export function serveClient(port: Port, caller: Caller, engine: EngineLink, scheduler: Scheduler): void {
   const jobs = new Map<string, Job>();
   const calls = new Map<string, () => void>();
+  /** Ids of the calls in `calls` that are downloads. */
+  const downloads = new Set<string>();
   let open = true;
 
   const send = (event: StreamEvent) => {
@@ -79,10 +81,14 @@ export function serveClient(port: Port, caller: Caller, engine: EngineLink, sche
       case 'install':
       case 'delete': {
         const handle = engine.request(request, (event) => {
-          if (isTerminal(event)) calls.delete(id);
+          if (isTerminal(event)) {
+            calls.delete(id);
+            downloads.delete(id);
+          }
           send({ ...event, id });
         });
         calls.set(id, handle.abort);
+        if (request.type === 'install') downloads.add(id);
         return;
       }
       case 'generate': {
@@ -131,8 +137,11 @@ export function serveClient(port: Port, caller: Caller, engine: EngineLink, sche
     open = false;
     for (const job of jobs.values()) scheduler.cancel(job);
     jobs.clear();
-    for (const abort of calls.values()) abort();
+    // Downloads outlive the page that started them (closing the options page, or quitting
+    // the browser, must not cancel a model download): only an explicit abort or a delete stops one.
+    for (const [id, abort] of calls) if (!downloads.has(id)) abort();
     calls.clear();
+    downloads.clear();
   });
 }
 

@@ -70,6 +70,8 @@ interface Loaded {
  */
 export class EngineHost {
   private readonly running = new Map<string, AbortController>();
+  /** Ids of the running requests that are downloads. */
+  private readonly downloads = new Set<string>();
   private loaded: Loaded | undefined;
   /** Token steps of all generations, one at a time. */
   private readonly steps = new Turns();
@@ -90,6 +92,7 @@ export class EngineHost {
     }
     const controller = new AbortController();
     this.running.set(request.id, controller);
+    if (request.type === 'install') this.downloads.add(request.id);
     this.serve(request, controller)
       .catch((e: unknown) => {
         const error = controller.signal.aborted
@@ -97,12 +100,19 @@ export class EngineHost {
           : toChordError(e);
         this.send({ type: 'error', id: request.id, error: error.toJSON() });
       })
-      .finally(() => this.running.delete(request.id));
+      .finally(() => {
+        this.running.delete(request.id);
+        this.downloads.delete(request.id);
+      });
   }
 
-  /** The Port to the background is gone: nobody is listening to these requests any more. */
+  /**
+   * The Port to the background is gone: nobody is listening to these requests any
+   * more. Generations end; downloads go on (they belong to no page, and the store
+   * keeps their progress), stopped only by an explicit abort or a delete.
+   */
   abortAll(): void {
-    for (const controller of this.running.values()) controller.abort();
+    for (const [id, controller] of this.running) if (!this.downloads.has(id)) controller.abort();
   }
 
   private async serve(request: Exclude<EngineRequest, { type: 'abort' }>, controller: AbortController): Promise<void> {

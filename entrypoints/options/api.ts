@@ -61,8 +61,7 @@ function connection(): Port {
 type PanelCall = PanelRequest extends infer R ? (R extends { id: string } ? Omit<R, 'id'> : never) : never;
 
 /** Sends one request; events go to `onEvent`; resolves with the result value, rejects with its error. */
-function request<T>(call: PanelCall, onEvent?: Listener): Promise<T> {
-  const id = `options-${Date.now().toString(36)}-${nextId++}`;
+function request<T>(call: PanelCall, onEvent?: Listener, id = newRequestId()): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     listeners.set(id, (event) => {
       onEvent?.(event);
@@ -80,6 +79,10 @@ function request<T>(call: PanelCall, onEvent?: Listener): Promise<T> {
   });
 }
 
+function newRequestId(): string {
+  return `options-${Date.now().toString(36)}-${nextId++}`;
+}
+
 export function listModels(): Promise<StoredModel[]> {
   return store.list();
 }
@@ -93,15 +96,37 @@ export function modelIdForUrl(url: string): string {
   return urlModelId(url);
 }
 
-/** Downloads a model in the engine host; progress until it is ready or fails. */
-export function installFromUrl(url: string, onProgress: (p: InstallProgress) => void, name?: string): Promise<void> {
-  const id = urlModelId(url);
-  return request<unknown>({ type: 'install', url, ...(name ? { name } : {}) }, (event) => {
-    if (event.type === 'progress' && event.progress.phase === 'download') {
-      const { bytesDone, size, bytesPerSecond = 0, etaSeconds = null } = event.progress;
-      onProgress({ id, bytesDone, size, bytesPerSecond, etaSeconds, state: 'downloading' });
+/**
+ * Downloads a model in the engine host, or follows the download of that URL already
+ * running there; progress until it is ready or fails. The download does not depend
+ * on this page: closing it leaves the download running. `cancel` stops it (the
+ * stored bytes are kept for a later resume).
+ */
+export function installFromUrl(
+  url: string,
+  onProgress: (p: InstallProgress) => void,
+  name?: string,
+): { done: Promise<void>; cancel(): void } {
+  const model = urlModelId(url);
+  const id = newRequestId();
+  const done = request<unknown>(
+    { type: 'install', url, ...(name ? { name } : {}) },
+    (event) => {
+      if (event.type === 'progress' && event.progress.phase === 'download') {
+        const { bytesDone, size, bytesPerSecond = 0, etaSeconds = null } = event.progress;
+        onProgress({ id: model, bytesDone, size, bytesPerSecond, etaSeconds, state: 'downloading' });
+      }
+    },
+    id,
+  ).then(() => undefined);
+  const cancel = () => {
+    try {
+      connection().postMessage({ type: 'abort', id });
+    } catch {
+      // The connection is gone: nothing to cancel through it.
     }
-  }).then(() => undefined);
+  };
+  return { done, cancel };
 }
 
 /** Copies a local file into the store (here: a File cannot be sent to the offscreen document). */

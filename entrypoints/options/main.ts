@@ -39,6 +39,8 @@ const limitInput = $<HTMLInputElement>('storage-limit');
 
 /** Live progress of the installs this page started, by model id (fresher than the stored bytesDone). */
 const live = new Map<string, InstallProgress>();
+/** Cancels of the URL downloads this page follows, by model id. */
+const cancels = new Map<string, () => void>();
 const rows = new Map<string, HTMLLIElement>();
 let models: StoredModel[] = [];
 
@@ -86,6 +88,8 @@ function createRow(model: StoredModel): HTMLLIElement {
   const error = el('div', { className: 'error' }, 'model-error');
   const actions = el('div', { className: 'actions' });
   const resume = el('button', { type: 'button', textContent: 'Resume' }, 'model-resume');
+  const cancel = el('button', { type: 'button', textContent: 'Cancel' }, 'model-cancel');
+  cancel.addEventListener('click', () => cancels.get(li.dataset.modelId!)?.());
   const remove = el('button', { type: 'button', textContent: 'Delete' }, 'model-delete');
   resume.addEventListener('click', () => {
     const m = models.find((x) => x.id === li.dataset.modelId);
@@ -103,7 +107,7 @@ function createRow(model: StoredModel): HTMLLIElement {
       await refresh();
     }
   });
-  actions.append(resume, remove);
+  actions.append(resume, cancel, remove);
   li.append(name, actions, meta, bar, progressText, error);
   return li;
 }
@@ -144,6 +148,25 @@ function updateRow(li: HTMLLIElement, model: StoredModel): void {
   // A URL download that is not running from this page may have stopped (the page that
   // started it closed, the browser restarted): resuming joins it if it is in fact running.
   resume.hidden = !(state !== 'ready' && model.sourceUrl && !live.has(model.id));
+  (q('model-cancel') as HTMLButtonElement).hidden = !(state === 'downloading' && cancels.has(model.id));
+}
+
+/** When this page last started following each running URL download. */
+const followedAt = new Map<string, number>();
+
+/**
+ * A URL download running in the engine host without this page (started before it
+ * opened, or resumed after a browser restart) is followed: its progress shows, and
+ * it can be cancelled from here. Not more than every 5 s per model, so that an
+ * engine that cannot be reached is not asked again at every refresh.
+ */
+function followDownloads(): void {
+  for (const model of models) {
+    if (model.state !== 'downloading' || !model.sourceUrl || live.has(model.id)) continue;
+    if (Date.now() - (followedAt.get(model.id) ?? 0) < 5000) continue;
+    followedAt.set(model.id, Date.now());
+    startUrlInstall(model.sourceUrl);
+  }
 }
 
 function renderModels(): void {
@@ -188,6 +211,7 @@ async function refresh(): Promise<void> {
     do {
       again = false;
       models = await listModels();
+      followDownloads();
       renderModels();
       await renderUsage();
     } while (again);
@@ -208,12 +232,13 @@ function startUrlInstall(url: string, name?: string): void {
   status.textContent = '';
   const id = modelIdForUrl(url);
   live.set(id, { id, bytesDone: 0, size: 0, bytesPerSecond: 0, etaSeconds: null, state: 'downloading' });
-  installFromUrl(url, onProgress, name)
-    .catch(showError)
-    .finally(() => {
-      live.delete(id);
-      void refresh();
-    });
+  const install = installFromUrl(url, onProgress, name);
+  cancels.set(id, install.cancel);
+  install.done.catch(showError).finally(() => {
+    live.delete(id);
+    cancels.delete(id);
+    void refresh();
+  });
   // The engine host creates the row when the download starts.
   setTimeout(() => void refresh(), 300);
 }

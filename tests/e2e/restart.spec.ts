@@ -101,15 +101,11 @@ test.describe('downloads across a browser restart', () => {
     try {
       const first = await launch(profile);
       context = first.context;
-      void first.worker
-        .evaluate(
-          (url) =>
-            (
-              globalThis as unknown as { chordBackground: { install(u: string): Promise<unknown> } }
-            ).chordBackground.install(url),
-          served.url,
-        )
-        .catch(() => {}); // never answers: the browser closes first
+      // As a user does: the options page starts the download, and the browser is quit with it open.
+      const options = await context.newPage();
+      await options.goto(`chrome-extension://${new URL(first.worker.url()).host}/options.html`);
+      await options.getByTestId('model-url').fill(served.url);
+      await options.getByTestId('model-install').click();
       await expect
         .poll(async () => (await rows(first.worker))[0]?.bytesDone ?? 0, { timeout: 20_000 })
         .toBeGreaterThan(200_000);

@@ -326,6 +326,24 @@ describe.skipIf(!modelPath)('model store: install from a URL', () => {
     await s.installFromUrl(srv.url('/m.gguf'));
     expect(srv.log.length).toBe(1);
   });
+
+  it('a caller that joined an install can cancel it; the bytes are kept', async () => {
+    const srv = await serve({ '/m.gguf': { data: model, pieceBytes: 16 << 10, pauseMs: 5 } });
+    const s = store({ chunkSize: 8 << 20, checkpointMs: 20 });
+    const url = srv.url('/m.gguf');
+    const first = s.installFromUrl(url);
+    const controller = new AbortController();
+    const joined = s.installFromUrl(url, {
+      signal: controller.signal,
+      onProgress: (p) => p.bytesDone > 200_000 && controller.abort(),
+    });
+    await expectCode(joined, 'ABORTED');
+    await expectCode(first, 'ABORTED');
+    const [m] = await s.list();
+    expect(m).toMatchObject({ state: 'error', error: { code: 'ABORTED' } });
+    expect(m!.bytesDone).toBeGreaterThan(0);
+    expect(srv.log.length).toBe(1);
+  });
 });
 
 describe.skipIf(!modelPath)('model store: quota, limit, delete, persistence', () => {
