@@ -1,7 +1,7 @@
 import { ChordError } from '../../../shared/errors.ts';
 import type { GGUFTensorInfo } from '../../gguf/types.ts';
 import { dequantizeRow, rowBytes as rowBytesOf } from '../../quant/index.ts';
-import { GGMLType } from '../../quant/types.ts';
+import { GGMLType, TYPE_TRAITS } from '../../quant/types.ts';
 import { cosF32, sinF32 } from '../../quant/x86-math.ts';
 import type {
   Activation,
@@ -16,7 +16,15 @@ import type {
 import { describeAdapter, requestAdapter, requestDevice } from './device.ts';
 import { type Binding, f, packParams, Recorder } from './recorder.ts';
 import { hasGpuDequant } from './wgsl/formats.ts';
-import { getRowsWGSL, matmulTiledWGSL, matvecWGSL, TILE_OUT, TILE_ROWS } from './wgsl/matmul.ts';
+import {
+  type ActivationRounding,
+  getRowsWGSL,
+  matmulTiledWGSL,
+  matvecWGSL,
+  roundActivationsWGSL,
+  TILE_OUT,
+  TILE_ROWS,
+} from './wgsl/matmul.ts';
 import {
   ADD,
   ADD_BIAS,
@@ -43,8 +51,10 @@ export { probeWebGPU, type WebGPUProbe } from './device.ts';
  * the whole forward pass goes to the GPU in one submission when `read` asks
  * for the logits, the only data that comes back.
  *
- * Arithmetic is f32 throughout (activations are not quantized, as in the
- * reference backend's exactF32 mode), so results agree with llama.cpp within
+ * Arithmetic is f32 throughout. By default, as llama.cpp's CPU backend, the
+ * activations entering a product are first rounded to what the weight type's
+ * partner format (Q8_0, Q8_K, F16...) can hold; with exactF32 they are not.
+ * Sums run in another order than llama.cpp's, so results agree with it within
  * tolerances, not bit for bit. An F16 KV cache stores halves packed in u32 and
  * needs no shader-f16.
  */
@@ -55,6 +65,15 @@ export interface WebGPUBackendOptions extends BackendOptions {
    */
   maxBindingBytes?: number;
 }
+
+/** How activations are rounded before products with weights whose partner format (vecDotType) is this. */
+const ACTIVATION_ROUNDING = new Map<GGMLType, ActivationRounding>([
+  [GGMLType.Q8_0, 'q8_0'],
+  [GGMLType.Q8_1, 'q8_0'], // the same values; Q8_1 adds a block sum
+  [GGMLType.Q8_K, 'q8_k'],
+  [GGMLType.F16, 'f16'],
+  [GGMLType.BF16, 'bf16'],
+]);
 
 /** Matrix products with at most this many rows of X use the matrix × vector kernel. */
 const MATVEC_MAX_ROWS = 4;
@@ -141,6 +160,9 @@ export class WebGPUBackend implements Backend {
   private readonly owned = new Set<GPUBuffer>();
   private readonly staging: GPUBuffer[] = [];
   private readonly maxBindingBytes: number;
+  private readonly exactF32: boolean;
+  /** Rounded activations on their way into a product (grown as needed). */
+  private roundedScratch: GPUBuffer | undefined;
   private failure: ChordError | undefined;
   private disposed = false;
   /** Bytes of GPU buffers held: weights, activations, KV caches. */
@@ -152,6 +174,7 @@ export class WebGPUBackend implements Backend {
     opts: WebGPUBackendOptions,
   ) {
     this.recorder = new Recorder(device);
+    this.exactF32 = opts.exactF32 ?? false;
     const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     this.maxBindingBytes = Math.min(opts.maxBindingBytes ?? limit, limit);
     device.lost.then((info) => {
@@ -264,7 +287,7 @@ export class WebGPUBackend implements Backend {
     if (x.cols !== nIn || out.cols !== nOut || out.rows !== x.rows) {
       throw invalid(`matmul ${wt.name} [${wt.shape}] with ${x.rows}x${x.cols} into ${out.rows}x${out.cols}`);
     }
-    const xs = (x as GpuActivation).buffer;
+    const xs = this.roundedForProduct(x as GpuActivation, wt.type);
     const ys = (out as GpuActivation).buffer;
     const vector = x.rows <= MATVEC_MAX_ROWS;
     const pipeline = vector
@@ -438,6 +461,24 @@ export class WebGPUBackend implements Backend {
     for (const b of this.staging) b.destroy();
     this.recorder.arena.destroy();
     this.device.destroy();
+  }
+
+  /** x as llama.cpp's CPU backend feeds it to a product with weights of `type` (see ACTIVATION_ROUNDING). */
+  private roundedForProduct(x: GpuActivation, type: GGMLType): GPUBuffer {
+    const kind = this.exactF32 ? undefined : ACTIVATION_ROUNDING.get(TYPE_TRAITS.get(type)!.vecDotType);
+    if (kind === undefined) return x.buffer;
+    const n = x.rows * x.cols;
+    if (!this.roundedScratch || this.roundedScratch.size < n * 4) this.roundedScratch = this.createBuffer(n * 4);
+    const block = kind === 'q8_0' ? 32 : kind === 'q8_k' ? 256 : 1;
+    const grid = elementGrid(n / block);
+    const params = this.params([n, grid.gridX]);
+    const bindings = [params, x.buffer, this.roundedScratch];
+    this.dispatch(
+      this.pipeline(`round:${kind}`, () => roundActivationsWGSL(kind)),
+      bindings,
+      grid.groups,
+    );
+    return this.roundedScratch;
   }
 
   private scaleOrCap(x: Activation, s: number, cap: number, mode: number): void {

@@ -151,3 +151,60 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 }
 `;
 }
+
+/**
+ * What llama.cpp's CPU backend does to activations before a product with
+ * weights of a given type (TYPE_TRAITS vecDotType), applied in place of the
+ * integer dot products: each block of x is replaced by the values its
+ * quantized form stands for, and the product then runs in f32.
+ *   Q8_0 / Q8_1 (x86 quantize_row_q8_0/1): blocks of 32, d = f16(amax / 127),
+ *     q = round-half-even(x * (127 / amax)) saturated to int8, x' = q * d;
+ *   Q8_K (quantize_row_q8_K_ref): blocks of 256, iscale = -127 / (the value of
+ *     largest magnitude), q = min(127, nearest(iscale * x)), x' = q / iscale;
+ *   F16 / BF16: x rounded to that format.
+ * One thread per block (the pass is small next to the product that follows).
+ */
+export type ActivationRounding = 'q8_0' | 'q8_k' | 'f16' | 'bf16';
+
+export function roundActivationsWGSL(kind: ActivationRounding): string {
+  const block = kind === 'q8_0' ? 32 : kind === 'q8_k' ? 256 : 1;
+  const body =
+    kind === 'q8_0'
+      ? `var amax = 0.0;
+  for (var j = 0u; j < 32u; j++) { amax = max(amax, abs(X[b + j])); }
+  let d = unpack2x16float(pack2x16float(vec2f(amax / 127.0, 0.0))).x;
+  var id = 0.0;
+  if (amax != 0.0) { id = 127.0 / amax; }
+  for (var j = 0u; j < 32u; j++) { Y[b + j] = clamp(round(X[b + j] * id), -128.0, 127.0) * d; }`
+      : kind === 'q8_k'
+        ? `var amax = 0.0;
+  var vmax = 0.0;
+  for (var j = 0u; j < 256u; j++) {
+    let v = X[b + j];
+    if (abs(v) > amax) { amax = abs(v); vmax = v; }
+  }
+  if (amax == 0.0) {
+    for (var j = 0u; j < 256u; j++) { Y[b + j] = 0.0; }
+    return;
+  }
+  let iscale = -127.0 / vmax;
+  let d = 1.0 / iscale;
+  for (var j = 0u; j < 256u; j++) { Y[b + j] = min(127.0, round(iscale * X[b + j])) * d; }`
+        : kind === 'f16'
+          ? 'Y[b] = unpack2x16float(pack2x16float(vec2f(X[b], 0.0))).x;'
+          : `let bits = bitcast<u32>(X[b]);
+  Y[b] = bitcast<f32>((bits + 0x7fffu + ((bits >> 16u) & 1u)) & 0xffff0000u);`;
+  return `
+struct Params { n: u32, grid_x: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.grid_x;
+  if (i >= p.n / ${block}u) { return; }
+  let b = i * ${block}u;
+  ${body}
+}
+`;
+}

@@ -144,19 +144,25 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /**
  * Causal attention, one workgroup per (query row, head), in one pass of online
- * softmax over the cache in chunks of 64 positions (flash-decoding without the
- * split): each thread scores one position of the chunk, the chunk's maximum and
- * sum are reduced in shared memory, and each thread keeps the running weighted
- * sum of V for the head dimensions t, t+64, t+128, t+192 (headDim <= 256).
- * With an F16 cache, q is rounded to F16 first, as ggml converts it. Soft-capping
- * (Gemma 2) arrives as scale/cap and cap; a sliding window starts the scan later.
+ * softmax over the cache in chunks of 64 positions: the threads score one
+ * position each into shared memory, then every thread walks the chunk's scores
+ * in order with ggml's CPU flash-attention recurrence (llama.cpp's default),
+ * for its own head dimensions t, t+64, t+128, t+192 (headDim <= 256):
+ *   a new maximum rescales the running sum of V by e^(max - s), else the
+ *   position weighs e^(s - max); acc = fma(v, weight, acc); S = S*scale + weight.
+ * With an F16 cache, q is rounded to F16 first, and the running sums are
+ * rounded to F16 after every update, as ggml_vec_scale_f16 / ggml_vec_mad_f16
+ * keep them. Soft-capping (Gemma 2) arrives as scale/cap and cap; a sliding
+ * window starts the scan later.
  */
 export function attentionWGSL(half: boolean): string {
-  const readK = half
-    ? 'fn kv_k(e: u32) -> f32 { let v = unpack2x16float(K[e >> 1u]); return select(v.x, v.y, (e & 1u) != 0u); }\n' +
-      'fn kv_v(e: u32) -> f32 { let v = unpack2x16float(V[e >> 1u]); return select(v.x, v.y, (e & 1u) != 0u); }\n' +
-      'fn round_q(x: f32) -> f32 { return unpack2x16float(pack2x16float(vec2f(x, 0.0))).x; }'
-    : 'fn kv_k(e: u32) -> f32 { return K[e]; }\nfn kv_v(e: u32) -> f32 { return V[e]; }\nfn round_q(x: f32) -> f32 { return x; }';
+  const helpers = half
+    ? `fn kv_k(e: u32) -> f32 { let v = unpack2x16float(K[e >> 1u]); return select(v.x, v.y, (e & 1u) != 0u); }
+fn kv_v(e: u32) -> f32 { let v = unpack2x16float(V[e >> 1u]); return select(v.x, v.y, (e & 1u) != 0u); }
+fn to_cache(x: f32) -> f32 { return unpack2x16float(pack2x16float(vec2f(x, 0.0))).x; }`
+    : `fn kv_k(e: u32) -> f32 { return K[e]; }
+fn kv_v(e: u32) -> f32 { return V[e]; }
+fn to_cache(x: f32) -> f32 { return x; }`;
   const elem = half ? 'u32' : 'f32';
   return `
 struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, scale: f32, q_cols: u32, cap: f32, window: u32 }
@@ -166,34 +172,9 @@ struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, scale: f32, q_cols
 @group(0) @binding(3) var<storage, read> K: array<${elem}>;
 @group(0) @binding(4) var<storage, read> V: array<${elem}>;
 @group(0) @binding(5) var<storage, read_write> O: array<f32>;
-${readK}
+${helpers}
 var<workgroup> qs: array<f32, 256>;
 var<workgroup> sc: array<f32, 64>;
-var<workgroup> red: array<f32, 64>;
-
-fn reduce_max(t: u32, x: f32) -> f32 {
-  red[t] = x;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (t < s) { red[t] = max(red[t], red[t + s]); }
-    workgroupBarrier();
-  }
-  let m = red[0];
-  workgroupBarrier();
-  return m;
-}
-
-fn reduce_sum(t: u32, x: f32) -> f32 {
-  red[t] = x;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (t < s) { red[t] += red[t + s]; }
-    workgroupBarrier();
-  }
-  let m = red[0];
-  workgroupBarrier();
-  return m;
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
@@ -206,42 +187,47 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
   // a sliding window sees the last p.window positions only
   var first = 0u;
   if (p.window != 0u && n_kv > p.window) { first = n_kv - p.window; }
-  for (var d = t; d < hd; d += 64u) { qs[d] = round_q(Q[r * p.q_cols + h * hd + d]); }
+  for (var d = t; d < hd; d += 64u) { qs[d] = to_cache(Q[r * p.q_cols + h * hd + d]); }
   workgroupBarrier();
   var m = -3.0e38;
   var l = 0.0;
   var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
   for (var j0 = first; j0 < n_kv; j0 += 64u) {
     let j = j0 + t;
-    var s = -3.0e38;
     if (j < n_kv) {
       var dot = 0.0;
       let kb = j * kv_width + kv_off;
       for (var d = 0u; d < hd; d++) { dot += qs[d] * kv_k(kb + d); }
-      s = dot * p.scale;
+      var s = dot * p.scale;
       if (p.cap != 0.0) { s = p.cap * tanh(clamp(s, -15.0, 15.0)); }
+      sc[t] = s;
     }
-    let m_new = max(m, reduce_max(t, s));
-    var e = 0.0;
-    if (j < n_kv) { e = exp(s - m_new); }
-    sc[t] = e;
-    let alpha = exp(m - m_new);
-    l = l * alpha + reduce_sum(t, e);
+    workgroupBarrier();
     let count = min(64u, n_kv - j0);
-    for (var c = 0u; c < 4u; c++) {
-      let d = t + 64u * c;
-      if (d < hd) {
-        var a = acc[c] * alpha;
-        for (var jj = 0u; jj < count; jj++) { a += sc[jj] * kv_v((j0 + jj) * kv_width + kv_off + d); }
-        acc[c] = a;
+    for (var jj = 0u; jj < count; jj++) {
+      let s = sc[jj];
+      var ms = 1.0;
+      var vs = 1.0;
+      if (s > m) {
+        ms = exp(m - s);
+        m = s;
+        for (var c = 0u; c < 4u; c++) { acc[c] = to_cache(acc[c] * ms); }
+      } else {
+        vs = exp(s - m);
       }
+      let vb = (j0 + jj) * kv_width + kv_off;
+      for (var c = 0u; c < 4u; c++) {
+        let d = t + 64u * c;
+        if (d < hd) { acc[c] = to_cache(fma(kv_v(vb + d), vs, acc[c])); }
+      }
+      l = fma(l, ms, vs);
     }
-    m = m_new;
     workgroupBarrier();
   }
+  let inv = 1.0 / l;
   for (var c = 0u; c < 4u; c++) {
     let d = t + 64u * c;
-    if (d < hd) { O[r * p.q_cols + h * hd + d] = acc[c] / l; }
+    if (d < hd) { O[r * p.q_cols + h * hd + d] = acc[c] * inv; }
   }
 }
 `;
