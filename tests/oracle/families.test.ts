@@ -25,25 +25,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { GGMLType } from '../../engine/quant/types.ts';
 import { fixture } from '../helpers/fixtures.ts';
 import { ensureWasmBuilt } from '../unit/engine/backend/wasm/build.ts';
-import { medianStepDiff } from './compare.ts';
 import { disposeOracle } from './llama-cpp.ts';
-import {
-  RANDOM_PROMPTS,
-  type RandomCase,
-  randomCase,
-  runPrompts,
-  STEPS_PER_PROMPT,
-  summarize,
-  writeRandomCase,
-} from './random-models.ts';
+import { checkRandomCase } from './random-check.ts';
+import { type RandomCase, randomCase } from './random-models.ts';
 
-const CLEAR_MARGIN = 0.15;
-const PROB_TOL = 2e-3;
-const WITHIN_SHARE = 0.95;
 const SEED = 3;
 
 const SMALL = { dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, ffn: 128 };
@@ -124,33 +113,16 @@ afterAll(async () => {
 /** One case per family (the quantized ones, where the wasm kernels do the products) for the wasm backend. */
 const WASM_CASES = ['qwen2-Q8_0', 'phi2-Q4_0', 'phi3-Q8_0', 'gemma-Q4_0', 'gemma2-Q8_0'];
 
-async function check(label: string, rc: RandomCase, backend: 'js' | 'wasm'): Promise<void> {
-  const path = writeRandomCase(dir, rc, SEED);
-  const runs = await runPrompts(path, RANDOM_PROMPTS, STEPS_PER_PROMPT, {
-    probTol: PROB_TOL,
-    marginThreshold: CLEAR_MARGIN,
-    backend,
-  });
-  const s = summarize(runs);
-  const median = Math.max(...runs.map((r) => medianStepDiff(r.comparison)));
-  console.info(
-    `[oracle] ${backend} ${label.padEnd(20)}: ${s.steps} steps, ${s.clearSteps} clear, ` +
-      `top1 ${s.top1AgreeOnClear}/${s.clearSteps}, within ${PROB_TOL} ${s.withinTolOnClear}/${s.clearSteps}, ` +
-      `max |dp| ${s.maxProbDiff.toExponential(1)} (clear ${s.maxProbDiffOnClear.toExponential(1)}), ` +
-      `worst prompt's median |dp| ${median.toExponential(1)}`,
-  );
-  expect(s.steps).toBe(RANDOM_PROMPTS.length * STEPS_PER_PROMPT);
-  expect(s.clearSteps).toBeGreaterThanOrEqual(s.steps * 0.5);
-  expect(s.top1AgreeOnClear).toBe(s.clearSteps);
-  expect(s.withinTolOnClear).toBeGreaterThanOrEqual(Math.ceil(WITHIN_SHARE * s.clearSteps));
-}
-
 describe.skipIf(!haveFixtures)('model families: chord (reference backend) vs llama.cpp on random-weight models', () => {
-  it.each(FAMILY_CASES.map((rc) => [rc.label, rc] as const))('%s', (label, rc) => check(label, rc, 'js'));
+  it.each(FAMILY_CASES.map((rc) => [rc.label, rc] as const))('%s', (label, rc) =>
+    checkRandomCase(dir, rc, SEED, `js ${label.padEnd(20)}`),
+  );
 });
 
 describe.skipIf(!haveFixtures)('model families: chord (wasm backend) vs llama.cpp', () => {
   beforeAll(() => ensureWasmBuilt(), 300_000);
   const cases = FAMILY_CASES.filter((rc) => WASM_CASES.includes(rc.label));
-  it.each(cases.map((rc) => [rc.label, rc] as const))('%s', (label, rc) => check(label, rc, 'wasm'));
+  it.each(cases.map((rc) => [rc.label, rc] as const))('%s', (label, rc) =>
+    checkRandomCase(dir, rc, SEED, `wasm ${label.padEnd(20)}`, 'wasm'),
+  );
 });

@@ -25,25 +25,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.ts';
-import { medianStepDiff } from './compare.ts';
 import { disposeOracle } from './llama-cpp.ts';
-import {
-  RANDOM_CASES,
-  RANDOM_PROMPTS,
-  runPrompts,
-  STEPS_PER_PROMPT,
-  summarize,
-  writeRandomCase,
-} from './random-models.ts';
+import { checkRandomCase } from './random-check.ts';
+import { RANDOM_CASES } from './random-models.ts';
 
-/** Logit margin (nats) from which llama.cpp's top-1 is clear of rounding noise (see above). */
-const CLEAR_MARGIN = 0.15;
-/** Largest allowed top-5 probability difference on a clear step. */
-const PROB_TOL = 2e-3;
-/** Share of clear steps that must keep every top-5 probability within PROB_TOL. */
-const WITHIN_SHARE = 0.95;
 const SEED = 1;
 
 // The models take their vocabulary from the stories260K fixture, as the prompts do.
@@ -61,27 +48,10 @@ afterAll(async () => {
 
 describe.skipIf(!vocab)('random-weight llama models: chord vs llama.cpp', () => {
   it.each(RANDOM_CASES.map((rc) => [rc.label, rc] as const))('%s', async (label, rc) => {
-    const path = writeRandomCase(dir, rc, SEED);
-    const runs = await runPrompts(path, RANDOM_PROMPTS, STEPS_PER_PROMPT, {
-      probTol: PROB_TOL,
-      marginThreshold: CLEAR_MARGIN,
-    });
-    const s = summarize(runs);
-    const median = Math.max(...runs.map((r) => medianStepDiff(r.comparison)));
     const o = rc.opts;
     const shape =
       `dim ${o.dim}, ${o.nLayers} layers, ${o.nHeads}/${o.nKvHeads ?? o.nHeads} heads, ffn ${o.ffn}` +
       `${o.tiedOutput ? ', tied' : ''}${o.ropeBase ? `, rope base ${o.ropeBase}` : ''}`;
-    console.info(
-      `[oracle] random ${label.padEnd(4)} (${shape}): ${s.steps} steps, ${s.clearSteps} clear, ` +
-        `top1 ${s.top1AgreeOnClear}/${s.clearSteps}, within ${PROB_TOL} ${s.withinTolOnClear}/${s.clearSteps}, ` +
-        `max |dp| ${s.maxProbDiff.toExponential(1)} (clear ${s.maxProbDiffOnClear.toExponential(1)}), ` +
-        `worst prompt's median |dp| ${median.toExponential(1)}`,
-    );
-    expect(s.steps).toBe(RANDOM_PROMPTS.length * STEPS_PER_PROMPT);
-    // Enough clear steps for the comparison to mean something.
-    expect(s.clearSteps).toBeGreaterThanOrEqual(s.steps * 0.5);
-    expect(s.top1AgreeOnClear).toBe(s.clearSteps);
-    expect(s.withinTolOnClear).toBeGreaterThanOrEqual(Math.ceil(WITHIN_SHARE * s.clearSteps));
+    await checkRandomCase(dir, rc, SEED, `random ${label.padEnd(4)} (${shape})`);
   });
 });

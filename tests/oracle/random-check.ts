@@ -1,0 +1,55 @@
+/**
+ * The oracle's verdict on one random-weight case (random-models.ts), shared by
+ * random-models.test.ts and families.test.ts.
+ */
+import { expect } from 'vitest';
+import { medianStepDiff } from './compare.ts';
+import {
+  RANDOM_PROMPTS,
+  type RandomCase,
+  runPrompts,
+  STEPS_PER_PROMPT,
+  summarize,
+  writeRandomCase,
+} from './random-models.ts';
+
+/** Logit margin (nats) from which llama.cpp's top-1 is clear of rounding noise (random-models.test.ts says why). */
+export const CLEAR_MARGIN = 0.15;
+/** Largest allowed top-5 probability difference on a clear step. */
+export const PROB_TOL = 2e-3;
+/** Share of clear steps that must keep every top-5 probability within PROB_TOL. */
+export const WITHIN_SHARE = 0.95;
+
+/**
+ * Writes the case's model, runs it in llama.cpp and in chord (`backend`), logs
+ * the figures under `title`, and asserts the oracle's requirements: every step
+ * compared, at least half of them clear, top-1 equal on every clear step, top-5
+ * within PROB_TOL on WITHIN_SHARE of them.
+ */
+export async function checkRandomCase(
+  dir: string,
+  rc: RandomCase,
+  seed: number,
+  title: string,
+  backend: 'js' | 'wasm' = 'js',
+): Promise<void> {
+  const path = writeRandomCase(dir, rc, seed);
+  const runs = await runPrompts(path, RANDOM_PROMPTS, STEPS_PER_PROMPT, {
+    probTol: PROB_TOL,
+    marginThreshold: CLEAR_MARGIN,
+    backend,
+  });
+  const s = summarize(runs);
+  const median = Math.max(...runs.map((r) => medianStepDiff(r.comparison)));
+  console.info(
+    `[oracle] ${title}: ${s.steps} steps, ${s.clearSteps} clear, ` +
+      `top1 ${s.top1AgreeOnClear}/${s.clearSteps}, within ${PROB_TOL} ${s.withinTolOnClear}/${s.clearSteps}, ` +
+      `max |dp| ${s.maxProbDiff.toExponential(1)} (clear ${s.maxProbDiffOnClear.toExponential(1)}), ` +
+      `worst prompt's median |dp| ${median.toExponential(1)}`,
+  );
+  expect(s.steps).toBe(RANDOM_PROMPTS.length * STEPS_PER_PROMPT);
+  // Enough clear steps for the comparison to mean something.
+  expect(s.clearSteps).toBeGreaterThanOrEqual(s.steps * 0.5);
+  expect(s.top1AgreeOnClear).toBe(s.clearSteps);
+  expect(s.withinTolOnClear).toBeGreaterThanOrEqual(Math.ceil(WITHIN_SHARE * s.clearSteps));
+}
