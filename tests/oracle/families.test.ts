@@ -14,7 +14,7 @@
  * What each case exercises beyond its family's blocks:
  * - qwen2: byte-level BPE vocabulary (Qwen2's, cut to 512 tokens), q/k/v biases,
  *   output bias, rope base 1e6, GQA.
- * - phi2: fused and separate QKV, partial rotary dims (a quarter and half of the head).
+ * - phi2: fused and separate QKV with their biases, partial rotary dims (a quarter and half of the head).
  * - phi3: fused QKV and gate|up; LongRoPE factors and attn_factor, long (the
  *   context exceeds original_context_length) and short.
  * - gemma: head dim unlike dim/heads (key_length), tied output.
@@ -50,12 +50,17 @@ export const FAMILY_CASES: RandomCase[] = [
   randomCase('qwen2-Q8_0', GGMLType.Q8_0, { ...SMALL, arch: 'qwen2', vocab: 'qwen2-bpe', tiedOutput: true }),
   randomCase('qwen2-Q4_K', GGMLType.Q4_K, { ...WIDE, arch: 'qwen2', vocab: 'qwen2-bpe', nKvHeads: 1 }),
   // Phi-2's logits spread less (its LayerNorms centre the stream): twice the output sharpening
-  randomCase('phi2-F32', GGMLType.F32, { ...SMALL, nKvHeads: 4, arch: 'phi2', fusedQkv: true, ropeDims: 4 }, 32),
-  randomCase('phi2-F16', GGMLType.F16, { ...SMALL, nKvHeads: 4, arch: 'phi2', ropeDims: 8 }, 16),
+  randomCase(
+    'phi2-F32',
+    GGMLType.F32,
+    { ...SMALL, nKvHeads: 4, arch: 'phi2', fusedQkv: true, qkvBias: true, ropeDims: 4 },
+    32,
+  ),
+  randomCase('phi2-F16', GGMLType.F16, { ...SMALL, nKvHeads: 4, arch: 'phi2', qkvBias: true, ropeDims: 8 }, 16),
   randomCase(
     'phi2-Q4_0',
     GGMLType.Q4_0,
-    { ...SMALL, dim: 128, nKvHeads: 4, arch: 'phi2', fusedQkv: true, ropeDims: 16 },
+    { ...SMALL, dim: 128, nKvHeads: 4, arch: 'phi2', fusedQkv: true, qkvBias: true, ropeDims: 16 },
     8 * Math.sqrt(2),
   ),
   randomCase('phi3-F16', GGMLType.F16, {
