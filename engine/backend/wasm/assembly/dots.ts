@@ -14,7 +14,7 @@
 // hold the sums of values 4k..4k+3: the AVX2 kernels' lanes.
 
 import { K16_BSUMS, K16_STRIDE, P16_STRIDE } from './activations';
-import { fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
+import { fixPair, fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
 import { halfLanesLo, halfToF32 } from './half';
 
 function dot(a: v128, b: v128): v128 {
@@ -78,39 +78,6 @@ export function dotQ4_0Rows4(w: usize, rb: usize, a: usize, nb: i32): v128 {
   return v128.shuffle<i32>(f32x4.demote_f64x2_zero(acc0), f32x4.demote_f64x2_zero(acc1), 0, 1, 4, 5);
 }
 
-/**
- * ggml_vec_dot_q4_0_q8_0, AVX2 (Q4_0 weights that are not repacked): lane k
- * holds the integer sum over values 4k..4k+3 of a block, lanes[k] =
- * fmaf(dw*da, lane, lanes[k]); hsum_float_8 at the end.
- */
-export function dotQ4_0(w: usize, a: usize, nb: i32): f32 {
-  let a0 = f64x2.splat(0);
-  let a1 = f64x2.splat(0);
-  let a2 = f64x2.splat(0);
-  let a3 = f64x2.splat(0);
-  const m4 = i16x8.splat(0x0f);
-  const eight = i16x8.splat(8);
-  for (let i = 0; i < nb; i++) {
-    const v = v128.load(w, 2);
-    const l0 = i32x4.add(
-      dot(i16x8.sub(v128.and(v, m4), eight), v128.load(a, 16)),
-      dot(i16x8.sub(v128.and(i16x8.shr_u(v, 8), m4), eight), v128.load(a, 32)),
-    );
-    const l1 = i32x4.add(
-      dot(i16x8.sub(v128.and(i16x8.shr_u(v, 4), m4), eight), v128.load(a, 48)),
-      dot(i16x8.sub(i16x8.shr_u(v, 12), eight), v128.load(a, 64)),
-    );
-    const d = f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
-    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(l0), d));
-    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(l0), d));
-    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(l1), d));
-    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(l1), d));
-    w += 18;
-    a += P16_STRIDE;
-  }
-  return hsum8(a0, a1, a2, a3);
-}
-
 /** The fifth bits of a Q5 block (qh), as 0/16 in the i16 lanes of the four nibble vectors. */
 function fifthBit(qh: u32, part: i32): v128 {
   const evenBits = i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384);
@@ -119,115 +86,120 @@ function fifthBit(qh: u32, part: i32): v128 {
   return v128.and(i16x8.ne(v128.and(half, part & 1 ? oddBits : evenBits), i16x8.splat(0)), i16x8.splat(16));
 }
 
-/** ggml_vec_dot_q5_0_q8_0, AVX2: as dotQ4_0 with the value nibble | bit << 4, minus 16. */
-export function dotQ5_0(w: usize, a: usize, nb: i32): f32 {
-  let a0 = f64x2.splat(0);
-  let a1 = f64x2.splat(0);
-  let a2 = f64x2.splat(0);
-  let a3 = f64x2.splat(0);
-  const m4 = i16x8.splat(0x0f);
-  const sixteen = i16x8.splat(16);
-  for (let i = 0; i < nb; i++) {
-    const v = v128.load(w, 6);
-    const qh = load<u32>(w, 2);
-    const n0 = i16x8.sub(v128.or(v128.and(v, m4), fifthBit(qh, 0)), sixteen);
-    const n1 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(v, 8), m4), fifthBit(qh, 1)), sixteen);
-    const n2 = i16x8.sub(v128.or(v128.and(i16x8.shr_u(v, 4), m4), fifthBit(qh, 2)), sixteen);
-    const n3 = i16x8.sub(v128.or(i16x8.shr_u(v, 12), fifthBit(qh, 3)), sixteen);
-    const l0 = i32x4.add(dot(n0, v128.load(a, 16)), dot(n1, v128.load(a, 32)));
-    const l1 = i32x4.add(dot(n2, v128.load(a, 48)), dot(n3, v128.load(a, 64)));
-    const d = f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
-    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(l0), d));
-    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(l0), d));
-    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(l1), d));
-    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(l1), d));
-    w += 22;
-    a += P16_STRIDE;
-  }
-  return hsum8(a0, a1, a2, a3);
-}
+const Q4_0: i32 = 2;
+const Q4_1: i32 = 3;
+const Q5_0: i32 = 6;
+const Q5_1: i32 = 7;
+const Q8_0: i32 = 8;
 
 /**
- * ggml_vec_dot_q4_1_q8_1 / q5_1_q8_1, AVX2: lanes[k] = fmaf(lane, dw*da,
- * lanes[k]) over unsigned values; the minimum terms m*s in a scalar float sum
- * (fmaf: the build contracts it), added after the horizontal sum. `bits5`:
- * Q5_1 (fifth bits at 4, quants at 8), else Q4_1 (quants at 4).
+ * ggml_vec_dot_{q4_0,q5_0,q8_0}_q8_0 and {q4_1,q5_1}_q8_1, AVX2 (Q4_0 here only
+ * where it is not repacked): lane k holds the integer sum over values 4k..4k+3
+ * of a block (lanes 0-3 in l0, 4-7 in l1), lanes[k] = fmaf(dw*da, lane,
+ * lanes[k]); hsum_float_8 at the end. Q4_1/Q5_1 add the minimum terms m*s from
+ * a scalar float sum (fmaf: the build contracts it) after the horizontal sum.
+ * Values: Q4_0 nibble - 8, Q5_0 (nibble | bit << 4) - 16, Q4_1 nibble, Q5_1
+ * nibble | bit << 4, Q8_0 int8 (sign-extended in place from the i16 lanes).
+ * One loop for the five: the switch on `type` is the same branch every block.
  */
-function dotQx_1(w: usize, a: usize, nb: i32, bits5: bool): f32 {
+function dotLanes8(type: i32, w: usize, a: usize, nb: i32): f32 {
   let a0 = f64x2.splat(0);
   let a1 = f64x2.splat(0);
   let a2 = f64x2.splat(0);
   let a3 = f64x2.splat(0);
   let summs: f64 = 0;
+  const withMins = type === Q4_1 || type === Q5_1;
+  const size: usize = type === Q4_0 ? 18 : type === Q4_1 ? 20 : type === Q5_0 ? 22 : type === Q5_1 ? 24 : 34;
   const m4 = i16x8.splat(0x0f);
-  const size: usize = bits5 ? 24 : 20;
   for (let i = 0; i < nb; i++) {
-    summs = roundSum(<f64>halfToF32(load<u16>(w, 2)) * <f64>load<f32>(a, 8), summs);
     let n0: v128;
     let n1: v128;
     let n2: v128;
     let n3: v128;
-    if (bits5) {
-      const v = v128.load(w, 8);
-      const qh = load<u32>(w, 4);
-      n0 = v128.or(v128.and(v, m4), fifthBit(qh, 0));
-      n1 = v128.or(v128.and(i16x8.shr_u(v, 8), m4), fifthBit(qh, 1));
-      n2 = v128.or(v128.and(i16x8.shr_u(v, 4), m4), fifthBit(qh, 2));
-      n3 = v128.or(i16x8.shr_u(v, 12), fifthBit(qh, 3));
-    } else {
-      const v = v128.load(w, 4);
+    if (type === Q4_0 || type === Q4_1) {
+      const v = v128.load(w + (type === Q4_0 ? 2 : 4));
       n0 = v128.and(v, m4);
       n1 = v128.and(i16x8.shr_u(v, 8), m4);
       n2 = v128.and(i16x8.shr_u(v, 4), m4);
       n3 = i16x8.shr_u(v, 12);
+      if (type === Q4_0) {
+        const eight = i16x8.splat(8);
+        n0 = i16x8.sub(n0, eight);
+        n1 = i16x8.sub(n1, eight);
+        n2 = i16x8.sub(n2, eight);
+        n3 = i16x8.sub(n3, eight);
+      }
+    } else if (type === Q5_0 || type === Q5_1) {
+      const v = v128.load(w + (type === Q5_0 ? 6 : 8));
+      const qh = load<u32>(w + (type === Q5_0 ? 2 : 4));
+      n0 = v128.or(v128.and(v, m4), fifthBit(qh, 0));
+      n1 = v128.or(v128.and(i16x8.shr_u(v, 8), m4), fifthBit(qh, 1));
+      n2 = v128.or(v128.and(i16x8.shr_u(v, 4), m4), fifthBit(qh, 2));
+      n3 = v128.or(i16x8.shr_u(v, 12), fifthBit(qh, 3));
+      if (type === Q5_0) {
+        const sixteen = i16x8.splat(16);
+        n0 = i16x8.sub(n0, sixteen);
+        n1 = i16x8.sub(n1, sixteen);
+        n2 = i16x8.sub(n2, sixteen);
+        n3 = i16x8.sub(n3, sixteen);
+      }
+    } else {
+      const v0 = v128.load(w, 2);
+      const v1 = v128.load(w, 18);
+      n0 = i16x8.shr_s(i16x8.shl(v0, 8), 8);
+      n1 = i16x8.shr_s(v0, 8);
+      n2 = i16x8.shr_s(i16x8.shl(v1, 8), 8);
+      n3 = i16x8.shr_s(v1, 8);
     }
+    if (withMins) summs = roundSum(<f64>halfToF32(load<u16>(w, 2)) * <f64>load<f32>(a, 8), summs);
     const l0 = i32x4.add(dot(n0, v128.load(a, 16)), dot(n1, v128.load(a, 32)));
     const l1 = i32x4.add(dot(n2, v128.load(a, 48)), dot(n3, v128.load(a, 64)));
     const d = f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
-    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(l0), d));
-    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(l0), d));
-    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(l1), d));
-    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(l1), d));
+    // The four pairs' sums, checked at once for the rare midpoint (fma.ts).
+    const p0 = f64x2.mul(Lanes.lowI32(l0), d);
+    const p1 = f64x2.mul(Lanes.highI32(l0), d);
+    const p2 = f64x2.mul(Lanes.lowI32(l1), d);
+    const p3 = f64x2.mul(Lanes.highI32(l1), d);
+    const s0 = f64x2.add(p0, a0);
+    const s1 = f64x2.add(p1, a1);
+    const s2 = f64x2.add(p2, a2);
+    const s3 = f64x2.add(p3, a3);
+    if (Lanes.anyMidpoint(s0, s1, s2, s3)) {
+      a0 = fixPair(p0, a0);
+      a1 = fixPair(p1, a1);
+      a2 = fixPair(p2, a2);
+      a3 = fixPair(p3, a3);
+    } else {
+      a0 = Lanes.round(s0);
+      a1 = Lanes.round(s1);
+      a2 = Lanes.round(s2);
+      a3 = Lanes.round(s3);
+    }
     w += size;
     a += P16_STRIDE;
   }
-  return hsum8(a0, a1, a2, a3) + <f32>summs;
+  const sum = hsum8(a0, a1, a2, a3);
+  return withMins ? sum + <f32>summs : sum;
+}
+
+export function dotQ4_0(w: usize, a: usize, nb: i32): f32 {
+  return dotLanes8(Q4_0, w, a, nb);
 }
 
 export function dotQ4_1(w: usize, a: usize, nb: i32): f32 {
-  return dotQx_1(w, a, nb, false);
+  return dotLanes8(Q4_1, w, a, nb);
+}
+
+export function dotQ5_0(w: usize, a: usize, nb: i32): f32 {
+  return dotLanes8(Q5_0, w, a, nb);
 }
 
 export function dotQ5_1(w: usize, a: usize, nb: i32): f32 {
-  return dotQx_1(w, a, nb, true);
+  return dotLanes8(Q5_1, w, a, nb);
 }
 
-/** ggml_vec_dot_q8_0_q8_0, AVX2: as dotQ4_0 with int8 weights (sign-extended in place from the i16 lanes). */
 export function dotQ8_0(w: usize, a: usize, nb: i32): f32 {
-  let a0 = f64x2.splat(0);
-  let a1 = f64x2.splat(0);
-  let a2 = f64x2.splat(0);
-  let a3 = f64x2.splat(0);
-  for (let i = 0; i < nb; i++) {
-    const v0 = v128.load(w, 2);
-    const v1 = v128.load(w, 18);
-    const l0 = i32x4.add(
-      dot(i16x8.shr_s(i16x8.shl(v0, 8), 8), v128.load(a, 16)),
-      dot(i16x8.shr_s(v0, 8), v128.load(a, 32)),
-    );
-    const l1 = i32x4.add(
-      dot(i16x8.shr_s(i16x8.shl(v1, 8), 8), v128.load(a, 48)),
-      dot(i16x8.shr_s(v1, 8), v128.load(a, 64)),
-    );
-    const d = f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
-    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(l0), d));
-    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(l0), d));
-    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(l1), d));
-    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(l1), d));
-    w += 34;
-    a += P16_STRIDE;
-  }
-  return hsum8(a0, a1, a2, a3);
+  return dotLanes8(Q8_0, w, a, nb);
 }
 
 // ---- K-quants against Q8_K ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ export function fmaf(a: f32, b: f32, c: f32): f32 {
   return <f32>roundSum(<f64>a * <f64>b, <f64>c);
 }
 
-function fixPair(p: v128, c: v128): v128 {
+export function fixPair(p: v128, c: v128): v128 {
   const lo = roundSum(f64x2.extract_lane(p, 0), f64x2.extract_lane(c, 0));
   return f64x2.replace_lane(f64x2.splat(lo), 1, roundSum(f64x2.extract_lane(p, 1), f64x2.extract_lane(c, 1)));
 }
@@ -57,6 +57,20 @@ export class Lanes {
   @inline static fma(acc: v128, p: v128): v128 {
     const s = f64x2.add(p, acc);
     if (v128.any_true(Lanes.midpoints(s))) return fixPair(p, acc);
+    return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));
+  }
+
+  /** Whether any lane of four f64x2 sums has an f32 midpoint's low mantissa bits (their low words, at once). */
+  @inline static anyMidpoint(s0: v128, s1: v128, s2: v128, s3: v128): bool {
+    const mask = i32x4.splat(0x1fffffff);
+    const mid = i32x4.splat(0x10000000);
+    const a = i32x4.eq(v128.and(v128.shuffle<i32>(s0, s1, 0, 2, 4, 6), mask), mid);
+    const b = i32x4.eq(v128.and(v128.shuffle<i32>(s2, s3, 0, 2, 4, 6), mask), mid);
+    return v128.any_true(v128.or(a, b));
+  }
+
+  /** s (f64x2) rounded to f32 values, kept as f64x2. */
+  @inline static round(s: v128): v128 {
     return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));
   }
 

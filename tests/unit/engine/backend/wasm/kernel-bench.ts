@@ -3,7 +3,8 @@
  * `npx vite-node tests/unit/engine/backend/wasm/kernel-bench.ts [types] [rows] [kernels.wasm]`
  * (the last to time another build of the kernels, e.g. an older one, against the same data).
  * Random weights (2048 x 2048, a TinyLlama-sized projection), one activation
- * row (decode) or `rows` (prefill). Not a test: a measurement to run by hand.
+ * row (decode) or `rows` (prefill), per second of this process's CPU time. Not a
+ * test: a measurement to run by hand.
  */
 import { readFileSync } from 'node:fs';
 import { compileKernels, createMemory, instantiateKernels } from '../../../../../engine/backend/wasm/kernels.ts';
@@ -44,12 +45,15 @@ for (const name of names) {
   const stride = k.activationRowBytes(type, n);
   const out = act + stride * rows + 4096;
   k.prepareActivations(type, x, n, rows, act);
+  // CPU time rather than wall time: on a shared machine the process is descheduled at random.
   let reps = 0;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   while (performance.now() - t0 < 500) {
     k.matmulRange(type, w, rb, n, nOut, act, stride, rows, out, 0, nOut);
     reps++;
   }
-  const s = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
+  const s = (cpu.user + cpu.system) / 1e6;
   console.log(`${name} rows=${rows}: ${((reps * n * nOut * rows) / s / 1e9).toFixed(2)} Gweights/s`);
 }
