@@ -128,6 +128,16 @@ describe.skipIf(!haveFixtures)('model families: chord (wasm backend) vs llama.cp
   beforeAll(() => ensureWasmBuilt(), 300_000);
   const cases = FAMILY_CASES.filter((rc) => WASM_CASES.includes(rc.label));
   it.each(cases.map((rc) => [rc.label, rc] as const))('%s', (label, rc) =>
-    checkRandomCase(dir, rc, SEED, `wasm ${label.padEnd(20)}`, 'wasm'),
+    checkRandomCase(dir, rc, SEED, `wasm ${label.padEnd(20)}`, { backend: 'wasm' }),
+  );
+});
+
+/** ggml's other attention (softmax, then probabilities·V) over an F32 cache, on both sides. */
+const NO_FLASH_CASES = ['qwen2-F32', 'phi2-F32', 'gemma2-F16'];
+
+describe.skipIf(!haveFixtures)('model families: without flash attention, F32 KV cache', () => {
+  const cases = FAMILY_CASES.filter((rc) => NO_FLASH_CASES.includes(rc.label));
+  it.each(cases.map((rc) => [rc.label, rc] as const))('%s', (label, rc) =>
+    checkRandomCase(dir, rc, SEED, `js no-FA ${label.padEnd(20)}`, { flashAttention: false, kvType: 'f32' }),
   );
 });

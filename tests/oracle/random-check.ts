@@ -7,6 +7,7 @@ import { medianStepDiff } from './compare.ts';
 import {
   RANDOM_PROMPTS,
   type RandomCase,
+  type RunOptions,
   runPrompts,
   STEPS_PER_PROMPT,
   summarize,
@@ -31,13 +32,13 @@ export async function checkRandomCase(
   rc: RandomCase,
   seed: number,
   title: string,
-  backend: 'js' | 'wasm' = 'js',
+  run: RunOptions = {},
 ): Promise<void> {
   const path = writeRandomCase(dir, rc, seed);
   const runs = await runPrompts(path, RANDOM_PROMPTS, STEPS_PER_PROMPT, {
     probTol: PROB_TOL,
     marginThreshold: CLEAR_MARGIN,
-    backend,
+    ...run,
   });
   const s = summarize(runs);
   const median = Math.max(...runs.map((r) => medianStepDiff(r.comparison)));

@@ -118,18 +118,26 @@ export interface PromptRun {
  * llama.cpp's greedy continuation of each prompt, and our engine teacher-forced
  * along it (F16 KV cache on both sides, llama.cpp's default).
  */
+/** Where chord runs, and the attention both sides use (default: llama.cpp's, flash attention over an F16 cache). */
+export interface RunOptions {
+  backend?: 'js' | 'wasm';
+  flashAttention?: boolean;
+  kvType?: 'f16' | 'f32';
+}
+
 export async function runPrompts(
   path: string,
   prompts: readonly string[],
   nTokens: number,
-  opts: { probTol: number; marginThreshold: number; backend?: 'js' | 'wasm' },
+  opts: { probTol: number; marginThreshold: number } & RunOptions,
 ): Promise<PromptRun[]> {
   const runs: PromptRun[] = [];
-  const model = await loadModel(path, { backend: opts.backend ?? 'js', threads: 1 });
+  const { flashAttention = true, kvType = 'f16' } = opts;
+  const model = await loadModel(path, { backend: opts.backend ?? 'js', threads: 1, flashAttention });
   try {
     for (const prompt of prompts) {
-      const ref = await llamaCppGreedy(path, prompt, nTokens, { stopAtEog: false });
-      const ours = await chordForced(model, ref.promptTokens, ref.tokens);
+      const ref = await llamaCppGreedy(path, prompt, nTokens, { stopAtEog: false, flashAttention, kvType });
+      const ours = await chordForced(model, ref.promptTokens, ref.tokens, { kvCache: kvType });
       runs.push({ prompt, ref, ours, comparison: compareRuns(ours, ref, opts) });
     }
   } finally {
