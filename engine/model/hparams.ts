@@ -79,7 +79,9 @@ export function readHParams(md: Metadata): HParams {
   if (vocabSize === undefined) throw new ChordError('GGUF_MISSING_KEY', 'no vocabulary size (tokenizer.ggml.tokens)');
 
   const scalingType = md.get(k('rope.scaling.type'))?.value ?? 'linear';
-  if (scalingType !== 'linear' && scalingType !== 'none') {
+  // YaRN mixes interpolation and extrapolation per dimension (ggml's ext_factor): not implemented.
+  // 'longrope' (Phi-3 style, factors as tensors) scales like 'linear' otherwise.
+  if (scalingType !== 'linear' && scalingType !== 'none' && scalingType !== 'longrope') {
     throw new ChordError('UNSUPPORTED_ARCHITECTURE', `rope scaling '${String(scalingType)}' is not supported`, {
       arch,
     });
@@ -87,7 +89,7 @@ export function readHParams(md: Metadata): HParams {
   const scalingFactor = num(md, k('rope.scaling.factor')) ?? num(md, k('rope.scale_linear'));
   // llama.cpp's float 1.0f/ropescale; 'none' never scales
   const ropeFreqScale =
-    scalingType === 'linear' && scalingFactor !== undefined && scalingFactor > 0
+    scalingType !== 'none' && scalingFactor !== undefined && scalingFactor > 0
       ? Math.fround(1 / Math.fround(scalingFactor))
       : 1;
   const gemma2 = FAMILIES.get(arch)?.gemma2 === true;

@@ -109,6 +109,17 @@ describe('readHParams', () => {
     expect(readHParams(as('phi3')).nCtxOrigYarn).toBe(2048); // the training context when absent
   });
 
+  it('scales RoPE linearly for linear and longrope, never for none', () => {
+    const factor = (type: string) =>
+      readHParams(
+        llama([
+          ['llama.rope.scaling.type', str(type)],
+          ['llama.rope.scaling.factor', f32(4)],
+        ]),
+      ).ropeFreqScale;
+    expect([factor('linear'), factor('longrope'), factor('none')]).toEqual([0.25, 0.25, 1]);
+  });
+
   it('refuses RoPE scalings it does not implement, naming them', () => {
     expect(() => readHParams(llama([['llama.rope.scaling.type', str('yarn')]]))).toThrow(
       expect.objectContaining({ code: 'UNSUPPORTED_ARCHITECTURE', message: expect.stringContaining('yarn') }),
