@@ -196,7 +196,8 @@ function byteLevelVocab(
   }
   const tokens: string[] = [];
   const types: number[] = [];
-  texts.forEach((text, id) => {
+  for (let id = 0; id < texts.length; id++) {
+    const text = texts[id];
     const a = addedById.get(id);
     if (text === undefined) {
       tokens.push(`[PAD${id}]`);
@@ -209,7 +210,7 @@ function byteLevelVocab(
       tokens.push(text);
       types.push(TokenType.NORMAL);
     }
-  });
+  }
   return [
     ['tokenizer.ggml.model', kv.str('gpt2')],
     ['tokenizer.ggml.pre', kv.str(pre)],
@@ -258,7 +259,8 @@ function sentencePieceVocab(
   const unk = typeof model.unk_token === 'string' ? vocab[model.unk_token] : undefined;
   const tokens: string[] = [];
   const types: number[] = [];
-  texts.forEach((text, id) => {
+  for (let id = 0; id < texts.length; id++) {
+    let text = texts[id];
     const a = addedById.get(id);
     let type: number = TokenType.NORMAL;
     if (text === undefined) {
@@ -277,7 +279,7 @@ function sentencePieceVocab(
     }
     tokens.push(text);
     types.push(type);
-  });
+  }
   return [
     ['tokenizer.ggml.model', kv.str('llama')],
     ['tokenizer.ggml.pre', kv.str('default')],
@@ -289,6 +291,18 @@ function sentencePieceVocab(
 }
 
 const SPECIAL_TYPES = ['bos', 'eos', 'unk', 'sep', 'pad', 'cls', 'mask'] as const;
+
+/** GGUF keys of the special token ids (gguf-py Keys.Tokenizer), spelling included. */
+const SPECIAL_ID_KEY: Readonly<Record<string, string>> = {
+  bos: 'tokenizer.ggml.bos_token_id',
+  eos: 'tokenizer.ggml.eos_token_id',
+  unk: 'tokenizer.ggml.unknown_token_id',
+  sep: 'tokenizer.ggml.seperator_token_id',
+  pad: 'tokenizer.ggml.padding_token_id',
+  cls: 'tokenizer.ggml.cls_token_id',
+  mask: 'tokenizer.ggml.mask_token_id',
+  eot: 'tokenizer.ggml.eot_token_id',
+};
 
 /** The token text a tokenizer_config entry names: a string or {content}. */
 function configTokenText(entry: unknown): string | undefined {
@@ -341,7 +355,7 @@ function specialTokens(
   }
 
   const out: Entries = [];
-  for (const [type, id] of ids) out.push([`tokenizer.ggml.${type}_token_id`, kv.u32(id)]);
+  for (const [type, id] of ids) out.push([SPECIAL_ID_KEY[type] ?? `tokenizer.ggml.${type}_token_id`, kv.u32(id)]);
   for (const [type, flag] of addSpecial) out.push([`tokenizer.ggml.add_${type}_token`, kv.bool(flag)]);
   out.push(...chatTemplates(tc.chat_template ?? files.chatTemplateFile));
   return out;

@@ -90,7 +90,14 @@ export async function tokenizeThreeWays(
 }
 
 export interface ReferenceComparison {
-  /** Largest |ln p_llama.cpp - ln p_HF| over the reference's top-K tokens. */
+  /**
+   * Largest difference of ln p_i - ln p_top1 (= logit_i - logit_top1) between
+   * llama.cpp and the HF reference over the reference's top-K tokens. Relative to
+   * the top token because llama.cpp's probabilities come from a float32 softmax
+   * summed over the whole vocabulary: when the top token holds almost all the mass,
+   * the tail's tiny terms vanish in that sum (256000 of them shift every ln p by
+   * ~1e-3 on the Gemma vocabulary), a shift that says nothing about the model.
+   */
   maxLogProbDiff: number;
   /** The same against a model with the wrong (interleaved) RoPE layout: must be far larger. */
   wrongRopeLogProbDiff: number;
@@ -140,9 +147,11 @@ export async function compareWithReference(
   const ids = topIds(ref, topK);
   let maxLogProbDiff = 0;
   let wrongRopeLogProbDiff = 0;
+  const top = ids[0];
+  const theirs = (id: number) => Math.log(probs[id]) - Math.log(probs[top]);
   for (const id of ids) {
-    maxLogProbDiff = Math.max(maxLogProbDiff, Math.abs(Math.log(probs[id]) - ref[id]));
-    wrongRopeLogProbDiff = Math.max(wrongRopeLogProbDiff, Math.abs(Math.log(probs[id]) - wrong[id]));
+    maxLogProbDiff = Math.max(maxLogProbDiff, Math.abs(theirs(id) - (ref[id] - ref[top])));
+    wrongRopeLogProbDiff = Math.max(wrongRopeLogProbDiff, Math.abs(theirs(id) - (wrong[id] - wrong[top])));
   }
   return {
     maxLogProbDiff,
@@ -164,6 +173,10 @@ export interface ConversionSuite {
   greedyTypes?: GGMLType[];
   /** Greedy steps per prompt (default 6). */
   steps?: number;
+  /** Largest allowed ReferenceComparison.maxLogProbDiff (default 1e-3). */
+  referenceTolerance?: number;
+  /** Skip the three-way tokenization (when another test file already covers this tokenizer). */
+  skipTokenization?: string;
 }
 
 /** Margin (nats) from which a step counts as clear of rounding noise (tests/oracle/random-models.test.ts). */
@@ -202,7 +215,7 @@ export function describeConversion(label: string, c: HFCase, suite: ConversionSu
       suite.checkFile?.(file);
     });
 
-    it('tokenizes as the HF tokenizer and as our engine', async () => {
+    it.skipIf(suite.skipTokenization !== undefined)('tokenizes as the HF tokenizer and as our engine', async () => {
       const { results } = await tokenizeThreeWays(c.tokenizer, f32Path);
       for (const r of results) {
         expect(r.llamaCpp, JSON.stringify(r.text)).toEqual(r.hf);
@@ -217,11 +230,12 @@ export function describeConversion(label: string, c: HFCase, suite: ConversionSu
       const r = await compareWithReference(c, hfDir, f32Path, prompt);
       console.info(
         `[convert] ${c.family}/${c.tokenizer} vs HF reference (${prompt.length} tokens): max |d ln p| ` +
-          `${r.maxLogProbDiff.toExponential(2)} over its top-10 (wrong RoPE layout: ${r.wrongRopeLogProbDiff.toFixed(3)}), ` +
+          `${r.maxLogProbDiff.toExponential(2)} (relative to top-1, over its top-10; wrong RoPE layout: ${r.wrongRopeLogProbDiff.toFixed(3)}), ` +
           `top1-top2 ${r.refMargin.toFixed(3)} nat`,
       );
-      expect(r.top1Agrees).toBe(true);
-      expect(r.maxLogProbDiff).toBeLessThan(1e-3);
+      expect(r.maxLogProbDiff).toBeLessThan(suite.referenceTolerance ?? 1e-3);
+      // (Implied by the log-probabilities when the top two are further apart than their tolerance.)
+      if (r.refMargin > 2e-3) expect(r.top1Agrees).toBe(true);
       // The check can tell a RoPE layout error apart: the wrong layout is far off.
       expect(r.wrongRopeLogProbDiff).toBeGreaterThan(0.05);
     });

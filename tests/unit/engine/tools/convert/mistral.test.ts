@@ -18,7 +18,7 @@ describeConversion(
       expect(md('tokenizer.ggml.model')).toBe('llama');
       expect(md('tokenizer.ggml.add_bos_token')).toBe(true);
       expect(md('tokenizer.ggml.add_space_prefix')).toBe(true);
-      expect(md('tokenizer.ggml.unk_token_id')).toBe(0);
+      expect(md('tokenizer.ggml.unknown_token_id')).toBe(0);
       expect(md('tokenizer.ggml.bos_token_id')).toBe(1);
       expect(md('tokenizer.ggml.eos_token_id')).toBe(2);
       const types = md('tokenizer.ggml.token_type') as number[];
