@@ -78,6 +78,71 @@ export function dotQ4_0Rows4(w: usize, rb: usize, a: usize, nb: i32): v128 {
   return v128.shuffle<i32>(f32x4.demote_f64x2_zero(acc0), f32x4.demote_f64x2_zero(acc1), 0, 1, 4, 5);
 }
 
+/** The four i16-lane nibble vectors of a Q4 block's 16 quant bytes, dotted with the P16 quants at aq. */
+function nibblesDot(n0: v128, n1: v128, n2: v128, n3: v128, aq: usize): v128 {
+  const lo = i32x4.add(dot(n0, v128.load(aq)), dot(n1, v128.load(aq, 16)));
+  return i32x4.add(lo, i32x4.add(dot(n2, v128.load(aq, 32)), dot(n3, v128.load(aq, 48))));
+}
+
+/**
+ * dotQ4_0Rows4 for two activation rows at once (prompt batches): each weight
+ * block's nibbles are unpacked once for both. The same arithmetic per output,
+ * so the same bits. The four results for a0 go to out0, those for a1 to out1.
+ */
+export function dotQ4_0Rows4x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i32, out0: usize, out1: usize): void {
+  let accA0 = f64x2.splat(0);
+  let accA1 = f64x2.splat(0);
+  let accB0 = f64x2.splat(0);
+  let accB1 = f64x2.splat(0);
+  const m4 = i16x8.splat(0x0f);
+  for (let i = 0; i < nb; i++) {
+    const w0 = w + <usize>i * 18;
+    const qa = a0 + <usize>i * P16_STRIDE;
+    const qb = a1 + <usize>i * P16_STRIDE;
+    let sa0 = i32x4.splat(0);
+    let sa1 = i32x4.splat(0);
+    let sa2 = i32x4.splat(0);
+    let sa3 = i32x4.splat(0);
+    let sb0 = i32x4.splat(0);
+    let sb1 = i32x4.splat(0);
+    let sb2 = i32x4.splat(0);
+    let sb3 = i32x4.splat(0);
+    for (let r = 0; r < 4; r++) {
+      const v = v128.load(w0 + <usize>r * rb, 2);
+      const n0 = v128.and(v, m4);
+      const n1 = v128.and(i16x8.shr_u(v, 8), m4);
+      const n2 = v128.and(i16x8.shr_u(v, 4), m4);
+      const n3 = i16x8.shr_u(v, 12);
+      const x = nibblesDot(n0, n1, n2, n3, qa + 16);
+      const y = nibblesDot(n0, n1, n2, n3, qb + 16);
+      if (r === 0) {
+        sa0 = x;
+        sb0 = y;
+      } else if (r === 1) {
+        sa1 = x;
+        sb1 = y;
+      } else if (r === 2) {
+        sa2 = x;
+        sb2 = y;
+      } else {
+        sa3 = x;
+        sb3 = y;
+      }
+    }
+    const dw = halves4(w0, w0 + rb, w0 + 2 * rb, w0 + 3 * rb);
+    const sumA = i32x4.sub(hsum4(sa0, sa1, sa2, sa3), i32x4.splat(load<i32>(qa, 4) << 3));
+    const sumB = i32x4.sub(hsum4(sb0, sb1, sb2, sb3), i32x4.splat(load<i32>(qb, 4) << 3));
+    const dA = f32x4.mul(dw, f32x4.splat(load<f32>(qa)));
+    const dB = f32x4.mul(dw, f32x4.splat(load<f32>(qb)));
+    accA0 = Lanes.fma(accA0, f64x2.mul(Lanes.lowI32(sumA), Lanes.lowF32(dA)));
+    accA1 = Lanes.fma(accA1, f64x2.mul(Lanes.highI32(sumA), Lanes.highF32(dA)));
+    accB0 = Lanes.fma(accB0, f64x2.mul(Lanes.lowI32(sumB), Lanes.lowF32(dB)));
+    accB1 = Lanes.fma(accB1, f64x2.mul(Lanes.highI32(sumB), Lanes.highF32(dB)));
+  }
+  v128.store(out0, v128.shuffle<i32>(f32x4.demote_f64x2_zero(accA0), f32x4.demote_f64x2_zero(accA1), 0, 1, 4, 5));
+  v128.store(out1, v128.shuffle<i32>(f32x4.demote_f64x2_zero(accB0), f32x4.demote_f64x2_zero(accB1), 0, 1, 4, 5));
+}
+
 /** The fifth bits of a Q5 block (qh), as 0/16 in the i16 lanes of the four nibble vectors. */
 function fifthBit(qh: u32, part: i32): v128 {
   const evenBits = i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384);

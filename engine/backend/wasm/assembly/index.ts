@@ -12,6 +12,7 @@ import {
   dotQ3_K,
   dotQ4_0,
   dotQ4_0Rows4,
+  dotQ4_0Rows4x2,
   dotQ4_1,
   dotQ4_K,
   dotQ5_0,
@@ -180,7 +181,16 @@ export function matmulRange(
     for (let o = o0; o < o1; o += 4) {
       const first = o + 4 <= o1 ? o : max(o1 - 4, 0);
       const wr = w + <usize>first * rb;
-      for (let r = 0; r < rows; r++) {
+      let r = 0;
+      if (first === o) {
+        // Prompt batches: two activation rows per pass over the four weight rows.
+        for (; r + 2 <= rows; r += 2) {
+          const at = act + <usize>r * <usize>actStride;
+          const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
+          dotQ4_0Rows4x2(wr, rb, at, at + <usize>actStride, count, ot, ot + ((<usize>nOut) << 2));
+        }
+      }
+      for (; r < rows; r++) {
         const four = dotQ4_0Rows4(wr, rb, act + <usize>r * <usize>actStride, count);
         const base = out + ((<usize>r * <usize>nOut) << 2);
         if (first === o) v128.store(base + ((<usize>o) << 2), four);
