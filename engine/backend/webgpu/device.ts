@@ -19,11 +19,6 @@ function nodeProcess(): NodeProcess | undefined {
   return p?.versions?.node !== undefined ? p : undefined;
 }
 
-/** True when running under Node (where 'auto' only picks WebGPU on request). */
-export function isNode(): boolean {
-  return nodeProcess() !== undefined;
-}
-
 let nodeGpu: Promise<GPU> | undefined;
 
 /** Dawn's GPU object in Node; points Vulkan at SwiftShader when no ICD is configured. */
@@ -81,16 +76,39 @@ export interface WebGPUProbe {
   ok: boolean;
   reason?: string;
   adapter?: string;
+  /** A CPU implementation (SwiftShader, WARP...): slower than the wasm backend. */
+  software?: boolean;
+}
+
+function isSoftwareAdapter(adapter: GPUAdapter): boolean {
+  const i = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  return i.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|warp/i.test(describeAdapter(adapter));
 }
 
 /** Whether WebGPU is usable here, without keeping a device. */
 export async function probeWebGPU(): Promise<WebGPUProbe> {
   try {
     const adapter = await requestAdapter();
-    return { ok: true, adapter: describeAdapter(adapter) };
+    return { ok: true, adapter: describeAdapter(adapter), software: isSoftwareAdapter(adapter) };
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
   }
+}
+
+/**
+ * Whether `--backend auto` should take WebGPU here, and why (or why not).
+ * In Node only on request (CHORD_WEBGPU=1): Dawn there often runs on a software
+ * Vulkan driver, and Node's tests count on auto being wasm. In browsers, any
+ * adapter that is not a software fallback.
+ */
+export async function webgpuForAuto(): Promise<{ use: boolean; reason: string }> {
+  const proc = nodeProcess();
+  if (proc && proc.env?.CHORD_WEBGPU !== '1')
+    return { use: false, reason: 'webgpu not tried in Node (CHORD_WEBGPU=1)' };
+  const probe = await probeWebGPU();
+  if (!probe.ok) return { use: false, reason: `webgpu unavailable: ${probe.reason}` };
+  if (probe.software && !proc) return { use: false, reason: `webgpu adapter is a software one (${probe.adapter})` };
+  return { use: true, reason: `auto: webgpu adapter ${probe.adapter}` };
 }
 
 /** The device with the adapter's largest buffer limits, and the features we use when present. */

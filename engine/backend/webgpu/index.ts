@@ -42,7 +42,7 @@ import {
   SWIGLU,
 } from './wgsl/ops.ts';
 
-export { probeWebGPU, type WebGPUProbe } from './device.ts';
+export { probeWebGPU, type WebGPUProbe, webgpuForAuto } from './device.ts';
 
 /**
  * The WebGPU backend: weights stay in their GGUF block layout in storage
