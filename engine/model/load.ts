@@ -44,10 +44,25 @@ async function createBackend(opts: LoadOptions): Promise<Backend> {
     const { createWebGPUBackend } = await import('../backend/webgpu/index.ts');
     return createWebGPUBackend(jsOptions);
   }
+  // 'auto' takes WebGPU where an adapter is usable (in Node only with CHORD_WEBGPU=1), saying why either way.
+  let autoReason = '';
+  if (requested === 'auto') {
+    const { createWebGPUBackend, webgpuForAuto } = await import('../backend/webgpu/index.ts');
+    const choice = await webgpuForAuto();
+    autoReason = `; ${choice.reason}`;
+    if (choice.use) {
+      try {
+        return withDescription(await createWebGPUBackend(jsOptions), choice.reason);
+      } catch (e) {
+        autoReason = `; webgpu failed: ${(e as Error).message}`;
+      }
+    }
+  }
   if (requested === 'wasm' || requested === 'auto') {
     try {
       const { WasmBackend } = await import('../backend/wasm/index.ts');
-      return await WasmBackend.create({ threads: opts.threads, spawn: opts.wasmWorker, ...jsOptions });
+      const wasm = await WasmBackend.create({ threads: opts.threads, spawn: opts.wasmWorker, ...jsOptions });
+      return autoReason ? withDescription(wasm, autoReason.slice(2)) : wasm;
     } catch (e) {
       if (requested === 'wasm') {
         throw e instanceof ChordError ? e : new ChordError('BACKEND_UNAVAILABLE', `wasm: ${(e as Error).message}`);
@@ -60,6 +75,12 @@ async function createBackend(opts: LoadOptions): Promise<Backend> {
     }
   }
   throw new ChordError('BACKEND_UNAVAILABLE', `the ${requested} backend is not available in this build`);
+}
+
+/** Appends why the backend was chosen to its description. */
+function withDescription(backend: Backend, reason: string): Backend {
+  Object.defineProperty(backend, 'description', { value: `${backend.description}; ${reason}` });
+  return backend;
 }
 
 /**
