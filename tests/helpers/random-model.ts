@@ -16,9 +16,9 @@
  * The vocabulary is stories260K's (SPM, 512 tokens, byte fallback), read from the
  * fixture at generation time, padded with unused tokens or cut to `vocabSize`;
  * or `vocab: 'spm-bytes'`, a synthetic SPM vocabulary needing no fixture; or
- * `vocab: 'qwen2-bpe'`, the first tokens of Qwen2's byte-level BPE vocabulary
- * (fixture vocab/ggml-vocab-qwen2.gguf) with the merges among them and Qwen2's
- * three special tokens.
+ * `vocab: 'qwen2-bpe'` / `'llama3-bpe'`, the first tokens of Qwen2's or Llama 3's
+ * byte-level BPE vocabulary (fixtures vocab/ggml-vocab-{qwen2,llama-bpe}.gguf)
+ * with the merges among them and the model's special tokens.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { parseGGUF } from '../../engine/gguf/reader.ts';
@@ -32,6 +32,9 @@ import { quantizeRow } from '../../engine/quant/index.ts';
 import { GGMLType, typeTraits } from '../../engine/quant/types.ts';
 import { fixture } from './fixtures.ts';
 import { rng } from './rng.ts';
+
+/** 'stories260K' and 'spm-bytes' are SPM; the others byte-level BPE (Qwen2's, Llama 3's). */
+export type VocabKind = 'stories260K' | 'spm-bytes' | 'qwen2-bpe' | 'llama3-bpe';
 
 export type RandomArch = 'llama' | 'qwen2' | 'phi2' | 'phi3' | 'gemma' | 'gemma2';
 
@@ -59,7 +62,7 @@ export interface RandomModelOptions {
   weightType: GGMLType;
   seed: number;
   /** Default 'stories260K' (copied from the fixture); 'spm-bytes' needs no fixture. */
-  vocab?: 'stories260K' | 'spm-bytes' | 'qwen2-bpe';
+  vocab?: VocabKind;
   /** Default 1e-5 (the LayerNorm epsilon for phi2). */
   rmsEps?: number;
   /** Quantize Gaussian weights with engine/quant instead of drawing random blocks. */
@@ -216,11 +219,11 @@ function storiesVocabulary(): Map<string, GGUFMetadataEntry> {
 
 /** tokenizer.* entries for `vocabSize` tokens. */
 function vocabulary(
-  kind: 'stories260K' | 'spm-bytes' | 'qwen2-bpe',
+  kind: VocabKind,
   vocabSize: number,
   extraSpecials: readonly string[] = [],
 ): Array<[string, GGUFMetadataEntry]> {
-  if (kind === 'qwen2-bpe') return qwen2Vocabulary(vocabSize);
+  if (kind === 'qwen2-bpe' || kind === 'llama3-bpe') return bpeVocabulary(kind, vocabSize);
   if (vocabSize < 259) throw new Error('random-model: vocabSize must be at least 259');
   let tokens: string[];
   let scores: number[];
@@ -279,19 +282,40 @@ function vocabulary(
  */
 const PHI3_SPECIALS = ['<|endoftext|>', '<|assistant|>', '<|end|>', '<|user|>'];
 
-const QWEN2_SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
+/** Byte-level BPE vocabularies cut from llama.cpp's vocab fixtures: where, and the special tokens kept. */
+const BPE_VOCABS = {
+  'qwen2-bpe': {
+    fixture: 'vocab/ggml-vocab-qwen2.gguf',
+    pre: 'qwen2',
+    specials: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
+    bos: '<|endoftext|>',
+    eos: '<|endoftext|>',
+    addBos: false,
+  },
+  'llama3-bpe': {
+    fixture: 'vocab/ggml-vocab-llama-bpe.gguf',
+    pre: 'llama-bpe',
+    specials: ['<|begin_of_text|>', '<|end_of_text|>', '<|eot_id|>'],
+    bos: '<|begin_of_text|>',
+    eos: '<|end_of_text|>',
+    addBos: true,
+  },
+} as const;
+
+type BpeKind = keyof typeof BPE_VOCABS;
 
 /**
- * Qwen2's byte-level BPE cut to `vocabSize`: its first tokens (256 byte symbols,
- * then merge results in merge order), the merges whose result is kept, then the
- * special tokens, <|endoftext|> as BOS/EOS as in Qwen2 GGUFs.
+ * A byte-level BPE vocabulary cut to `vocabSize`: its first tokens (256 byte
+ * symbols, then merge results in merge order), the merges whose result is kept,
+ * then the special tokens, as in the models' GGUFs.
  */
-function qwen2Vocabulary(vocabSize: number): Array<[string, GGUFMetadataEntry]> {
-  const path = fixture('vocab/ggml-vocab-qwen2.gguf');
-  if (path === undefined) throw new Error("random-model: the qwen2 vocab fixture is needed for vocab 'qwen2-bpe'");
-  const md = parseGGUF(new Uint8Array(readFileSync(path)), 'ggml-vocab-qwen2.gguf').metadata;
-  const keep = vocabSize - QWEN2_SPECIALS.length;
-  if (keep < 256) throw new Error('random-model: qwen2-bpe needs at least 259 tokens');
+function bpeVocabulary(kind: BpeKind, vocabSize: number): Array<[string, GGUFMetadataEntry]> {
+  const v = BPE_VOCABS[kind];
+  const path = fixture(v.fixture);
+  if (path === undefined) throw new Error(`random-model: the fixture ${v.fixture} is needed for vocab '${kind}'`);
+  const md = parseGGUF(new Uint8Array(readFileSync(path)), v.fixture).metadata;
+  const keep = vocabSize - v.specials.length;
+  if (keep < 256) throw new Error(`random-model: ${kind} needs at least ${256 + v.specials.length} tokens`);
   const tokens = (md.get('tokenizer.ggml.tokens')!.value as string[]).slice(0, keep);
   const kept = new Set(tokens);
   const merges = (md.get('tokenizer.ggml.merges')!.value as string[]).filter((m) => {
@@ -299,18 +323,18 @@ function qwen2Vocabulary(vocabSize: number): Array<[string, GGUFMetadataEntry]> 
     return kept.has(a) && kept.has(b) && kept.has(a + b);
   });
   const types = tokens.map(() => NORMAL);
-  tokens.push(...QWEN2_SPECIALS);
-  types.push(...QWEN2_SPECIALS.map(() => CONTROL));
+  tokens.push(...v.specials);
+  types.push(...v.specials.map(() => CONTROL));
   return [
     ['tokenizer.ggml.model', kv.str('gpt2')],
-    ['tokenizer.ggml.pre', kv.str('qwen2')],
+    ['tokenizer.ggml.pre', kv.str(v.pre)],
     ['tokenizer.ggml.tokens', kv.arr(GGUFValueType.STRING, tokens)],
     ['tokenizer.ggml.token_type', kv.arr(GGUFValueType.INT32, types)],
     ['tokenizer.ggml.merges', kv.arr(GGUFValueType.STRING, merges)],
-    ['tokenizer.ggml.bos_token_id', kv.u32(keep)],
-    ['tokenizer.ggml.eos_token_id', kv.u32(keep)],
-    ['tokenizer.ggml.padding_token_id', kv.u32(keep)],
-    ['tokenizer.ggml.add_bos_token', kv.bool(false)],
+    ['tokenizer.ggml.bos_token_id', kv.u32(tokens.indexOf(v.bos))],
+    ['tokenizer.ggml.eos_token_id', kv.u32(tokens.indexOf(v.eos))],
+    ['tokenizer.ggml.padding_token_id', kv.u32(tokens.indexOf(v.eos))],
+    ['tokenizer.ggml.add_bos_token', kv.bool(v.addBos)],
   ];
 }
 

@@ -1,6 +1,6 @@
 /**
- * Every model family against llama.cpp: qwen2, phi2, phi3, gemma, gemma2 (and a
- * llama with Llama 3.1's rope_freqs), on small random-weight models written by
+ * Every model family against llama.cpp: qwen2, phi2, phi3, gemma, gemma2 (and
+ * llamas with Llama 3's BPE vocabulary and Llama 3.1's rope_freqs), on small random-weight models written by
  * our GGUF writer (tests/helpers/random-model.ts) with llama.cpp's tensor names
  * and metadata keys, in several weight types each.
  *
@@ -100,10 +100,20 @@ export const FAMILY_CASES: RandomCase[] = [
     slidingWindow: 16,
   }),
   randomCase('llama-rope_freqs-F16', GGMLType.F16, { ...SMALL, ropeFreqs: true, ropeBase: 500000 }),
+  // Llama 3: byte-level BPE (llama-bpe pre-tokenizer, BOS added), rope base 500000, rope_freqs
+  randomCase('llama3-bpe-Q8_0', GGMLType.Q8_0, {
+    ...SMALL,
+    vocab: 'llama3-bpe',
+    ropeFreqs: true,
+    ropeBase: 500000,
+  }),
 ];
 
-// The SPM cases take their vocabulary from the stories260K fixture, qwen2 from the qwen2 vocab fixture.
-const haveFixtures = fixture('models/stories260K.gguf') && fixture('vocab/ggml-vocab-qwen2.gguf');
+// The SPM cases take their vocabulary from the stories260K fixture, the BPE ones from llama.cpp's vocab fixtures.
+const haveFixtures =
+  fixture('models/stories260K.gguf') &&
+  fixture('vocab/ggml-vocab-qwen2.gguf') &&
+  fixture('vocab/ggml-vocab-llama-bpe.gguf');
 let dir = '';
 
 beforeAll(() => {
