@@ -254,8 +254,11 @@ export function attention(
           const v = f16 ? halfLanesLo(v128.load64_zero(vp + (o << 1))) : v128.load(vp + (o << 2));
           const p = acc + (o << 2);
           const a = v128.load(p);
-          const lo = Lanes.fmaAny(Lanes.lowF32(a), f64x2.mul(Lanes.lowF32(v), w));
-          const hi = Lanes.fmaAny(Lanes.highF32(a), f64x2.mul(Lanes.highF32(v), w));
+          // With an F16 cache acc and v are f16 values: no sum reaches f32's subnormal range inexactly.
+          const pl = f64x2.mul(Lanes.lowF32(v), w);
+          const ph = f64x2.mul(Lanes.highF32(v), w);
+          const lo = f16 ? Lanes.fma(Lanes.lowF32(a), pl) : Lanes.fmaAny(Lanes.lowF32(a), pl);
+          const hi = f16 ? Lanes.fma(Lanes.highF32(a), ph) : Lanes.fmaAny(Lanes.highF32(a), ph);
           const y = v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
           v128.store(p, f16 ? roundHalf4(y) : y);
         }

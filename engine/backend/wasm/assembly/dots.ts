@@ -15,7 +15,7 @@
 
 import { K16_BSUMS, K16_STRIDE, P16_STRIDE } from './activations';
 import { fixPair, fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
-import { halfLanesLo, halfToF32 } from './half';
+import { halfLanesHi, halfLanesLo, halfToF32 } from './half';
 
 function dot(a: v128, b: v128): v128 {
   return i32x4.dot_i16x8_s(a, b);
@@ -633,6 +633,14 @@ function fmaLanes4(w: usize, a: usize, offset: i32, step: i32, end: i32, half: b
   return v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
 
+/** The AVX2 dot's reduction of its 32 lanes (P[q]: lanes 4q..4q+3): (l + l16) + (l8 + l24), then (l + l4), then pairs. */
+function reduceLanes32(p0: v128, p1: v128, p2: v128, p3: v128, p4: v128, p5: v128, p6: v128, p7: v128): f32 {
+  const lo = f32x4.add(f32x4.add(p0, p4), f32x4.add(p2, p6));
+  const hi = f32x4.add(f32x4.add(p1, p5), f32x4.add(p3, p7));
+  const t = f32x4.add(lo, hi);
+  return f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1) + (f32x4.extract_lane(t, 2) + f32x4.extract_lane(t, 3));
+}
+
 /**
  * ggml_vec_dot_f32 / ggml_vec_dot_f16 on AVX2 (x86.ts dotFloat): 32 FMA lanes
  * over steps of 32, reduced as (l + l16) + (l8 + l24), then lanes (l + l4),
@@ -641,7 +649,34 @@ function fmaLanes4(w: usize, a: usize, offset: i32, step: i32, end: i32, half: b
 function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
   const np = n & ~31;
   let sum: f32 = 0;
-  if (np > 0) {
+  if (np > 0 && half) {
+    // Exact products: the 32 lanes in one pass, eight f32x4 of plain multiply-adds (fmaLanes4).
+    let p0 = f32x4.splat(0);
+    let p1 = f32x4.splat(0);
+    let p2 = f32x4.splat(0);
+    let p3 = f32x4.splat(0);
+    let p4 = f32x4.splat(0);
+    let p5 = f32x4.splat(0);
+    let p6 = f32x4.splat(0);
+    let p7 = f32x4.splat(0);
+    for (let i = 0; i < np; i += 32) {
+      const wp = w + ((<usize>i) << 1);
+      const ap = a + ((<usize>i) << 2);
+      const h0 = v128.load(wp);
+      const h1 = v128.load(wp, 16);
+      const h2 = v128.load(wp, 32);
+      const h3 = v128.load(wp, 48);
+      p0 = f32x4.add(f32x4.mul(halfLanesLo(h0), v128.load(ap)), p0);
+      p1 = f32x4.add(f32x4.mul(halfLanesHi(h0), v128.load(ap, 16)), p1);
+      p2 = f32x4.add(f32x4.mul(halfLanesLo(h1), v128.load(ap, 32)), p2);
+      p3 = f32x4.add(f32x4.mul(halfLanesHi(h1), v128.load(ap, 48)), p3);
+      p4 = f32x4.add(f32x4.mul(halfLanesLo(h2), v128.load(ap, 64)), p4);
+      p5 = f32x4.add(f32x4.mul(halfLanesHi(h2), v128.load(ap, 80)), p5);
+      p6 = f32x4.add(f32x4.mul(halfLanesLo(h3), v128.load(ap, 96)), p6);
+      p7 = f32x4.add(f32x4.mul(halfLanesHi(h3), v128.load(ap, 112)), p7);
+    }
+    sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, p7);
+  } else if (np > 0) {
     // P[q]: lanes 4q..4q+3
     const p0 = fmaLanes4(w, a, 0, 32, np, half);
     const p1 = fmaLanes4(w, a, 4, 32, np, half);
@@ -651,10 +686,7 @@ function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
     const p5 = fmaLanes4(w, a, 20, 32, np, half);
     const p6 = fmaLanes4(w, a, 24, 32, np, half);
     const p7 = fmaLanes4(w, a, 28, 32, np, half);
-    const lo = f32x4.add(f32x4.add(p0, p4), f32x4.add(p2, p6));
-    const hi = f32x4.add(f32x4.add(p1, p5), f32x4.add(p3, p7));
-    const t = f32x4.add(lo, hi);
-    sum = f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1) + (f32x4.extract_lane(t, 2) + f32x4.extract_lane(t, 3));
+    sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, p7);
   }
   if (half) {
     let s: f64 = sum;
