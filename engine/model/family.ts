@@ -143,6 +143,7 @@ export function tensorSpecs(f: Family, hp: HParams, fusedQkv: (layer: number) =>
     t(`${b}.attn_output.bias`, [n], f.biases === true);
     if (f.postNorms) t(`${b}.post_attention_norm.weight`, [n]);
     if (!f.parallel) t(`${b}.ffn_norm.weight`, [n]);
+    if (!f.parallel && f.norm === 'layer') t(`${b}.ffn_norm.bias`, [n]);
     if (gated) t(`${b}.ffn_gate.weight`, [n, hp.nFF]);
     if (gated) t(`${b}.ffn_gate.bias`, [hp.nFF], false);
     t(`${b}.ffn_up.weight`, [n, f.fusedGateUp ? 2 * hp.nFF : hp.nFF]);

@@ -20,6 +20,7 @@ export interface LayerWeights {
   bo?: Weight;
   postAttnNorm?: Weight;
   ffnNorm?: Weight;
+  ffnNormB?: Weight;
   ffnGate?: Weight;
   bGate?: Weight;
   /** [nEmbd, nFF], or [nEmbd, 2·nFF] holding gate then up (fusedGateUp). */
@@ -72,6 +73,7 @@ export function assembleWeights(f: Family, hp: HParams, byName: ReadonlyMap<stri
       bo: opt(`${b}.attn_output.bias`),
       postAttnNorm: f.postNorms ? get(`${b}.post_attention_norm.weight`) : undefined,
       ffnNorm: f.parallel ? undefined : get(`${b}.ffn_norm.weight`),
+      ffnNormB: opt(`${b}.ffn_norm.bias`),
       ffnGate: f.ffn === 'gelu' || f.fusedGateUp ? undefined : get(`${b}.ffn_gate.weight`),
       bGate: opt(`${b}.ffn_gate.bias`),
       ffnUp: get(`${b}.ffn_up.weight`),
@@ -209,7 +211,7 @@ export class Forward {
         continue;
       }
       be.add(s.x, this.postNorm(L.postAttnNorm, s.ao, s.pn));
-      this.norm(s.x, L.ffnNorm!, undefined, s.xb);
+      this.norm(s.x, L.ffnNorm!, L.ffnNormB, s.xb);
       this.feedForward(L, s.xb, s);
       be.add(s.x, this.postNorm(L.postFfnNorm, s.fo, s.pn));
     }
