@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import type { Browser, ElementHandle, Page } from 'puppeteer-core';
 import { fixture } from '../helpers/fixtures.ts';
@@ -104,23 +108,9 @@ test.describe('Firefox', () => {
     await options.waitForSelector(testId('model-row', '[data-state="ready"]'), { timeout: 30_000 });
 
     // sidebarAction.open() needs a user action: a trusted click (WebDriver input) on a button of an extension page.
-    await options.evaluate(() => {
-      const button = document.createElement('button');
-      button.id = 'open-sidebar';
-      button.textContent = 'Open the sidebar';
-      button.onclick = () => {
-        const sidebar = (globalThis as unknown as { browser: { sidebarAction: { open(): Promise<void> } } }).browser
-          .sidebarAction;
-        sidebar.open().then(
-          () => button.setAttribute('data-opened', 'yes'),
-          (e: unknown) => button.setAttribute('data-opened', String(e)),
-        );
-      };
-      document.body.prepend(button);
-    });
-    await options.click('#open-sidebar');
-    await options.waitForSelector('#open-sidebar[data-opened]');
-    expect(await options.$eval('#open-sidebar', (b) => b.getAttribute('data-opened'))).toBe('yes');
+    await clickToRun(options, 'open-sidebar', () =>
+      (globalThis as unknown as { browser: { sidebarAction: { open(): Promise<void> } } }).browser.sidebarAction.open(),
+    );
 
     // The sidebar lives in the browser's own window, out of WebDriver's reach: drive it from
     // the options page through extension.getViews, which returns the sidebar's window.
@@ -155,4 +145,100 @@ test.describe('Firefox', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect((await reply()).length).toBe(stopped); // nothing arrives after the stop
   });
+
+  test('a download cut by quitting Firefox resumes with Range when it starts again', async () => {
+    const file = readFileSync(modelPath!);
+    const sha = createHash('sha256').update(file).digest('hex');
+    const served = await serveFile(modelPath!, { bytesPerSecond: 150_000 });
+    const profile = mkdtempSync(join(tmpdir(), 'chord-firefox-'));
+    try {
+      browser = await launchFirefox({ profile });
+      const options = await openExtensionPage(browser, 'options.html');
+      await options.type(testId('model-url'), served.url);
+      await options.click(testId('model-install'));
+      // Read from a page that asks nothing of the engine (the options page would follow the download).
+      const quiet = await openExtensionPage(browser, 'permission.html');
+      await expect
+        .poll(async () => (await storedRows(quiet))[0]?.bytesDone ?? 0, { timeout: 20_000 })
+        .toBeGreaterThan(200_000);
+      // Quit with no page of the add-on that would ask the engine anything at the next start:
+      // the options page (the download goes on without it) and the sidebar (Firefox opens it
+      // at install and reopens it at startup) are closed first.
+      await options.close();
+      await clickToRun(quiet, 'close-sidebar', () =>
+        (
+          globalThis as unknown as { browser: { sidebarAction: { close(): Promise<void> } } }
+        ).browser.sidebarAction.close(),
+      );
+      const storedBeforeQuit = (await storedRows(quiet))[0]!.bytesDone;
+      await browser.close();
+      browser = undefined;
+      const requestsBefore = served.starts.length;
+      served.bytesPerSecond = undefined;
+
+      browser = await launchFirefox({ profile });
+      const after = await openExtensionPage(browser, 'permission.html');
+      // Nothing but the add-on's own startup asks for it.
+      await expect.poll(async () => (await storedRows(after))[0]?.state, { timeout: 30_000 }).toBe('ready');
+      const [ready] = await storedRows(after);
+      expect(ready).toMatchObject({ size: file.length, bytesDone: file.length, sha256: sha });
+      // One request after the restart, from at least the count stored before the quit.
+      const resumed = served.starts.slice(requestsBefore);
+      expect(resumed).toHaveLength(1);
+      expect(resumed[0]).toBeGreaterThanOrEqual(storedBeforeQuit);
+      expect(resumed[0]).toBeLessThan(file.length);
+      console.log(
+        `Firefox restart: ${storedBeforeQuit} of ${file.length} bytes seen stored before the quit; resumed from ${resumed[0]}`,
+      );
+    } finally {
+      await browser?.close();
+      browser = undefined;
+      await served.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
 });
+
+/** The model store's rows, read straight from IndexedDB in an extension page. */
+function storedRows(page: Page): Promise<{ state: string; bytesDone: number; size: number; sha256?: string }[]> {
+  return page.evaluate(
+    () =>
+      new Promise<{ state: string; bytesDone: number; size: number; sha256?: string }[]>((resolve, reject) => {
+        const open = indexedDB.open('chord-models');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains('models')) {
+            db.close();
+            return resolve([]);
+          }
+          const all = db.transaction('models').objectStore('models').getAll();
+          all.onsuccess = () => {
+            db.close();
+            resolve(all.result);
+          };
+          all.onerror = () => reject(all.error);
+        };
+      }),
+  );
+}
+
+/**
+ * Runs `action` (an extension API that needs the user's action, such as opening the
+ * sidebar) from a trusted click, WebDriver's input, on a button added to an extension
+ * page. The script is a string evaluated by WebDriver (the page's CSP forbids eval).
+ */
+async function clickToRun(page: Page, buttonId: string, action: () => Promise<void>): Promise<void> {
+  await page.evaluate(`(() => {
+    const button = document.createElement('button');
+    button.id = ${JSON.stringify(buttonId)};
+    button.textContent = button.id;
+    const action = ${action.toString()};
+    button.onclick = () =>
+      action().then(() => button.setAttribute('data-done', 'yes'), (e) => button.setAttribute('data-done', String(e)));
+    document.body.prepend(button);
+  })()`);
+  await page.click(`#${buttonId}`);
+  await page.waitForSelector(`#${buttonId}[data-done]`);
+  expect(await page.$eval(`#${buttonId}`, (b) => b.getAttribute('data-done'))).toBe('yes');
+}

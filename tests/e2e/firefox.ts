@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { repoRoot } from '../helpers/fixtures.ts';
@@ -23,14 +23,39 @@ export function missingFirefoxParts(): string | undefined {
   return undefined;
 }
 
-/** Debian's firefox-esr, headless, driven over WebDriver BiDi, with the built add-on installed (temporarily). */
-export async function launchFirefox(): Promise<Browser> {
+const prefs = { 'extensions.webextensions.uuids': JSON.stringify({ [ADDON_ID]: ADDON_UUID }) };
+
+/**
+ * Debian's firefox-esr, headless, driven over WebDriver BiDi, with the built add-on.
+ * Without a profile: a fresh one, the add-on installed temporarily (gone at exit).
+ * With `profile`: that profile, kept across launches, where the add-on is installed
+ * for good (an extension proxy file; ESR accepts unsigned add-ons when
+ * xpinstall.signatures.required is off), so a browser restart keeps it and its data.
+ */
+export async function launchFirefox(opts: { profile?: string } = {}): Promise<Browser> {
+  if (opts.profile) {
+    mkdirSync(join(opts.profile, 'extensions'), { recursive: true });
+    writeFileSync(join(opts.profile, 'extensions', ADDON_ID), `${firefoxExtensionDir}\n`);
+    return puppeteer.launch({
+      browser: 'firefox',
+      executablePath: firefoxPath,
+      headless: true,
+      userDataDir: opts.profile,
+      args: ['--remote-allow-system-access'],
+      extraPrefsFirefox: {
+        ...prefs,
+        'xpinstall.signatures.required': false,
+        'extensions.autoDisableScopes': 0,
+        'extensions.startupScanScopes': 1,
+      },
+    });
+  }
   const browser = await puppeteer.launch({
     browser: 'firefox',
     executablePath: firefoxPath,
     headless: true,
     args: ['--remote-allow-system-access'],
-    extraPrefsFirefox: { 'extensions.webextensions.uuids': JSON.stringify({ [ADDON_ID]: ADDON_UUID }) },
+    extraPrefsFirefox: prefs,
   });
   try {
     await browser.installExtension(firefoxExtensionDir);

@@ -109,6 +109,7 @@ test.describe('downloads across a browser restart', () => {
       await expect
         .poll(async () => (await rows(first.worker))[0]?.bytesDone ?? 0, { timeout: 20_000 })
         .toBeGreaterThan(200_000);
+      const storedBeforeQuit = (await rows(first.worker))[0]!.bytesDone;
       await context.close();
       context = undefined;
       const requestsBefore = served.starts.length;
@@ -116,25 +117,21 @@ test.describe('downloads across a browser restart', () => {
 
       const second = await launch(profile);
       context = second.context;
-      const [left] = await rows(second.worker);
-      expect(left.state).toBe('downloading'); // as the closed browser left it, or already resuming
-      expect(left.bytesDone).toBeGreaterThan(200_000);
-      expect(left.bytesDone).toBeLessThan(file.length);
-
       // Nothing but the extension's own startup asks for it.
       await expect.poll(async () => (await rows(second.worker))[0]?.state, { timeout: 30_000 }).toBe('ready');
       const [ready] = await rows(second.worker);
       expect(ready).toMatchObject({ size: file.length, bytesDone: file.length, sha256: sha });
       expect(await storedDigest(second.worker, ready.id)).toEqual({ hex: sha, bytes: file.length });
 
-      // Resumed from what was stored, not from zero: one request after the restart, from a byte > 0.
+      // Resumed from what was stored, not from zero: one request after the restart, from at
+      // least the count stored before the quit (a later checkpoint may have added some).
       const resumed = served.starts.slice(requestsBefore);
-      expect(resumed.length).toBe(1);
-      expect(resumed[0]).toBeGreaterThanOrEqual(200_000);
-      expect(resumed[0]).toBeLessThanOrEqual(left.bytesDone);
+      expect(resumed).toHaveLength(1);
+      expect(resumed[0]).toBeGreaterThanOrEqual(storedBeforeQuit);
+      expect(resumed[0]).toBeLessThan(file.length);
       expect(served.statuses[206]).toBe(1);
       console.log(
-        `restart: ${left.bytesDone} of ${file.length} bytes stored at the restart; resumed with Range from ${resumed[0]}`,
+        `restart: ${storedBeforeQuit} of ${file.length} bytes seen stored before the quit; resumed from ${resumed[0]}`,
       );
     } finally {
       await context?.close();
