@@ -109,7 +109,12 @@ function activationFormat(type: GGMLType): number {
   return partner === GGMLType.Q8_1 ? GGMLType.Q8_0 : partner;
 }
 
-const CMD_WORDS = 12;
+const CMD_WORDS = 16;
+/**
+ * Attention goes to the workers (one chunk per head) from this many multiply-adds
+ * of q.k on: below it a wake-up of the pool costs more than it saves.
+ */
+const THREADED_ATTENTION_MIN = 1 << 18;
 const MAX_CMDS = 64;
 const CTRL_BYTES = 64;
 
@@ -133,6 +138,9 @@ export class WasmBackend implements Backend {
   private smallPtr = 0;
   private smallSize = 0;
   private smallFlip = false;
+  /** An f32 as the i32 word a command holds it in. */
+  private readonly scaleBits = new Float32Array(1);
+  private readonly scaleWord = new Int32Array(this.scaleBits.buffer);
   /** Attention and the KV cache in the kernels (flash attention, the default), else in TypeScript. */
   private readonly wasmAttention: boolean;
 
@@ -352,22 +360,54 @@ export class WasmBackend implements Backend {
     if (p.softcap || p.window) {
       throw new ChordError('BACKEND_UNAVAILABLE', 'wasm attention has no logit soft-capping or sliding window yet');
     }
-    this.k.attention(
-      cache.k[layer],
-      cache.v[layer],
-      (q as WasmActivation).ptr,
-      q.cols,
-      q.rows,
-      this.positionsPtr(positions),
-      p.nHeads,
-      p.nKvHeads,
-      p.headDim,
-      p.scale,
-      cache.spec.type === 'f16' ? 1 : 0,
-      (out as WasmActivation).ptr,
-      out.cols,
-      this.smallScratch(2 * p.headDim * 4),
-    );
+    const f16 = cache.spec.type === 'f16' ? 1 : 0;
+    const positionsPtr = this.positionsPtr(positions);
+    // Per head: its rounded q and its running sum of V (attentionHeads in assembly/attention.ts).
+    const scratch = this.smallScratch(2 * p.nHeads * p.headDim * 4);
+    const qa = (q as WasmActivation).ptr;
+    const oa = (out as WasmActivation).ptr;
+    let products = 0;
+    for (const pos of positions) products += (pos + 1) * p.nHeads * p.headDim;
+    if (this.pool === undefined || products < THREADED_ATTENTION_MIN) {
+      this.k.attention(
+        cache.k[layer],
+        cache.v[layer],
+        qa,
+        q.cols,
+        q.rows,
+        positionsPtr,
+        p.nHeads,
+        p.nKvHeads,
+        p.headDim,
+        p.scale,
+        f16,
+        oa,
+        out.cols,
+        scratch,
+      );
+      return;
+    }
+    const words = this.words();
+    const c = (this.cmdsPtr >> 2) + this.pending * CMD_WORDS;
+    words[c] = 2;
+    words[c + 1] = cache.k[layer];
+    words[c + 2] = cache.v[layer];
+    words[c + 3] = qa;
+    words[c + 4] = q.cols;
+    words[c + 5] = q.rows;
+    words[c + 6] = positionsPtr;
+    words[c + 7] = p.nHeads;
+    words[c + 8] = p.nKvHeads;
+    words[c + 9] = p.headDim;
+    words[c + 11] = f16;
+    words[c + 12] = oa;
+    words[c + 13] = out.cols;
+    words[c + 14] = scratch;
+    this.scaleBits[0] = p.scale;
+    words[c + 10] = this.scaleWord[0];
+    this.pending++;
+    this.pendingChunks += p.nHeads;
+    this.flush();
   }
 
   swiglu(gate: Activation, up: Activation): void {

@@ -193,7 +193,7 @@ function scoreDot(q: usize, kp: usize, headDim: i32, f16: bool): f32 {
  * pass of online softmax with glibc's expf, the running sum S = S*ms + vs (not
  * fused), and V accumulated with fmaf in the cache type (rounded to f16 after every
  * update with an F16 cache). Writes rows of outCols f32. `scratch` holds
- * 2*headDim f32. headDim % 8 == 0.
+ * 2*headDim f32 per head. headDim % 8 == 0.
  */
 export function attention(
   kc: usize,
@@ -211,14 +211,53 @@ export function attention(
   outCols: i32,
   scratch: usize,
 ): void {
+  attentionHeads(
+    kc,
+    vc,
+    q,
+    qCols,
+    rows,
+    positions,
+    nHeads,
+    nKvHeads,
+    headDim,
+    scale,
+    f16,
+    out,
+    outCols,
+    scratch,
+    0,
+    nHeads,
+  );
+}
+
+/** attention for heads h0..h1-1 only (a thread's share; heads write disjoint outputs and scratch). */
+export function attentionHeads(
+  kc: usize,
+  vc: usize,
+  q: usize,
+  qCols: i32,
+  rows: i32,
+  positions: usize,
+  nHeads: i32,
+  nKvHeads: i32,
+  headDim: i32,
+  scale: f32,
+  f16: bool,
+  out: usize,
+  outCols: i32,
+  scratch: usize,
+  h0: i32,
+  h1: i32,
+): void {
   const kvWidth = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
   const es: usize = f16 ? 2 : 4;
-  const qh = scratch;
-  const acc = scratch + ((<usize>headDim) << 2);
-  for (let r = 0; r < rows; r++) {
-    const nKv = load<i32>(positions + ((<usize>r) << 2)) + 1;
-    for (let h = 0; h < nHeads; h++) {
+  for (let h = h0; h < h1; h++) {
+    const qh = scratch + ((<usize>(2 * h * headDim)) << 2);
+    const acc = qh + ((<usize>headDim) << 2);
+    for (let r = 0; r < rows; r++) {
+      const nKv = load<i32>(positions + ((<usize>r) << 2)) + 1;
       const kvOff = <usize>((h / group) * headDim);
       const qp = q + ((<usize>(r * qCols + h * headDim)) << 2);
       for (let d = 0; d < headDim; d += 4) {

@@ -2,6 +2,7 @@
 // nothing here allocates; every argument is a byte address in the one shared
 // memory. Type codes are ggml's (engine/quant/types.ts GGMLType).
 import { K16_STRIDE, P16_STRIDE, quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
+import { attentionHeads } from './attention';
 import {
   dotBF16,
   dotF16,
@@ -229,18 +230,63 @@ function lane(v: v128, i: i32): f32 {
 //   5 quit flag
 //   6 next chunk to hand out
 //   7 chunks in this batch
-// A command: kind (1 = matmul), then matmulRange's arguments except o0, o1.
-// Each command's output rows are cut into chunks of CHUNK_ROWS; threads take
+// A command: kind 1 = matmul, then matmulRange's arguments except o0, o1; its
+// output rows are cut into chunks of CHUNK_ROWS. Kind 2 = attention, then
+// attentionHeads' arguments except h0, h1; one chunk per head. Threads take
 // chunks from a shared counter until none are left. A thread that wakes late
 // (or never: an oversubscribed host) only means the others take more chunks.
 
-const CMD_WORDS: i32 = 12;
+const CMD_WORDS: i32 = 16;
 const CHUNK_ROWS: i32 = 16;
 const SPIN: i32 = 1 << 15;
 
-/** Chunks of a command's output rows (the JS side sums these to fill word 7). */
+/** Chunks of a matmul command's output rows (the JS side sums chunks to fill word 7). */
 export function chunksOf(nOut: i32): i32 {
   return (nOut + CHUNK_ROWS - 1) / CHUNK_ROWS;
+}
+
+function chunksOfCommand(p: usize): i32 {
+  return load<i32>(p) === 2 ? load<i32>(p, 28) : chunksOf(load<i32>(p, 20));
+}
+
+/** Runs chunk `rem` of the command at p. */
+function runChunk(p: usize, rem: i32): void {
+  if (load<i32>(p) === 2) {
+    attentionHeads(
+      <usize>load<u32>(p, 4),
+      <usize>load<u32>(p, 8),
+      <usize>load<u32>(p, 12),
+      load<i32>(p, 16),
+      load<i32>(p, 20),
+      <usize>load<u32>(p, 24),
+      load<i32>(p, 28),
+      load<i32>(p, 32),
+      load<i32>(p, 36),
+      load<f32>(p, 40),
+      load<i32>(p, 44) !== 0,
+      <usize>load<u32>(p, 48),
+      load<i32>(p, 52),
+      <usize>load<u32>(p, 56),
+      rem,
+      rem + 1,
+    );
+    return;
+  }
+  const nOut = load<i32>(p, 20);
+  const o0 = rem * CHUNK_ROWS;
+  matmulRange(
+    load<i32>(p, 4),
+    <usize>load<u32>(p, 8),
+    load<i32>(p, 12),
+    load<i32>(p, 16),
+    nOut,
+    <usize>load<u32>(p, 24),
+    load<i32>(p, 28),
+    load<i32>(p, 32),
+    <usize>load<u32>(p, 36),
+    o0,
+    min(o0 + CHUNK_ROWS, nOut),
+  );
 }
 
 function work(ctrl: usize): void {
@@ -254,26 +300,12 @@ function work(ctrl: usize): void {
     let rem = idx;
     for (let c = 0; c < count; c++) {
       const p = cmds + <usize>(c * CMD_WORDS * 4);
-      const nOut = load<i32>(p, 20);
-      const chunks = chunksOf(nOut);
+      const chunks = chunksOfCommand(p);
       if (rem >= chunks) {
         rem -= chunks;
         continue;
       }
-      const o0 = rem * CHUNK_ROWS;
-      matmulRange(
-        load<i32>(p, 4),
-        <usize>load<u32>(p, 8),
-        load<i32>(p, 12),
-        load<i32>(p, 16),
-        nOut,
-        <usize>load<u32>(p, 24),
-        load<i32>(p, 28),
-        load<i32>(p, 32),
-        <usize>load<u32>(p, 36),
-        o0,
-        min(o0 + CHUNK_ROWS, nOut),
-      );
+      runChunk(p, rem);
       break;
     }
     if (atomic.add<i32>(ctrl + 8, 1) + 1 === total) atomic.notify(ctrl + 8, 1);

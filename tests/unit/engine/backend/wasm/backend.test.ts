@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WasmBackend as WasmBackendClass } from '../../../../../engine/backend/wasm/index.ts';
 import { ChordError } from '../../../../../shared/errors.ts';
+import { rng } from '../../../../helpers/rng.ts';
 import { ensureWasmBuilt } from './build.ts';
 
 let WasmBackend: typeof WasmBackendClass;
@@ -87,5 +88,44 @@ describe('models over the wasm32 limit', () => {
     });
     await expect(create).rejects.toMatchObject({ code: 'OUT_OF_MEMORY' });
     expect(spawned).toBe(0);
+  });
+});
+
+describe('attention across the worker pool', () => {
+  it('a prompt batch long enough to go to the workers (a head per chunk) gives the reference bits', async () => {
+    const { JsBackend } = await import('../../../../../engine/backend/js/index.ts');
+    const js = new JsBackend();
+    for (const type of ['f16', 'f32'] as const) {
+      const b = await WasmBackend.create({ threads: 2 });
+      expect(b.threads).toBe(2);
+      const [nHeads, nKvHeads, headDim, rows] = [8, 2, 64, 40]; // 40*41/2 positions x 8 heads x 64 > 2^18
+      const spec = { nLayers: 1, nCtx: rows, nKvHeads, headDim, type };
+      const next = rng(type === 'f16' ? 3 : 4);
+      const fill = (a: { data: Float32Array }) => {
+        for (let i = 0; i < a.data.length; i++) a.data[i] = (next() - 0.5) * 4;
+      };
+      const positions = Array.from({ length: rows }, (_, i) => i);
+      const p = { nHeads, nKvHeads, headDim, scale: Math.fround(1 / 8) };
+      const wk = b.createActivation(rows, nKvHeads * headDim) as unknown as { data: Float32Array };
+      const wv = b.createActivation(rows, nKvHeads * headDim) as unknown as { data: Float32Array };
+      const wq = b.createActivation(rows, nHeads * headDim) as unknown as { data: Float32Array };
+      fill(wk);
+      fill(wv);
+      fill(wq);
+      const copy = (a: { data: Float32Array }, cols: number) => ({ rows, cols, data: a.data.slice() });
+      const jc = js.createKVCache(spec);
+      js.kvStore(jc, 0, copy(wk, nKvHeads * headDim), copy(wv, nKvHeads * headDim), positions);
+      const want = js.createActivation(rows, nHeads * headDim);
+      js.attention(jc, 0, copy(wq, nHeads * headDim), positions, p, want);
+      const wc = b.createKVCache(spec);
+      const got = b.createActivation(rows, nHeads * headDim);
+      b.kvStore(wc, 0, wk as never, wv as never, positions);
+      b.attention(wc, 0, wq as never, positions, p, got);
+      const g = new Uint32Array((await b.read(got)).buffer);
+      const w = new Uint32Array((await js.read(want)).buffer);
+      const i = g.findIndex((bits, j) => bits !== w[j]);
+      if (i >= 0) expect.fail(`${type} cache, value ${i}: ${(await b.read(got))[i]} vs ${(await js.read(want))[i]}`);
+      await b.dispose();
+    }
   });
 });
