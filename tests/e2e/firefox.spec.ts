@@ -100,7 +100,7 @@ test.describe('Firefox', () => {
     }
   });
 
-  test('installs a local file; the real sidebar streams a reply and stops it', async () => {
+  test('installs a local file; the real sidebar streams a reply, stops it, and summarizes a selection', async () => {
     browser = await launchFirefox();
     const options = await openExtensionPage(browser, 'options.html');
     const input = (await options.$(testId('model-file'))) as ElementHandle<HTMLInputElement>;
@@ -144,6 +144,26 @@ test.describe('Firefox', () => {
     const stopped = (await reply()).length;
     await new Promise((r) => setTimeout(r, 500));
     expect((await reply()).length).toBe(stopped); // nothing arrives after the stop
+
+    // "Summarize selection" (the context menu's handler, called directly: menu clicks cannot be automated).
+    const selection = 'Lily went to the park. She saw a big red ball and played with her dog all day.';
+    await inSidebar((doc) => doc.defaultView!.localStorage.setItem('chord.panel.maxTokens', '30'), null);
+    await options.evaluate(
+      `browser.runtime.getBackgroundPage().then((bg) => bg.chordBackground.summarizeSelection(${JSON.stringify(selection)}))`,
+    );
+    const summary = () =>
+      inSidebar((doc) => {
+        const user = [...doc.querySelectorAll('[data-testid="chat-message"][data-role="user"]')].at(-1);
+        const reply = [...doc.querySelectorAll('[data-testid="chat-message"][data-role="assistant"]')].at(-1);
+        return {
+          asked: user?.textContent ?? '',
+          state: reply?.getAttribute('data-state'),
+          text: reply?.textContent ?? '',
+        };
+      }, null);
+    await expect.poll(async () => (await summary()).asked).toContain(selection);
+    await expect.poll(async () => (await summary()).state, { timeout: 20_000 }).toBe('done');
+    expect((await summary()).text).not.toBe('');
   });
 
   test('a download cut by quitting Firefox resumes with Range when it starts again', async () => {
