@@ -101,6 +101,8 @@ export interface ReferenceComparison {
   maxLogProbDiff: number;
   /** The same against a model with the wrong (interleaved) RoPE layout: must be far larger. */
   wrongRopeLogProbDiff: number;
+  /** The same against a model without config.json's rope_scaling (when it has one). */
+  noRopeScalingLogProbDiff?: number;
   top1Agrees: boolean;
   /** ln p1 - ln p2 of the reference: how peaked the distribution is. */
   refMargin: number;
@@ -137,6 +139,9 @@ export async function compareWithReference(
   const weights = await readHFWeights(hfDir, files);
   const ref = logSoftmax(hfLogits(c, config, weights, promptTokens));
   const wrong = logSoftmax(hfLogits(c, config, weights, promptTokens, { interleavedRope: true } as ReferenceOptions));
+  const unscaled = config.rope_scaling
+    ? logSoftmax(hfLogits(c, config, weights, promptTokens, { ignoreRopeScaling: true }))
+    : undefined;
   const run = await llamaCppForced(ggufPath, promptTokens, [0], {
     topK,
     kvType: 'f32',
@@ -147,15 +152,22 @@ export async function compareWithReference(
   const ids = topIds(ref, topK);
   let maxLogProbDiff = 0;
   let wrongRopeLogProbDiff = 0;
+  let noRopeScalingLogProbDiff = 0;
   const top = ids[0];
   const theirs = (id: number) => Math.log(probs[id]) - Math.log(probs[top]);
   for (const id of ids) {
     maxLogProbDiff = Math.max(maxLogProbDiff, Math.abs(theirs(id) - (ref[id] - ref[top])));
     wrongRopeLogProbDiff = Math.max(wrongRopeLogProbDiff, Math.abs(theirs(id) - (wrong[id] - wrong[top])));
+    if (unscaled)
+      noRopeScalingLogProbDiff = Math.max(
+        noRopeScalingLogProbDiff,
+        Math.abs(theirs(id) - (unscaled[id] - unscaled[top])),
+      );
   }
   return {
     maxLogProbDiff,
     wrongRopeLogProbDiff,
+    noRopeScalingLogProbDiff: unscaled ? noRopeScalingLogProbDiff : undefined,
     top1Agrees: run.steps[0].top[0].id === ids[0],
     refMargin: ref[ids[0]] - ref[ids[1]],
   };
@@ -231,13 +243,17 @@ export function describeConversion(label: string, c: HFCase, suite: ConversionSu
       console.info(
         `[convert] ${c.family}/${c.tokenizer} vs HF reference (${prompt.length} tokens): max |d ln p| ` +
           `${r.maxLogProbDiff.toExponential(2)} (relative to top-1, over its top-10; wrong RoPE layout: ${r.wrongRopeLogProbDiff.toFixed(3)}), ` +
-          `top1-top2 ${r.refMargin.toFixed(3)} nat`,
+          `top1-top2 ${r.refMargin.toFixed(3)} nat` +
+          (r.noRopeScalingLogProbDiff === undefined
+            ? ''
+            : `, without rope_scaling ${r.noRopeScalingLogProbDiff.toFixed(3)}`),
       );
       expect(r.maxLogProbDiff).toBeLessThan(suite.referenceTolerance ?? 1e-3);
       // (Implied by the log-probabilities when the top two are further apart than their tolerance.)
       if (r.refMargin > 2e-3) expect(r.top1Agrees).toBe(true);
       // The check can tell a RoPE layout error apart: the wrong layout is far off.
       expect(r.wrongRopeLogProbDiff).toBeGreaterThan(0.05);
+      if (r.noRopeScalingLogProbDiff !== undefined) expect(r.noRopeScalingLogProbDiff).toBeGreaterThan(0.05);
     });
 
     it.each((suite.greedyTypes ?? []).map((t) => [GGMLType[t], t] as const))(

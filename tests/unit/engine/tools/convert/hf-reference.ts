@@ -59,7 +59,7 @@ const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) 
 const silu = (x: number) => x / (1 + Math.exp(-x));
 
 /**
- * rotate_half RoPE on the first `rotDims` of each head, in place. `interleaved`
+ * rotate_half RoPE on the first 2·invFreq.length dims of each head, in place. `interleaved`
  * rotates adjacent pairs instead (llama.cpp's layout): used only to show the test
  * tells the two apart.
  */
@@ -67,16 +67,15 @@ function rope(
   v: Float64Array,
   nHeads: number,
   hd: number,
-  rotDims: number,
+  invFreq: readonly number[],
   pos: number,
-  theta: number,
   interleaved = false,
 ) {
-  const half = rotDims / 2;
+  const half = invFreq.length;
   for (let h = 0; h < nHeads; h++) {
     const o = h * hd;
     for (let i = 0; i < half; i++) {
-      const angle = pos * theta ** (-(2 * i) / rotDims);
+      const angle = pos * invFreq[i];
       const [cos, sin] = [Math.cos(angle), Math.sin(angle)];
       const [a, b] = interleaved ? [o + 2 * i, o + 2 * i + 1] : [o + i, o + i + half];
       const [x0, x1] = [v[a], v[b]];
@@ -89,6 +88,31 @@ function rope(
 export interface ReferenceOptions {
   /** Rotate adjacent pairs instead of halves (a deliberately wrong model, for the negative check). */
   interleavedRope?: boolean;
+  /** Ignore config.json's rope_scaling (a deliberately wrong model, for the negative check). */
+  ignoreRopeScaling?: boolean;
+}
+
+/**
+ * RoPE inverse frequencies, with transformers' `llama3` rope_scaling
+ * (_compute_llama3_parameters): long wavelengths divided by `factor`, short ones
+ * kept, a smooth blend between.
+ */
+function inverseFrequencies(rotDims: number, theta: number, scaling: Record<string, number> | undefined): number[] {
+  const invFreq = Array.from({ length: rotDims / 2 }, (_, i) => 1 / theta ** ((2 * i) / rotDims));
+  if (scaling === undefined) return invFreq;
+  const {
+    factor,
+    low_freq_factor: low,
+    high_freq_factor: high,
+    original_max_position_embeddings: oldContext,
+  } = scaling;
+  return invFreq.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < oldContext / high) return f;
+    if (wavelen > oldContext / low) return f / factor;
+    const smooth = (oldContext / wavelen - low) / (high - low);
+    return ((1 - smooth) * f) / factor + smooth * f;
+  });
 }
 
 /** Logits after the last of `tokens` (positions 0..n-1). */
@@ -114,6 +138,11 @@ export function hfLogits(
   const theta = (config.rope_theta as number | undefined) ?? 10000;
   const rotDims = c.family === 'phi2' ? Math.floor(hd * (config.partial_rotary_factor as number)) : hd;
   const norm = (x: Float64Array, name: string) => rmsNorm(x, W(name), eps, gemma);
+  const scaling = config.rope_scaling as unknown as Record<string, number> | undefined;
+  if (scaling && (scaling as unknown as Record<string, string>).rope_type !== 'llama3') {
+    throw new Error('reference: only llama3 rope_scaling');
+  }
+  const invFreq = inverseFrequencies(rotDims, theta, opts.ignoreRopeScaling ? undefined : scaling);
 
   let xs = tokens.map((t) => {
     const e = W('model.embed_tokens.weight').subarray(t * d, (t + 1) * d);
@@ -142,8 +171,8 @@ export function hfLogits(
         k = linear(W(`${p}.self_attn.k_proj.weight`), h, kvDim, bias('k_proj'));
         v = linear(W(`${p}.self_attn.v_proj.weight`), h, kvDim, bias('v_proj'));
       }
-      rope(q, c.nHeads, hd, rotDims, pos, theta, opts.interleavedRope);
-      rope(k, nKv, hd, rotDims, pos, theta, opts.interleavedRope);
+      rope(q, c.nHeads, hd, invFreq, pos, opts.interleavedRope);
+      rope(k, nKv, hd, invFreq, pos, opts.interleavedRope);
       qs.push(q);
       ks.push(k);
       vs.push(v);

@@ -1,6 +1,6 @@
 /**
  * `chord convert` on a Llama 3 HF folder: random weights (dim 64, 2 layers, GQA,
- * rope_theta 500000, tied output, two shards with an index) and the real Llama 3
+ * rope_theta 500000 with Llama 3.1's rope_scaling (a rope_freqs tensor), tied output, two shards with an index) and the real Llama 3
  * tokenizer (byte-level BPE, 128256 tokens, chat template). See harness.ts for
  * the checks.
  */
@@ -22,6 +22,17 @@ describeConversion(
     tied: true,
     shards: 2,
     ropeTheta: 500000,
+    // Llama 3.1's rope scaling, with a short original context so that it changes the angles
+    // of most rotary pairs within the test's few positions.
+    config: {
+      rope_scaling: {
+        rope_type: 'llama3',
+        factor: 8,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: 64,
+      },
+    },
   },
   {
     checkFile(file) {
@@ -37,6 +48,7 @@ describeConversion(
       expect((md('tokenizer.ggml.merges') as string[]).length).toBe(280147);
       expect(file.metadata.get('tokenizer.chat_template')?.type).toBe(GGUFValueType.STRING);
       expect(file.tensors.some((t) => t.name === 'output.weight')).toBe(false);
+      expect(file.tensors.find((t) => t.name === 'rope_freqs.weight')?.shape).toEqual([8]);
       expect(file.tensors.find((t) => t.name === 'blk.0.attn_k.weight')?.shape).toEqual([64, 32]);
     },
     greedyTypes: [GGMLType.Q8_0],
