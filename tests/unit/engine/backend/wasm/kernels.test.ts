@@ -11,7 +11,7 @@ import {
   rowBytes,
 } from '../../../../../engine/quant/index.ts';
 import { GGMLType, TYPE_TRAITS } from '../../../../../engine/quant/types.ts';
-import { fmaF32 } from '../../../../../engine/quant/x86.ts';
+import { fmaF32, vecDotQ4_0Repacked, vecDotX86 } from '../../../../../engine/quant/x86.ts';
 import { rng } from '../../../../helpers/rng.ts';
 import { ensureWasmBuilt } from './build.ts';
 
@@ -217,6 +217,110 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
         expectSameBits(wasmMatmul(GGMLType.F32, bytes, n, 1, x, rows), want, `sign=${sign} rows=${rows}`);
       }
     }
+  });
+});
+
+describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
+  // Lane 0 after block 0: fmaf(3622 * 61600, 77, 0) rounds to A = 2^34 + 2^11 (odd in f32).
+  // Block 1 adds (1057/1024) * (1023/1024) * 993 = 1024 - 2^-20: in f64 the sum rounds to the
+  // midpoint A + 1024, which would round up to even; the fused result is A. Every other value is 0.
+  const A = 2 ** 34 + 2 ** 11;
+  const blocks: [dw: number, da: number, pairs: [number, number][]][] = [
+    [3622, 61600, [[77, 1]]],
+    [
+      1057 / 1024,
+      1023 / 1024,
+      [
+        [127, 7],
+        [127, 0],
+        [1, 104],
+      ],
+    ],
+  ];
+
+  /** Activation blocks as Q8_0 bytes (the reference's input) and in the kernels' P16 layout. */
+  function activations(values: (b: number) => number[]): { q8: Uint8Array; p16: Uint8Array } {
+    const q8 = new Uint8Array(34 * blocks.length);
+    const p16 = new Uint8Array(80 * blocks.length);
+    const v8 = new DataView(q8.buffer);
+    const v16 = new DataView(p16.buffer);
+    blocks.forEach(([, da], b) => {
+      const qs = values(b);
+      v8.setUint16(34 * b, f32ToF16(da), true);
+      v16.setFloat32(80 * b, da, true);
+      v16.setInt32(
+        80 * b + 4,
+        qs.reduce((x, y) => x + y, 0),
+        true,
+      );
+      qs.forEach((q, j) => {
+        v8.setInt8(34 * b + 2 + j, q);
+        const at = (j & ~15) | (((j & 1) << 3) | ((j & 15) >> 1)); // even-then-odd within 16
+        v16.setInt16(80 * b + 16 + 2 * at, q, true);
+      });
+    });
+    return { q8, p16 };
+  }
+
+  function runWasm(type: GGMLType, w: Uint8Array, rb: number, nOut: number, act: Uint8Array): Float32Array {
+    const u8 = new Uint8Array(memory.buffer);
+    u8.set(w, BASE);
+    const aPtr = align(BASE + w.length);
+    u8.set(act, aPtr);
+    const out = align(aPtr + act.length);
+    k.matmulRange(type, BASE, rb, 64, nOut, aPtr, act.length, 1, out, 0, nOut);
+    return new Float32Array(memory.buffer, out, nOut).slice();
+  }
+
+  it('Q8_0 (the 8-lane loop of Q4_0/Q4_1/Q5_0/Q5_1/Q8_0)', () => {
+    const w = new Uint8Array(34 * blocks.length);
+    const vw = new DataView(w.buffer);
+    const act = activations((b) => {
+      const qs = new Array(32).fill(0);
+      blocks[b][2].forEach(([, a], j) => {
+        qs[j] = a;
+      });
+      return qs;
+    });
+    blocks.forEach(([dw, , pairs], b) => {
+      vw.setUint16(34 * b, f32ToF16(dw), true);
+      pairs.forEach(([x], j) => vw.setInt8(34 * b + 2 + j, x));
+    });
+    const want = vecDotX86(GGMLType.Q8_0, 64, w, 0, act.q8, 0);
+    expect(want).toBe(A);
+    expectSameBits(runWasm(GGMLType.Q8_0, w, 68, 1, act.p16), Float32Array.of(want), 'Q8_0');
+  });
+
+  it('Q4_0 repacked (8 rows; one FMA per block and row, four rows per pass)', () => {
+    // (nibble - 8) * a: block 0 lane sum 7 * 11 = 77; block 1 7*127 + 7*14 + 6*1 = 993.
+    const nib: [number, number][][] = [
+      [[15, 11]],
+      [
+        [15, 127],
+        [15, 14],
+        [14, 1],
+      ],
+    ];
+    const row = new Uint8Array(18 * blocks.length);
+    blocks.forEach(([dw], b) => {
+      new DataView(row.buffer).setUint16(18 * b, f32ToF16(dw), true);
+      for (let j = 0; j < 16; j++) row[18 * b + 2 + j] = 0x88; // value 0 in both nibbles
+      nib[b].forEach(([q], j) => {
+        row[18 * b + 2 + j] = (row[18 * b + 2 + j] & 0xf0) | q;
+      });
+    });
+    const w = new Uint8Array(row.length * 8);
+    for (let r = 0; r < 8; r++) w.set(row, r * row.length);
+    const act = activations((b) => {
+      const qs = new Array(32).fill(0);
+      nib[b].forEach(([, a], j) => {
+        qs[j] = a;
+      });
+      return qs;
+    });
+    const want = vecDotQ4_0Repacked(64, w, 0, act.q8, 0);
+    expect(want).toBe(A);
+    expectSameBits(runWasm(GGMLType.Q4_0, w, 36, 8, act.p16), new Float32Array(8).fill(want), 'Q4_0');
   });
 });
 
