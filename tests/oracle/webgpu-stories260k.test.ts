@@ -18,8 +18,8 @@
  *   greedy tokens while llama.cpp's choices are clear, top-1 equal on clear
  *   steps, top-5 within 3e-2 (measured 1.1e-2 Q8_0, 2.0e-2 Q4_0, 5e-3 Q5_1);
  *   and against the reference backend with an F32 cache (no F16 rounding to
- *   flip) the logits agree to 1e-4 relative at every step (measured 2.4e-7
- *   Q8_0, 1.8e-7 Q4_0; Q5_1 not: see FORMATS).
+ *   flip) the logits agree to 1e-4 relative at every step (Q4_0 measured
+ *   1.8e-7; Q8_0 2.4e-7, not run each time; Q5_1 not: see FORMATS).
  * Without a WebGPU adapter the tests skip with a message (fail under CI).
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,7 +42,8 @@ const CLEAR_MARGIN = 0.05;
 const FORMATS: [string, string, number, boolean, boolean][] = [
   ['F32', 'models/stories260K.gguf', 2e-3, false, false],
   ['F16', 'models/stories260K-F16.gguf', 2e-3, false, false],
-  ['Q8_0', 'models/stories260K-Q8_0.gguf', 3e-2, true, true],
+  // Q8_0 against the reference: 2.4e-7 when measured; the random Gemma 2 model covers it (SwiftShader is slow)
+  ['Q8_0', 'models/stories260K-Q8_0.gguf', 3e-2, true, false],
   ['Q4_0', 'models/stories260K-Q4_0.gguf', 3e-2, true, true],
   // Q8_1's f16 block sum (weighing Q5_1's mins) is not mirrored: its flips snowball (1.4e-2).
   ['Q5_1', 'models/stories260K-Q5_1.gguf', 3e-2, true, false],
