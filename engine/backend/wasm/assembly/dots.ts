@@ -381,10 +381,8 @@ function bitOdd(h: v128, b: i32): v128 {
  * lanes[k] = fmaf(dy*d, lane, lanes[k]); hsum_float_8 + summs.
  */
 export function dotQ5_K(w: usize, a: usize, nb: i32): f32 {
-  let a0 = f64x2.splat(0);
-  let a1 = f64x2.splat(0);
-  let a2 = f64x2.splat(0);
-  let a3 = f64x2.splat(0);
+  let lanesLo = f32x4.splat(0); // lanes 0-3
+  let lanesHi = f32x4.splat(0); // lanes 4-7
   let summs: f64 = 0;
   const m4 = i16x8.splat(0x0f);
   for (let i = 0; i < nb; i++) {
@@ -425,14 +423,12 @@ export function dotQ5_K(w: usize, a: usize, nb: i32): f32 {
     const dmin = -(dy * halfToF32(load<u16>(w, 2)));
     summs = roundSum(<f64>dmin * <f64>minsDot(s, a), summs);
     const d = f64x2.splat(<f64>(dy * halfToF32(load<u16>(w))));
-    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(acc0), d));
-    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(acc0), d));
-    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(acc1), d));
-    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(acc1), d));
+    lanesLo = Lanes.fmaInt(lanesLo, acc0, d);
+    lanesHi = Lanes.fmaInt(lanesHi, acc1, d);
     w += 176;
     a += K16_STRIDE;
   }
-  return hsum8(a0, a1, a2, a3) + <f32>summs;
+  return hsumLanes8(lanesLo, lanesHi) + <f32>summs;
 }
 
 /**
@@ -442,10 +438,8 @@ export function dotQ5_K(w: usize, a: usize, nb: i32): f32 {
  * activation sums, lane k losing 32 * (bsum[2k]*sc[2k] + bsum[2k+1]*sc[2k+1]).
  */
 export function dotQ6_K(w: usize, a: usize, nb: i32): f32 {
-  let a0 = f64x2.splat(0);
-  let a1 = f64x2.splat(0);
-  let a2 = f64x2.splat(0);
-  let a3 = f64x2.splat(0);
+  let lanesLo = f32x4.splat(0); // lanes 0-3
+  let lanesHi = f32x4.splat(0); // lanes 4-7
   const m4 = i16x8.splat(0x0f);
   const m3 = i16x8.splat(3);
   for (let i = 0; i < nb; i++) {
@@ -485,14 +479,12 @@ export function dotQ6_K(w: usize, a: usize, nb: i32): f32 {
     acc0 = i32x4.sub(acc0, i32x4.shl(off0, 5));
     acc1 = i32x4.sub(acc1, i32x4.shl(off1, 5));
     const d = f64x2.splat(<f64>(load<f32>(a) * halfToF32(load<u16>(w, 208))));
-    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(acc0), d));
-    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(acc0), d));
-    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(acc1), d));
-    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(acc1), d));
+    lanesLo = Lanes.fmaInt(lanesLo, acc0, d);
+    lanesHi = Lanes.fmaInt(lanesHi, acc1, d);
     w += 210;
     a += K16_STRIDE;
   }
-  return hsum8(a0, a1, a2, a3);
+  return hsumLanes8(lanesLo, lanesHi);
 }
 
 /** Q3_K's 16 six-bit scales, unpacked from scales[12] at sc and offset by -32. */
@@ -508,10 +500,8 @@ function q3Scale(sc: usize, index: i32): i32 {
  * of a chunk with scale 8j+2l, lanes 4-7 the last 16 with scale 8j+2l+1).
  */
 export function dotQ3_K(w: usize, a: usize, nb: i32): f32 {
-  let a0 = f64x2.splat(0);
-  let a1 = f64x2.splat(0);
-  let a2 = f64x2.splat(0);
-  let a3 = f64x2.splat(0);
+  let lanesLo = f32x4.splat(0); // lanes 0-3
+  let lanesHi = f32x4.splat(0); // lanes 4-7
   const m3 = i16x8.splat(3);
   const one = i16x8.splat(1);
   const four = i16x8.splat(4);
@@ -543,14 +533,12 @@ export function dotQ3_K(w: usize, a: usize, nb: i32): f32 {
       }
     }
     const d = f64x2.splat(<f64>(load<f32>(a) * halfToF32(load<u16>(w, 108))));
-    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(acc0), d));
-    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(acc0), d));
-    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(acc1), d));
-    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(acc1), d));
+    lanesLo = Lanes.fmaInt(lanesLo, acc0, d);
+    lanesHi = Lanes.fmaInt(lanesHi, acc1, d);
     w += 110;
     a += K16_STRIDE;
   }
-  return hsum8(a0, a1, a2, a3);
+  return hsumLanes8(lanesLo, lanesHi);
 }
 
 /**
@@ -560,10 +548,8 @@ export function dotQ3_K(w: usize, a: usize, nb: i32): f32 {
  * (4-bit scales: low nibbles of scales[16]; mins: the high nibbles).
  */
 export function dotQ2_K(w: usize, a: usize, nb: i32): f32 {
-  let a0 = f64x2.splat(0);
-  let a1 = f64x2.splat(0);
-  let a2 = f64x2.splat(0);
-  let a3 = f64x2.splat(0);
+  let lanesLo = f32x4.splat(0); // lanes 0-3
+  let lanesHi = f32x4.splat(0); // lanes 4-7
   const m3 = i16x8.splat(3);
   for (let i = 0; i < nb; i++) {
     const dy = load<f32>(a);
@@ -571,10 +557,8 @@ export function dotQ2_K(w: usize, a: usize, nb: i32): f32 {
     const prod0 = dot(v128.load(a, K16_BSUMS), i16x8.extend_low_i8x16_u(mins));
     const prod1 = dot(v128.load(a, K16_BSUMS + 16), i16x8.extend_high_i8x16_u(mins));
     const dmin = f64x2.splat(<f64>-(dy * halfToF32(load<u16>(w, 82))));
-    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(prod0), dmin));
-    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(prod0), dmin));
-    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(prod1), dmin));
-    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(prod1), dmin));
+    lanesLo = Lanes.fmaInt(lanesLo, prod0, dmin);
+    lanesHi = Lanes.fmaInt(lanesHi, prod1, dmin);
     let acc0 = i32x4.splat(0);
     let acc1 = i32x4.splat(0);
     for (let g = 0; g < 2; g++) {
@@ -594,14 +578,12 @@ export function dotQ2_K(w: usize, a: usize, nb: i32): f32 {
       }
     }
     const d = f64x2.splat(<f64>(dy * halfToF32(load<u16>(w, 80))));
-    a0 = Lanes.fma(a0, f64x2.mul(Lanes.lowI32(acc0), d));
-    a1 = Lanes.fma(a1, f64x2.mul(Lanes.highI32(acc0), d));
-    a2 = Lanes.fma(a2, f64x2.mul(Lanes.lowI32(acc1), d));
-    a3 = Lanes.fma(a3, f64x2.mul(Lanes.highI32(acc1), d));
+    lanesLo = Lanes.fmaInt(lanesLo, acc0, d);
+    lanesHi = Lanes.fmaInt(lanesHi, acc1, d);
     w += 84;
     a += K16_STRIDE;
   }
-  return hsum8(a0, a1, a2, a3);
+  return hsumLanes8(lanesLo, lanesHi);
 }
 
 // ---- Floats ---------------------------------------------------------------------------------------

@@ -82,6 +82,13 @@ export class Lanes {
     return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));
   }
 
+  /** acc (f32x4) = fmaf(d, q, acc) lane by lane, q i32x4, d an f64x2 splat of an f32. */
+  @inline static fmaInt(acc: v128, q: v128, d: v128): v128 {
+    const lo = Lanes.fma(Lanes.lowF32(acc), f64x2.mul(Lanes.lowI32(q), d));
+    const hi = Lanes.fma(Lanes.highF32(acc), f64x2.mul(Lanes.highI32(q), d));
+    return v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+  }
+
   /** i32 lanes 0-1 of v as f64x2 (exact). */
   @inline static lowI32(v: v128): v128 {
     return f64x2.convert_low_i32x4_s(v);
