@@ -6,8 +6,28 @@ import type { Forward } from './forward.ts';
 import type { FinishReason, GenerateOptions, GenerationChunk, GenerationResult } from './generation.ts';
 import type { Model } from './model.ts';
 
-/** Tokens are evaluated in batches of this many during prefill. */
+/** Tokens are evaluated in batches of this many during prefill (at least; see prefillBatches). */
 const PREFILL_BATCH = 64;
+/** llama.cpp's ubatch as node-llama-cpp sets it: min(context size, 512) tokens per decode. */
+const UBATCH = 512;
+
+/**
+ * Batch sizes for evaluating n tokens: llama.cpp's ubatches of 512, each cut into
+ * batches of 64 with the remainder kept with the last one. A ubatch of 64 tokens
+ * or more thus reaches the backend in batches of 64 or more, which is when ggml's
+ * CPU flash attention switches to its tiled kernel (GGML_FA_TILE_Q): every
+ * token's attention is computed as llama.cpp computes it for that ubatch.
+ */
+export function prefillBatches(n: number): number[] {
+  const sizes: number[] = [];
+  for (let start = 0; start < n; start += UBATCH) {
+    const u = Math.min(UBATCH, n - start);
+    const whole = Math.max(1, Math.floor(u / PREFILL_BATCH));
+    for (let i = 0; i < whole - 1; i++) sizes.push(PREFILL_BATCH);
+    sizes.push(u - PREFILL_BATCH * (whole - 1));
+  }
+  return sizes;
+}
 
 /**
  * One conversation's state: its KV cache and the tokens in it. A new prompt
@@ -47,9 +67,11 @@ export class Sequence {
         throw new ChordError('INVALID_ARGUMENT', `token id ${t} is outside the vocabulary`);
     }
     let logits: Float32Array | undefined;
-    for (let i = 0; i < tokens.length; i += PREFILL_BATCH) {
+    let i = 0;
+    for (const size of prefillBatches(tokens.length)) {
       throwIfAborted(signal);
-      const batch = tokens.slice(i, i + PREFILL_BATCH);
+      const batch = tokens.slice(i, i + size);
+      i += size;
       const start = this.cached.length;
       logits = await this.forwardPass.forward(
         batch,

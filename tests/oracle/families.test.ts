@@ -151,3 +151,21 @@ describe.skipIf(!haveFixtures)('model families: without flash attention, F32 KV 
     checkRandomCase(dir, rc, SEED, `js no-FA ${label.padEnd(20)}`, { flashAttention: false, kvType: 'f32' }),
   );
 });
+
+/**
+ * Prompts of 64 tokens and more: llama.cpp's flash attention takes such a batch
+ * through its tiled kernel, which chord mirrors (and Sequence hands it batches of
+ * 64 or more, as llama.cpp's ubatch would be).
+ */
+const STORY =
+  'Once upon a time there was a little dog. The dog ran to the park and played with a ball. ' +
+  'Tom and Lily saw the dog and laughed. They were happy.';
+const LONG_PROMPTS = [`${STORY} ${STORY.slice(0, 60)}`, `${STORY} ${STORY} ${STORY}`];
+const LONG_CASES = ['qwen2-Q8_0', 'gemma2-F16'];
+
+describe.skipIf(!haveFixtures)('model families: long prompts (ggml tiled flash attention)', () => {
+  const cases = FAMILY_CASES.filter((rc) => LONG_CASES.includes(rc.label));
+  it.each(cases.map((rc) => [rc.label, rc] as const))('%s', (label, rc) =>
+    checkRandomCase(dir, rc, SEED, `js long ${label.padEnd(20)}`, { prompts: LONG_PROMPTS, steps: 10 }),
+  );
+});

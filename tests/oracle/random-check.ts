@@ -32,10 +32,12 @@ export async function checkRandomCase(
   rc: RandomCase,
   seed: number,
   title: string,
-  run: RunOptions = {},
+  run: RunOptions & { prompts?: readonly string[]; steps?: number } = {},
 ): Promise<void> {
   const path = writeRandomCase(dir, rc, seed);
-  const runs = await runPrompts(path, RANDOM_PROMPTS, STEPS_PER_PROMPT, {
+  const prompts = run.prompts ?? RANDOM_PROMPTS;
+  const steps = run.steps ?? STEPS_PER_PROMPT;
+  const runs = await runPrompts(path, prompts, steps, {
     probTol: PROB_TOL,
     marginThreshold: CLEAR_MARGIN,
     ...run,
@@ -48,7 +50,7 @@ export async function checkRandomCase(
       `max |dp| ${s.maxProbDiff.toExponential(1)} (clear ${s.maxProbDiffOnClear.toExponential(1)}), ` +
       `worst prompt's median |dp| ${median.toExponential(1)}`,
   );
-  expect(s.steps).toBe(RANDOM_PROMPTS.length * STEPS_PER_PROMPT);
+  expect(s.steps).toBe(prompts.length * steps);
   // Enough clear steps for the comparison to mean something.
   expect(s.clearSteps).toBeGreaterThanOrEqual(s.steps * 0.5);
   expect(s.top1AgreeOnClear).toBe(s.clearSteps);

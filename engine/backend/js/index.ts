@@ -92,6 +92,72 @@ function softmaxWeightedSum(
   }
 }
 
+/** Query and KV tile sizes of ggml's tiled CPU flash attention (GGML_FA_TILE_Q, GGML_FA_TILE_KV). */
+const FA_TILE = 64;
+
+/**
+ * ggml_compute_forward_flash_attn_ext_tiled for one query row: what llama.cpp's
+ * CPU flash attention runs for batches of 64 queries and more (prompts). Q stays
+ * F32; per tile of 64 cache cells, the scores are an FMA chain over the head
+ * (simd_gemm), scaled, soft-capped; the row maximum moves as in online softmax,
+ * the tile's exps are ggml_vec_soft_max_f32's (v_expf, sum in double), and the
+ * weighted V rows are added to an F32 accumulator by FMA, cell by cell. Tiles
+ * with no visible cell are skipped; masked cells weigh 0 (an exact no-op).
+ */
+function tiledAttentionRow(
+  q: Float32Array,
+  qBase: number,
+  K: Float32Array,
+  V: Float32Array,
+  stride: number,
+  offset: number,
+  dim: number,
+  first: number,
+  nKv: number,
+  scale: number,
+  cap: number,
+  out: Float32Array,
+): void {
+  out.fill(0);
+  const kq = new Float32Array(FA_TILE);
+  const prob = new Float64Array(FA_TILE);
+  let M = Number.NEGATIVE_INFINITY;
+  let S = 0;
+  for (let t0 = Math.floor(first / FA_TILE) * FA_TILE; t0 < nKv; t0 += FA_TILE) {
+    let tileMax = Number.NEGATIVE_INFINITY;
+    for (let k = 0; k < FA_TILE; k++) {
+      const j = t0 + k;
+      if (j < first || j >= nKv) {
+        kq[k] = Number.NEGATIVE_INFINITY;
+        continue;
+      }
+      let a = 0;
+      for (let d = 0; d < dim; d++) a = fmaF32(K[j * stride + offset + d], q[qBase + d], a);
+      let sc = f32(a * scale);
+      if (cap) sc = f32(tanhF32(sc) * cap);
+      kq[k] = sc;
+      if (sc > tileMax) tileMax = sc;
+    }
+    const Mnew = Math.max(M, tileMax);
+    if (Mnew > M) {
+      const ms = expF32(f32(M - Mnew));
+      for (let d = 0; d < dim; d++) out[d] = f32(out[d] * ms);
+      S = f32(S * ms);
+    }
+    M = Mnew;
+    S = f32(S + softmaxExpSumX86(kq, FA_TILE, M, prob));
+    const lo = Math.max(first, t0);
+    const hi = Math.min(nKv, t0 + FA_TILE);
+    for (let d = 0; d < dim; d++) {
+      let a = out[d];
+      for (let j = lo; j < hi; j++) a = fmaF32(V[j * stride + offset + d], prob[j - t0], a);
+      out[d] = a;
+    }
+  }
+  const inv = S === 0 ? 0 : f32(1 / S);
+  for (let d = 0; d < dim; d++) out[d] = f32(out[d] * inv);
+}
+
 /** llama.cpp pads the KV length its attention runs over (a multiple of 256 covers its paddings). */
 const KV_PAD = 256;
 
@@ -359,6 +425,8 @@ export class JsBackend implements Backend {
     // Soft-capping as ggml's flash attention: the scale divided by the cap, then cap·tanhf.
     const cap = p.softcap ? f32(p.softcap) : 0;
     const scale = cap ? f32(p.scale / cap) : f32(p.scale);
+    // llama.cpp's flash attention over a batch of 64 queries or more is its tiled kernel
+    const tiled = this.flashAttention && half && q.rows >= FA_TILE && p.headDim % 8 === 0;
     for (let r = 0; r < q.rows; r++) {
       const nKv = positions[r] + 1;
       // positions before `first` are outside the sliding window: masked (-inf), which
@@ -368,6 +436,11 @@ export class JsBackend implements Backend {
       for (let h = 0; h < p.nHeads; h++) {
         const kvHead = Math.floor(h / groupSize);
         const qBase = r * q.cols + h * p.headDim;
+        if (tiled) {
+          tiledAttentionRow(qs, qBase, K, V, kvWidth, kvHead * p.headDim, p.headDim, first, nKv, scale, cap, acc);
+          os.set(acc, r * out.cols + h * p.headDim);
+          continue;
+        }
         for (let d = 0; d < p.headDim; d++) qh[d] = round(qs[qBase + d]);
         for (let j = 0; j < first; j++) scores[j] = Number.NEGATIVE_INFINITY;
         for (let j = first; j < nKv; j++) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Forward } from '../../../../engine/model/forward.ts';
 import type { Model } from '../../../../engine/model/model.ts';
-import { Sequence } from '../../../../engine/model/sequence.ts';
+import { prefillBatches, Sequence } from '../../../../engine/model/sequence.ts';
 import { loadModel } from '../../../../engine/node/index.ts';
 import { isChordError } from '../../../../shared/errors.ts';
 import { fixture } from '../../../helpers/fixtures.ts';
@@ -144,6 +144,25 @@ describe.skipIf(!modelPath)('Sequence end of generation', () => {
       expect(r.text.trim()).toBe(model.detokenize([400, 400]).trim());
     } finally {
       await model.dispose();
+    }
+  });
+});
+
+describe('prefillBatches', () => {
+  it('cuts llama.cpp ubatches of 512 into batches of 64 or more, keeping short ones whole', () => {
+    const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
+    expect(prefillBatches(1)).toEqual([1]);
+    expect(prefillBatches(63)).toEqual([63]);
+    expect(prefillBatches(64)).toEqual([64]);
+    expect(prefillBatches(127)).toEqual([127]);
+    expect(prefillBatches(130)).toEqual([64, 66]);
+    expect(prefillBatches(512)).toEqual([64, 64, 64, 64, 64, 64, 64, 64]);
+    // a ubatch's remainder under 64 stays one batch (llama.cpp's one-chunk kernel for it too)
+    expect(prefillBatches(512 + 10)).toEqual([64, 64, 64, 64, 64, 64, 64, 64, 10]);
+    for (const n of [1, 70, 200, 511, 513, 1100]) {
+      const b = prefillBatches(n);
+      expect(sum(b)).toBe(n);
+      expect(b.every((x) => x > 0 && x < 128)).toBe(true);
     }
   });
 });
