@@ -6,6 +6,7 @@ import { expect, test } from '@playwright/test';
 import type { Browser, ElementHandle, Page } from 'puppeteer-core';
 import { fixture } from '../helpers/fixtures.ts';
 import { launchFirefox, missingFirefoxParts, openExtensionPage, waitForExtensionPage } from './firefox.ts';
+import { readModelRows, type SeenModelRow } from './model-db.ts';
 import { serveFile } from './serve.ts';
 import { serveSite } from './site.ts';
 
@@ -219,28 +220,9 @@ test.describe('Firefox', () => {
   });
 });
 
-/** The model store's rows, read straight from IndexedDB in an extension page. */
-function storedRows(page: Page): Promise<{ state: string; bytesDone: number; size: number; sha256?: string }[]> {
-  return page.evaluate(
-    () =>
-      new Promise<{ state: string; bytesDone: number; size: number; sha256?: string }[]>((resolve, reject) => {
-        const open = indexedDB.open('chord-models');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          if (!db.objectStoreNames.contains('models')) {
-            db.close();
-            return resolve([]);
-          }
-          const all = db.transaction('models').objectStore('models').getAll();
-          all.onsuccess = () => {
-            db.close();
-            resolve(all.result);
-          };
-          all.onerror = () => reject(all.error);
-        };
-      }),
-  );
+/** The model store's rows, read in an extension page that asks nothing of the engine. */
+function storedRows(page: Page): Promise<SeenModelRow[]> {
+  return page.evaluate(readModelRows);
 }
 
 /**

@@ -101,6 +101,14 @@ function nextPermissionPrompt(context: BrowserContext): Promise<Page> {
   return context.waitForEvent('page', { predicate: (p) => p.url().includes('/permission.html'), timeout: 15_000 });
 }
 
+/** The site is allowed for good: "Always allow" answers the prompt of a first, one-token generation. */
+async function allowAlways(context: BrowserContext, page: Page): Promise<void> {
+  const prompt = nextPermissionPrompt(context);
+  const warmup = generateIn(page, { maxTokens: 1, temperature: 0 });
+  await decide(await prompt, 'permission-allow-always');
+  expect((await warmup).error).toBeUndefined();
+}
+
 test.describe('window.chord', () => {
   test.skip(modelPath === undefined || oraclePath === undefined, 'stories260K fixtures are absent');
   let sites: Site[] = [];
@@ -108,6 +116,16 @@ test.describe('window.chord', () => {
     await Promise.all(sites.map((s) => s.close()));
     sites = [];
   });
+
+  /** stories260K installed, and two tabs of one site that is allowed for good. */
+  async function twoAllowedTabs(context: BrowserContext, serviceWorker: Worker): Promise<[Page, Page]> {
+    await installModel(serviceWorker);
+    const site = await serveSite();
+    sites.push(site);
+    const first = await openSite(context, site);
+    await allowAlways(context, first);
+    return [first, await openSite(context, site)];
+  }
 
   test("a page allowed once receives llama.cpp's greedy story", async ({ context, serviceWorker }) => {
     const oracle = JSON.parse(readFileSync(oraclePath!, 'utf8')) as { greedyText: string };
@@ -176,16 +194,8 @@ test.describe('window.chord', () => {
   });
 
   test('two tabs generate at once; one aborts, the other finishes', async ({ context, serviceWorker }) => {
-    await installModel(serviceWorker);
-    const site = await serveSite();
-    sites.push(site);
-    const first = await openSite(context, site);
-    const prompt = nextPermissionPrompt(context);
-    const warmup = generateIn(first, { maxTokens: 1, temperature: 0 });
-    await decide(await prompt, 'permission-allow-always');
-    expect((await warmup).error).toBeUndefined();
+    const [first, second] = await twoAllowedTabs(context, serviceWorker);
 
-    const second = await openSite(context, site);
     const [aborted, finished] = await Promise.all([
       generateIn(first, { maxTokens: 200, temperature: 0 }, 3),
       generateIn(second, { maxTokens: 30, temperature: 0 }),
@@ -203,15 +213,7 @@ test.describe('window.chord', () => {
   });
 
   test("two tabs' generations interleave, each with llama.cpp's story", async ({ context, serviceWorker }) => {
-    await installModel(serviceWorker);
-    const site = await serveSite();
-    sites.push(site);
-    const first = await openSite(context, site);
-    const prompt = nextPermissionPrompt(context);
-    const warmup = generateIn(first, { maxTokens: 1, temperature: 0 });
-    await decide(await prompt, 'permission-allow-always');
-    expect((await warmup).error).toBeUndefined();
-    const second = await openSite(context, site);
+    const [first, second] = await twoAllowedTabs(context, serviceWorker);
 
     // Each page notes when each chunk arrives (one clock: same machine).
     const timed = (page: Page) =>
@@ -239,20 +241,14 @@ test.describe('window.chord', () => {
   });
 
   test('a closed tab aborts its generation and frees the engine', async ({ context, serviceWorker }) => {
-    await installModel(serviceWorker);
-    const site = await serveSite();
-    sites.push(site);
-    const first = await openSite(context, site);
-    const prompt = nextPermissionPrompt(context);
-    const warmup = generateIn(first, { maxTokens: 1 });
-    await decide(await prompt, 'permission-allow-always');
-    await warmup;
+    const [first, second] = await twoAllowedTabs(context, serviceWorker);
 
-    // A long generation in one tab, which is then closed; another tab still gets its answer.
+    // Long generations in one tab take both places in the engine; the tab is then closed,
+    // and another tab still gets its answer: the closed tab's generations were ended.
+    void generateIn(first, { maxTokens: 2000, temperature: 0 }).catch(() => {});
     void generateIn(first, { maxTokens: 2000, temperature: 0 }).catch(() => {});
     await first.waitForTimeout(300);
     await first.close();
-    const second = await openSite(context, site);
     const answer = await generateIn(second, { maxTokens: 30, temperature: 0 });
     expect(answer.error).toBeUndefined();
     expect(answer.text).toBe(STORY);

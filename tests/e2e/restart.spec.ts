@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, expect, test, type Worker } from '@playwright/test';
 import { fixture } from '../helpers/fixtures.ts';
 import { chromiumArgs, chromiumPath } from './fixtures.ts';
+import { readModelRows, type SeenModelRow } from './model-db.ts';
 import { serveFile } from './serve.ts';
 
 // A download survives a browser restart: the browser is closed mid-download (the model
@@ -14,14 +15,6 @@ import { serveFile } from './serve.ts';
 // the browser's crypto.subtle over the stored chunks: not the store's own hashing).
 
 const modelPath = fixture('models/stories260K.gguf');
-
-interface Row {
-  id: string;
-  state: string;
-  bytesDone: number;
-  size: number;
-  sha256?: string;
-}
 
 async function launch(profile: string): Promise<{ context: BrowserContext; worker: Worker }> {
   const context = await chromium.launchPersistentContext(profile, {
@@ -34,28 +27,9 @@ async function launch(profile: string): Promise<{ context: BrowserContext; worke
   return { context, worker };
 }
 
-/** The store's rows, read straight from IndexedDB in the service worker (asking the engine would start it). */
-function rows(worker: Worker): Promise<Row[]> {
-  return worker.evaluate(
-    () =>
-      new Promise<Row[]>((resolve, reject) => {
-        const open = indexedDB.open('chord-models');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          if (!db.objectStoreNames.contains('models')) {
-            db.close();
-            return resolve([]);
-          }
-          const all = db.transaction('models').objectStore('models').getAll();
-          all.onsuccess = () => {
-            db.close();
-            resolve(all.result as Row[]);
-          };
-          all.onerror = () => reject(all.error);
-        };
-      }),
-  );
+/** The store's rows, read in the service worker (asking the engine would start it). */
+function rows(worker: Worker): Promise<SeenModelRow[]> {
+  return worker.evaluate(readModelRows);
 }
 
 /** sha256 of a model's stored chunks, in index order, computed by the browser. */
