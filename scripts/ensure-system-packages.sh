@@ -5,12 +5,13 @@
 #   libvulkan1  the Vulkan loader Dawn (the `webgpu` package) needs to reach
 #               Chromium's SwiftShader ICD in Node
 #   xvfb        xvfb-run, for the headed-Chromium side-panel test
+# Extra packages can be named as arguments; `npm run test:e2e` adds
 #   firefox-esr the Firefox e2e tests' browser (puppeteer-core over WebDriver BiDi);
 #               measured here: 80 MB download, 312 MB on disk, 15 s to install
-# Extra packages can be named as arguments.
+#               (not in the default list: `npm start` needs only Chromium)
 set -euo pipefail
 
-PACKAGES=(chromium libvulkan1 xvfb firefox-esr "$@")
+PACKAGES=(chromium libvulkan1 xvfb "$@")
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
