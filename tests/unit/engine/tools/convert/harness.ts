@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readGGUF } from '../../../../../engine/gguf/reader.ts';
 import type { GGUFFile } from '../../../../../engine/gguf/types.ts';
 import { fromFile } from '../../../../../engine/node/file-source.ts';
-import { GGMLType } from '../../../../../engine/quant/types.ts';
+import { GGMLType, typeTraits } from '../../../../../engine/quant/types.ts';
 import { loadTokenizer, type Tokenizer } from '../../../../../engine/tokenizer/index.ts';
 import { convertHFFolder } from '../../../../../engine/tools/convert/hf-folder.ts';
 import { disposeOracle, llamaCppForced, llamaCppTokenize } from '../../../../oracle/llama-cpp.ts';
@@ -261,6 +261,12 @@ export function describeConversion(label: string, c: HFCase, suite: ConversionSu
       async (typeName, type) => {
         const path = join(dir, `model-${typeName}.gguf`);
         await convertHFFolder(hfDir, path, { type });
+        // Every matrix whose rows fit the type's blocks is in that type; vectors stay F32.
+        const blockSize = typeTraits(type)!.blockSize;
+        for (const t of (await readHeader(path)).tensors) {
+          const want = t.shape.length === 1 ? GGMLType.F32 : t.shape[0] % blockSize === 0 ? type : GGMLType.F16;
+          expect(GGMLType[t.type], t.name).toBe(GGMLType[want]);
+        }
         const steps = suite.steps ?? 6;
         const runs = await runPrompts(path, GREEDY_PROMPTS, steps, { probTol: 2e-3, marginThreshold: CLEAR_MARGIN });
         const s = summarize(runs);
