@@ -369,7 +369,7 @@ export class WasmBackend implements Backend {
     let products = 0;
     for (const pos of positions) products += (pos + 1) * p.nHeads * p.headDim;
     if (this.pool === undefined || products < THREADED_ATTENTION_MIN) {
-      this.k.attention(
+      this.k.attentionHeads(
         cache.k[layer],
         cache.v[layer],
         qa,
@@ -384,6 +384,8 @@ export class WasmBackend implements Backend {
         oa,
         out.cols,
         scratch,
+        0,
+        p.nHeads,
       );
       return;
     }

@@ -35,7 +35,7 @@ export interface KernelExports {
     positions: number,
     f16: number,
   ): void;
-  attention(
+  attentionHeads(
     kc: number,
     vc: number,
     q: number,
@@ -50,6 +50,8 @@ export interface KernelExports {
     out: number,
     outCols: number,
     scratch: number,
+    h0: number,
+    h1: number,
   ): void;
   runMainShare(ctrl: number): void;
   workerLoop(ctrl: number): void;

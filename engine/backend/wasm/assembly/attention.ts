@@ -193,45 +193,9 @@ function scoreDot(q: usize, kp: usize, headDim: i32, f16: bool): f32 {
  * pass of online softmax with glibc's expf, the running sum S = S*ms + vs (not
  * fused), and V accumulated with fmaf in the cache type (rounded to f16 after every
  * update with an F16 cache). Writes rows of outCols f32. `scratch` holds
- * 2*headDim f32 per head. headDim % 8 == 0.
+ * 2*headDim f32 per head. headDim % 8 == 0. Only heads h0..h1-1: all of them,
+ * or one thread's share (heads write disjoint outputs and scratch).
  */
-export function attention(
-  kc: usize,
-  vc: usize,
-  q: usize,
-  qCols: i32,
-  rows: i32,
-  positions: usize,
-  nHeads: i32,
-  nKvHeads: i32,
-  headDim: i32,
-  scale: f32,
-  f16: bool,
-  out: usize,
-  outCols: i32,
-  scratch: usize,
-): void {
-  attentionHeads(
-    kc,
-    vc,
-    q,
-    qCols,
-    rows,
-    positions,
-    nHeads,
-    nKvHeads,
-    headDim,
-    scale,
-    f16,
-    out,
-    outCols,
-    scratch,
-    0,
-    nHeads,
-  );
-}
-
-/** attention for heads h0..h1-1 only (a thread's share; heads write disjoint outputs and scratch). */
 export function attentionHeads(
   kc: usize,
   vc: usize,

@@ -337,4 +337,4 @@ export function workerLoop(ctrl: usize): void {
   }
 }
 
-export { attention, expF32, kvStore } from './attention';
+export { attentionHeads, expF32, kvStore } from './attention';

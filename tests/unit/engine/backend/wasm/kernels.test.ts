@@ -461,7 +461,24 @@ describe('wasm flash attention against the reference backend', () => {
     new Int32Array(memory.buffer, pp, nCtx).set(positions);
     k_.kvStore(kc, vc, kp, vp, width, nCtx, pp, f16 ? 1 : 0);
     new Int32Array(memory.buffer, pp, rows).set(qPos);
-    k_.attention(kc, vc, qp, qCols, rows, pp, nHeads, nKvHeads, headDim, p.scale, f16 ? 1 : 0, op, qCols, sp);
+    k_.attentionHeads(
+      kc,
+      vc,
+      qp,
+      qCols,
+      rows,
+      pp,
+      nHeads,
+      nKvHeads,
+      headDim,
+      p.scale,
+      f16 ? 1 : 0,
+      op,
+      qCols,
+      sp,
+      0,
+      nHeads,
+    );
     return [new Float32Array(memory.buffer, op, q.length).slice(), want.data] as const;
   }
   const k_ = new Proxy({} as KernelExports, {
