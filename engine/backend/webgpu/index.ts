@@ -28,6 +28,7 @@ import {
 import {
   ADD,
   ADD_BIAS,
+  ATTENTION_COMBINE,
   attentionWGSL,
   COPY_COLS,
   COPY_ROW,
@@ -77,6 +78,14 @@ const ACTIVATION_ROUNDING = new Map<GGMLType, ActivationRounding>([
 
 /** Matrix products with at most this many rows of X use the matrix × vector kernel. */
 const MATVEC_MAX_ROWS = 4;
+/**
+ * Split-K attention (flash-decoding) for up to this many query rows once they
+ * see more than SPLIT_MIN_POSITIONS positions, in parts of about SPLIT_POSITIONS.
+ */
+const SPLIT_MAX_ROWS = 4;
+const SPLIT_MIN_POSITIONS = 512;
+const SPLIT_POSITIONS = 256;
+const SPLIT_MAX_PARTS = 64;
 /** The most workgroups along one grid dimension WebGPU guarantees. */
 const MAX_GROUPS = 65535;
 
@@ -163,6 +172,8 @@ export class WebGPUBackend implements Backend {
   private readonly exactF32: boolean;
   /** Rounded activations on their way into a product (grown as needed). */
   private roundedScratch: GPUBuffer | undefined;
+  /** Split-K attention parts (grown as needed). */
+  private attentionScratch: GPUBuffer | undefined;
   private failure: ChordError | undefined;
   private disposed = false;
   /** Bytes of GPU buffers held: weights, activations, KV caches. */
@@ -353,10 +364,31 @@ export class WebGPUBackend implements Backend {
     // Soft-capping as ggml's flash attention: q·k times float(scale / cap), then cap·tanh.
     const cap = p.softcap ? f32(p.softcap) : 0;
     const scale = cap ? f32(p.scale / cap) : f32(p.scale);
-    const params = this.params([p.nHeads, p.nKvHeads, p.headDim, f(scale), q.cols, f(cap), p.window ?? 0]);
-    const pipeline = this.pipeline(`attention:${half}`, () => attentionWGSL(half));
-    const bindings = [params, (q as GpuActivation).buffer, pos, c.k[layer], c.v[layer], (out as GpuActivation).buffer];
-    this.dispatch(pipeline, bindings, [p.nHeads, q.rows, 1]);
+    const seen = Math.max(...positions.map((pos) => (p.window ? Math.min(pos + 1, p.window) : pos + 1)));
+    const parts =
+      q.rows <= SPLIT_MAX_ROWS && seen > SPLIT_MIN_POSITIONS
+        ? Math.min(Math.ceil(seen / SPLIT_POSITIONS), SPLIT_MAX_PARTS)
+        : 1;
+    const splitLen = Math.ceil(seen / parts);
+    const params = this.params([p.nHeads, p.nKvHeads, p.headDim, f(scale), q.cols, f(cap), p.window ?? 0, splitLen]);
+    const o = (out as GpuActivation).buffer;
+    const kv = [(q as GpuActivation).buffer, pos, c.k[layer], c.v[layer]];
+    if (parts === 1) {
+      const pipeline = this.pipeline(`attention:${half}`, () => attentionWGSL(half));
+      this.dispatch(pipeline, [params, ...kv, o], [p.nHeads, q.rows, 1]);
+      return;
+    }
+    const bytes = q.rows * p.nHeads * parts * (p.headDim + 2) * 4;
+    if (!this.attentionScratch || this.attentionScratch.size < bytes) this.attentionScratch = this.createBuffer(bytes);
+    const pipeline = this.pipeline(`attention:${half}:split`, () => attentionWGSL(half, true));
+    this.dispatch(pipeline, [params, ...kv, this.attentionScratch], [p.nHeads, q.rows, parts]);
+    const combine = this.params([p.nHeads, p.headDim, q.cols, parts]);
+    const bindings = [combine, this.attentionScratch, o];
+    this.dispatch(
+      this.pipeline('attentionCombine', () => ATTENTION_COMBINE),
+      bindings,
+      [p.nHeads, q.rows, 1],
+    );
   }
 
   swiglu(gate: Activation, up: Activation): void {
