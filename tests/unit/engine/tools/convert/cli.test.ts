@@ -2,7 +2,7 @@
  * `chord convert` through the CLI entry (engine/node/cli.ts main): exit codes,
  * the --json summary, the written file, and errors that name what is wrong.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +14,13 @@ import { writeHFFolder } from './hf-model.ts';
 
 let dir = '';
 let hfDir = '';
+// The folder's tokenizer_config.json has no chat template: the one in chat_template.jinja is used.
+const TEMPLATE = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}";
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'chord-convert-cli-'));
   hfDir = join(dir, 'hf');
+  mkdirSync(hfDir, { recursive: true });
+  writeFileSync(join(hfDir, 'chat_template.jinja'), TEMPLATE);
   writeHFFolder(
     hfDir,
     { family: 'llama', tokenizer: 'llama2', dim: 64, nLayers: 1, nHeads: 4, nKvHeads: 4, ffn: 64, tied: true },
@@ -62,6 +66,7 @@ describe('chord convert', () => {
     expect(r.stderr).toMatch(/\[ 1\/11\] token_embd\.weight\s+Q8_0/);
     const file = await readHeader(outPath);
     expect(file.metadata.get('general.file_type')?.value).toBe(7);
+    expect(file.metadata.get('tokenizer.chat_template')?.value).toBe(TEMPLATE);
     expect(file.tensors.find((t) => t.name === 'blk.0.attn_q.weight')?.type).toBe(GGMLType.Q8_0);
     expect(file.tensors.find((t) => t.name === 'output_norm.weight')?.type).toBe(GGMLType.F32);
   });
