@@ -12,47 +12,58 @@
 /** Threads per workgroup of the element-wise kernels. */
 export const ELEMENTWISE_THREADS = 64;
 
-/** x += y. */
-export const ADD = /* wgsl */ `
-struct Params { n: u32, grid_x: u32 }
+/**
+ * An element-wise kernel: thread i (of p.n, over the 2-D grid) runs `body`.
+ * `fields` follow n and grid_x in the parameters; `buffers` are the f32 arrays
+ * bound at 1.., as [name, access]; `prelude` holds helper functions.
+ */
+function elementwise(fields: string, buffers: [string, 'read' | 'read_write'][], body: string, prelude = ''): string {
+  const bindings = buffers.map(
+    ([name, access], i) => `@group(0) @binding(${i + 1}) var<storage, ${access}> ${name}: array<f32>;`,
+  );
+  return `
+struct Params { n: u32, grid_x: u32${fields} }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+${bindings.join('\n')}
+${prelude}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.grid_x;
-  if (i < p.n) { X[i] = X[i] + Y[i]; }
+  if (i >= p.n) { return; }
+  ${body}
 }
 `;
+}
+
+/** x += y. */
+export const ADD = elementwise(
+  '',
+  [
+    ['X', 'read_write'],
+    ['Y', 'read_write'],
+  ],
+  'X[i] = X[i] + Y[i];',
+);
 
 /** gate = silu(gate) * up = gate / (1 + e^-gate) * up. */
-export const SWIGLU = /* wgsl */ `
-struct Params { n: u32, grid_x: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> G: array<f32>;
-@group(0) @binding(2) var<storage, read_write> U: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * p.grid_x;
-  if (i < p.n) {
-    let g = G[i];
-    G[i] = g / (1.0 + exp(-g)) * U[i];
-  }
-}
-`;
+export const SWIGLU = elementwise(
+  '',
+  [
+    ['G', 'read_write'],
+    ['U', 'read_write'],
+  ],
+  'let g = G[i];\n  G[i] = g / (1.0 + exp(-g)) * U[i];',
+);
 
 /** out[i] = x[row * n + i]. */
-export const COPY_ROW = /* wgsl */ `
-struct Params { n: u32, grid_x: u32, row: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * p.grid_x;
-  if (i < p.n) { Y[i] = X[p.row * p.n + i]; }
-}
-`;
+export const COPY_ROW = elementwise(
+  ', row: u32',
+  [
+    ['X', 'read_write'],
+    ['Y', 'read_write'],
+  ],
+  'Y[i] = X[p.row * p.n + i];',
+);
 
 /** Threads per row of RMSNorm and per (query row, head) of attention. */
 export const ROW_THREADS = 64;
@@ -305,70 +316,45 @@ fn gelu(x: f32) -> f32 {
 `;
 
 /** x = gelu(x). */
-export const GELU_INPLACE = /* wgsl */ `
-struct Params { n: u32, grid_x: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> X: array<f32>;
-${GELU}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * p.grid_x;
-  if (i < p.n) { X[i] = gelu(X[i]); }
-}
-`;
+export const GELU_INPLACE = elementwise('', [['X', 'read_write']], 'X[i] = gelu(X[i]);', GELU);
 
 /** gate = gelu(gate) * up. */
-export const GEGLU = /* wgsl */ `
-struct Params { n: u32, grid_x: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> G: array<f32>;
-@group(0) @binding(2) var<storage, read_write> U: array<f32>;
-${GELU}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * p.grid_x;
-  if (i < p.n) { G[i] = gelu(G[i]) * U[i]; }
-}
-`;
+export const GEGLU = elementwise(
+  '',
+  [
+    ['G', 'read_write'],
+    ['U', 'read_write'],
+  ],
+  'G[i] = gelu(G[i]) * U[i];',
+  GELU,
+);
 
 /** x = x * s (mode 0), or x = cap * tanh(x / cap) with s = 1/cap, cap (mode 1). */
-export const SCALE = /* wgsl */ `
-struct Params { n: u32, grid_x: u32, s: f32, cap: f32, mode: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> X: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * p.grid_x;
-  if (i >= p.n) { return; }
-  if (p.mode == 0u) { X[i] = X[i] * p.s; } else { X[i] = tanh(clamp(X[i] * p.s, -15.0, 15.0)) * p.cap; }
-}
-`;
+export const SCALE = elementwise(
+  ', s: f32, cap: f32, mode: u32',
+  [['X', 'read_write']],
+  'if (p.mode == 0u) { X[i] = X[i] * p.s; } else { X[i] = tanh(clamp(X[i] * p.s, -15.0, 15.0)) * p.cap; }',
+);
 
 /** x[r][i] += b[i]. */
-export const ADD_BIAS = /* wgsl */ `
-struct Params { n: u32, grid_x: u32, cols: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> X: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * p.grid_x;
-  if (i < p.n) { X[i] = X[i] + B[i % p.cols]; }
-}
-`;
+export const ADD_BIAS = elementwise(
+  ', cols: u32',
+  [
+    ['X', 'read_write'],
+    ['B', 'read'],
+  ],
+  'X[i] = X[i] + B[i % p.cols];',
+);
 
 /** out[r][i] = x[r][offset + i]; n counts the outputs. */
-export const COPY_COLS = /* wgsl */ `
-struct Params { n: u32, grid_x: u32, in_cols: u32, out_cols: u32, offset: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * p.grid_x;
-  if (i < p.n) { Y[i] = X[(i / p.out_cols) * p.in_cols + p.offset + i % p.out_cols]; }
-}
-`;
+export const COPY_COLS = elementwise(
+  ', in_cols: u32, out_cols: u32, offset: u32',
+  [
+    ['X', 'read_write'],
+    ['Y', 'read_write'],
+  ],
+  'Y[i] = X[(i / p.out_cols) * p.in_cols + p.offset + i % p.out_cols];',
+);
 
 /** out = (x - mean) / sqrt(var + eps) * g + b, one workgroup per row. */
 export const LAYER_NORM = /* wgsl */ `
