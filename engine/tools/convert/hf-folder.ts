@@ -31,16 +31,19 @@ async function readJson(path: string, required: boolean): Promise<Record<string,
   }
 }
 
-/** The safetensors files of a folder: the index's shards, else every *.safetensors, sorted. */
-async function shardNames(dir: string): Promise<string[]> {
+/**
+ * The safetensors files of a folder: the index's shards, else every *.safetensors,
+ * sorted; and the index's tensor-to-shard map when there is one.
+ */
+async function shardNames(dir: string): Promise<{ shards: string[]; index?: Map<string, string> }> {
   const indexPath = join(dir, 'model.safetensors.index.json');
   if (existsSync(indexPath)) {
-    const map = parseSafetensorsIndex(await readFile(indexPath, 'utf8'), indexPath);
-    return [...new Set(map.values())].sort();
+    const index = parseSafetensorsIndex(await readFile(indexPath, 'utf8'), indexPath);
+    return { shards: [...new Set(index.values())].sort(), index };
   }
-  const names = (await readdir(dir)).filter((n) => n.endsWith('.safetensors')).sort();
-  if (names.length === 0) throw new ChordError('MODEL_NOT_FOUND', `${dir}: no *.safetensors files`, { path: dir });
-  return names;
+  const shards = (await readdir(dir)).filter((n) => n.endsWith('.safetensors')).sort();
+  if (shards.length === 0) throw new ChordError('MODEL_NOT_FOUND', `${dir}: no *.safetensors files`, { path: dir });
+  return { shards };
 }
 
 export interface OpenHFFolder extends HFModel {
@@ -67,7 +70,8 @@ export async function openHFFolder(dir: string): Promise<OpenHFFolder> {
   try {
     const tensors: HFTensor[] = [];
     const seen = new Set<string>();
-    for (const shard of await shardNames(dir)) {
+    const { shards, index } = await shardNames(dir);
+    for (const shard of shards) {
       const source = await fromFile(join(dir, shard));
       sources.push(source);
       const file = await readSafetensors(source);
@@ -76,6 +80,11 @@ export async function openHFFolder(dir: string): Promise<OpenHFFolder> {
         seen.add(info.name);
         tensors.push({ info, source });
       }
+    }
+    // A shard missing a tensor its index lists: an incomplete download or a wrong index.
+    for (const [name, shard] of index ?? []) {
+      if (!seen.has(name))
+        throw new ChordError('MODEL_INVALID', `${shard} has no tensor '${name}' (the index lists it)`);
     }
     const name = basename(resolve(dir));
     return { name, config, tokenizer, tokenizerConfig, chatTemplateFile, tensors, close };

@@ -94,4 +94,22 @@ describe('chord convert', () => {
     await expect(readFile(outPath)).rejects.toThrow();
     await expect(readFile(`${outPath}.partial`)).rejects.toThrow();
   });
+
+  it('refuses shards that miss a tensor their index lists', async () => {
+    const sharded = join(dir, 'sharded');
+    writeHFFolder(
+      sharded,
+      { family: 'llama', tokenizer: 'llama2', dim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, ffn: 32, shards: 2 },
+      2,
+    );
+    const indexPath = join(sharded, 'model.safetensors.index.json');
+    const index = JSON.parse(await readFile(indexPath, 'utf8'));
+    index.weight_map['model.layers.1.mlp.up_proj.weight'] = 'model-00002-of-00002.safetensors';
+    writeFileSync(indexPath, JSON.stringify(index));
+    const r = await capture(['convert', sharded, join(sharded, 'x.gguf')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /MODEL_INVALID: model-00002-of-00002.safetensors has no tensor 'model.layers.1.mlp.up_proj.weight'/,
+    );
+  });
 });
