@@ -62,7 +62,7 @@ function storedDigest(worker: Worker, id: string): Promise<{ hex: string; bytes:
   );
 }
 
-test.describe('downloads across a browser restart', () => {
+test.describe('downloads across restarts', () => {
   test.skip(modelPath === undefined, 'fixture models/stories260K.gguf is absent');
 
   test('a download cut by closing the browser resumes with Range when it starts again', async () => {
@@ -107,6 +107,42 @@ test.describe('downloads across a browser restart', () => {
       console.log(
         `restart: ${storedBeforeQuit} of ${file.length} bytes seen stored before the quit; resumed from ${resumed[0]}`,
       );
+    } finally {
+      await context?.close();
+      await served.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+
+  test('a service-worker restart does not stop a download', async () => {
+    const file = readFileSync(modelPath!);
+    const sha = createHash('sha256').update(file).digest('hex');
+    const served = await serveFile(modelPath!, { bytesPerSecond: 150_000 });
+    const profile = mkdtempSync(join(tmpdir(), 'chord-restart-'));
+    let context: BrowserContext | undefined;
+    try {
+      const { context: ctx, worker } = await launch(profile);
+      context = ctx;
+      const extensionId = new URL(worker.url()).host;
+      const options = await context.newPage();
+      await options.goto(`chrome-extension://${extensionId}/options.html`);
+      await options.getByTestId('model-url').fill(served.url);
+      await options.getByTestId('model-install').click();
+      // Rows are read in a quiet extension page: the stopped worker's handle is gone.
+      const quiet = await context.newPage();
+      await quiet.goto(`chrome-extension://${extensionId}/permission.html`);
+      await expect.poll(async () => (await quiet.evaluate(readModelRows))[0]?.bytesDone ?? 0).toBeGreaterThan(150_000);
+
+      // Stop the service worker as Chrome does when it idles out: the download runs in the
+      // engine host (offscreen document), which outlives it.
+      const cdp = await context.newCDPSession(quiet);
+      await cdp.send('ServiceWorker.enable');
+      await cdp.send('ServiceWorker.stopAllWorkers');
+      served.bytesPerSecond = undefined;
+
+      await expect.poll(async () => (await quiet.evaluate(readModelRows))[0]?.state, { timeout: 30_000 }).toBe('ready');
+      expect((await quiet.evaluate(readModelRows))[0]).toMatchObject({ bytesDone: file.length, sha256: sha });
+      expect(served.starts).toEqual([0]); // one transfer from the first byte to the last: never cut
     } finally {
       await context?.close();
       await served.close();
