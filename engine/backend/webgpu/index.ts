@@ -70,7 +70,7 @@ export interface WebGPUBackendOptions extends BackendOptions {
 /** How activations are rounded before products with weights whose partner format (vecDotType) is this. */
 const ACTIVATION_ROUNDING = new Map<GGMLType, ActivationRounding>([
   [GGMLType.Q8_0, 'q8_0'],
-  [GGMLType.Q8_1, 'q8_0'], // the same values; Q8_1 adds a block sum
+  [GGMLType.Q8_1, 'q8_1'], // Q8_0's values, and the f16 block sum weighing the mins
   [GGMLType.Q8_K, 'q8_k'],
   [GGMLType.F16, 'f16'],
   [GGMLType.BF16, 'bf16'],
@@ -170,8 +170,9 @@ export class WebGPUBackend implements Backend {
   private readonly staging: GPUBuffer[] = [];
   private readonly maxBindingBytes: number;
   private readonly exactF32: boolean;
-  /** Rounded activations on their way into a product (grown as needed). */
+  /** Rounded activations on their way into a product, and Q8_1's block-sum corrections (grown as needed). */
   private roundedScratch: GPUBuffer | undefined;
+  private correctionScratch: GPUBuffer | undefined;
   /** Split-K attention parts (grown as needed). */
   private attentionScratch: GPUBuffer | undefined;
   private failure: ChordError | undefined;
@@ -298,12 +299,13 @@ export class WebGPUBackend implements Backend {
     if (x.cols !== nIn || out.cols !== nOut || out.rows !== x.rows) {
       throw invalid(`matmul ${wt.name} [${wt.shape}] with ${x.rows}x${x.cols} into ${out.rows}x${out.cols}`);
     }
-    const xs = this.roundedForProduct(x as GpuActivation, wt.type);
+    const [xs, corrections] = this.roundedForProduct(x as GpuActivation, wt.type);
     const ys = (out as GpuActivation).buffer;
     const vector = x.rows <= MATVEC_MAX_ROWS;
+    const c = corrections !== undefined;
     const pipeline = vector
-      ? this.pipeline(`matvec:${wt.type}`, () => matvecWGSL(wt.type))
-      : this.pipeline(`matmul:${wt.type}`, () => matmulTiledWGSL(wt.type));
+      ? this.pipeline(`matvec:${wt.type}:${c}`, () => matvecWGSL(wt.type, c))
+      : this.pipeline(`matmul:${wt.type}:${c}`, () => matmulTiledWGSL(wt.type, c));
     for (const part of wt.parts) {
       const params = this.params([nIn, part.rows, wt.rowBytes, x.rows, nOut, part.rowStart]);
       let groups: [number, number, number];
@@ -313,7 +315,7 @@ export class WebGPUBackend implements Backend {
       } else {
         groups = [Math.ceil(part.rows / TILE_OUT), Math.ceil(x.rows / TILE_ROWS), 1];
       }
-      this.dispatch(pipeline, [params, part.buffer, xs, ys], groups);
+      this.dispatch(pipeline, [params, part.buffer, xs, ys, ...(corrections ? [corrections] : [])], groups);
     }
   }
 
@@ -496,21 +498,27 @@ export class WebGPUBackend implements Backend {
   }
 
   /** x as llama.cpp's CPU backend feeds it to a product with weights of `type` (see ACTIVATION_ROUNDING). */
-  private roundedForProduct(x: GpuActivation, type: GGMLType): GPUBuffer {
+  private roundedForProduct(x: GpuActivation, type: GGMLType): [GPUBuffer, GPUBuffer | undefined] {
     const kind = this.exactF32 ? undefined : ACTIVATION_ROUNDING.get(TYPE_TRAITS.get(type)!.vecDotType);
-    if (kind === undefined) return x.buffer;
+    if (kind === undefined) return [x.buffer, undefined];
     const n = x.rows * x.cols;
     if (!this.roundedScratch || this.roundedScratch.size < n * 4) this.roundedScratch = this.createBuffer(n * 4);
-    const block = kind === 'q8_0' ? 32 : kind === 'q8_k' ? 256 : 1;
+    const block = kind === 'q8_0' || kind === 'q8_1' ? 32 : kind === 'q8_k' ? 256 : 1;
     const grid = elementGrid(n / block);
     const params = this.params([n, grid.gridX]);
     const bindings = [params, x.buffer, this.roundedScratch];
+    if (kind === 'q8_1') {
+      if (!this.correctionScratch || this.correctionScratch.size < (n / 32) * 4) {
+        this.correctionScratch = this.createBuffer((n / 32) * 4);
+      }
+      bindings.push(this.correctionScratch);
+    }
     this.dispatch(
       this.pipeline(`round:${kind}`, () => roundActivationsWGSL(kind)),
       bindings,
       grid.groups,
     );
-    return this.roundedScratch;
+    return [this.roundedScratch, kind === 'q8_1' ? this.correctionScratch : undefined];
   }
 
   private scaleOrCap(x: Activation, s: number, cap: number, mode: number): void {

@@ -280,6 +280,18 @@ const DEQUANT16 = new Map<GGMLType, string>([
   [GGMLType.Q6_K, Q6_K],
 ]);
 
+/** fn block_min(rb, blk): the f16 min of 32-weight block blk, for the formats that have one. */
+const BLOCK_MIN = new Map<GGMLType, string>([
+  [GGMLType.Q4_1, 'fn block_min(rb: u32, blk: u32) -> f32 { return wf16(rb + blk * 20u + 2u); }\n'],
+  [GGMLType.Q5_1, 'fn block_min(rb: u32, blk: u32) -> f32 { return wf16(rb + blk * 24u + 2u); }\n'],
+]);
+
+export function blockMinWGSL(type: GGMLType): string {
+  const src = BLOCK_MIN.get(type);
+  if (src === undefined) throw new Error(`${GGMLType[type]} has no block min`);
+  return src;
+}
+
 /** Formats whose weights the WebGPU kernels read in place. */
 export function hasGpuDequant(type: GGMLType): boolean {
   return DEQUANT16.has(type);

@@ -1,5 +1,5 @@
 import type { GGMLType } from '../../../quant/types.ts';
-import { dequantWGSL } from './formats.ts';
+import { blockMinWGSL, dequantWGSL } from './formats.ts';
 
 /**
  * Matrix products with weights in their GGUF layout: Y[r][o] = Σ_k W[o][k] X[r][k].
@@ -22,6 +22,20 @@ struct Params { n_in: u32, part_rows: u32, row_bytes: u32, rows: u32, n_out: u32
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 `;
 
+/**
+ * With Q8_1-rounded activations (Q4_1, Q5_1 weights): C holds, per 32-block of X,
+ * what llama.cpp's f16 block sum adds to the block's min term (see
+ * roundActivationsWGSL), and block_min reads the weight block's min.
+ */
+const MIN_CORRECTION = /* wgsl */ `
+@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+fn min_correction(rb: u32, blk: u32, xblk: u32) -> f32 { return block_min(rb, blk) * C[xblk]; }
+`;
+
+function header(type: GGMLType, corrected: boolean): string {
+  return PARAMS + dequantWGSL(type) + (corrected ? MIN_CORRECTION + blockMinWGSL(type) : '');
+}
+
 /** Threads per output row in the matrix × vector kernel. */
 export const MATVEC_THREADS = 64;
 
@@ -30,8 +44,8 @@ export const MATVEC_THREADS = 64;
  * take 16-weight groups in turn, then sum their partial dots in shared memory.
  * The grid's x and y together number the output rows (x is capped at 65535).
  */
-export function matvecWGSL(type: GGMLType): string {
-  return `${PARAMS}${dequantWGSL(type)}
+export function matvecWGSL(type: GGMLType, corrected = false): string {
+  return `${header(type, corrected)}
 var<workgroup> partial: array<f32, ${MATVEC_THREADS}>;
 
 @compute @workgroup_size(${MATVEC_THREADS})
@@ -49,6 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       let k = g * 16u;
       let m = min(16u, p.n_in - k);
       for (var j = 0u; j < m; j++) { acc += w[j] * X[xb + k + j]; }
+      ${corrected ? 'if ((g & 1u) == 0u) { acc += min_correction(rb, g / 2u, r * (p.n_in / 32u) + g / 2u); }' : ''}
     }
   }
   partial[t] = acc;
@@ -72,8 +87,8 @@ export const TILE_ROWS = 16;
  * groups each) and load 16 x 32 values of X into shared memory; then each
  * thread accumulates one output for 8 rows of X, reusing every weight 8 times.
  */
-export function matmulTiledWGSL(type: GGMLType): string {
-  return `${PARAMS}${dequantWGSL(type)}
+export function matmulTiledWGSL(type: GGMLType, corrected = false): string {
+  return `${header(type, corrected)}
 const TK = 32u;
 var<workgroup> Ws: array<array<f32, 32>, ${TILE_OUT}>;
 var<workgroup> Xs: array<array<f32, 32>, ${TILE_ROWS}>;
@@ -110,6 +125,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
     for (var kk = 0u; kk < TK; kk++) {
       let wv = Ws[o_local][kk];
       for (var i = 0u; i < 8u; i++) { acc[i] += wv * Xs[half * 8u + i][kk]; }
+    }
+    ${
+      corrected
+        ? `if (o0 + o_local < p.part_rows) {
+      for (var i = 0u; i < 8u; i++) {
+        let row = r0 + half * 8u + i;
+        if (row < p.rows) {
+          acc[i] += min_correction((o0 + o_local) * p.row_bytes, k0 / 32u, row * (p.n_in / 32u) + k0 / 32u);
+        }
+      }
+    }`
+        : ''
     }
   }
   let o = o0 + o_local;
@@ -159,23 +186,32 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * quantized form stands for, and the product then runs in f32.
  *   Q8_0 / Q8_1 (x86 quantize_row_q8_0/1): blocks of 32, d = f16(amax / 127),
  *     q = round-half-even(x * (127 / amax)) saturated to int8, x' = q * d;
+ *     Q8_1 also keeps s = f16(float(amax / 127) * Σq), which llama.cpp multiplies
+ *     by the weight block's min (Q4_1, Q5_1): C[block] = s - d * Σq is what the
+ *     products must add, times that min, to the f32 sum over x';
  *   Q8_K (quantize_row_q8_K_ref): blocks of 256, iscale = -127 / (the value of
  *     largest magnitude), q = min(127, nearest(iscale * x)), x' = q / iscale;
  *   F16 / BF16: x rounded to that format.
  * One thread per block (the pass is small next to the product that follows).
  */
-export type ActivationRounding = 'q8_0' | 'q8_k' | 'f16' | 'bf16';
+export type ActivationRounding = 'q8_0' | 'q8_1' | 'q8_k' | 'f16' | 'bf16';
 
 export function roundActivationsWGSL(kind: ActivationRounding): string {
-  const block = kind === 'q8_0' ? 32 : kind === 'q8_k' ? 256 : 1;
+  const block = kind === 'q8_0' || kind === 'q8_1' ? 32 : kind === 'q8_k' ? 256 : 1;
   const body =
-    kind === 'q8_0'
+    kind === 'q8_0' || kind === 'q8_1'
       ? `var amax = 0.0;
   for (var j = 0u; j < 32u; j++) { amax = max(amax, abs(X[b + j])); }
   let d = unpack2x16float(pack2x16float(vec2f(amax / 127.0, 0.0))).x;
   var id = 0.0;
   if (amax != 0.0) { id = 127.0 / amax; }
-  for (var j = 0u; j < 32u; j++) { Y[b + j] = clamp(round(X[b + j] * id), -128.0, 127.0) * d; }`
+  var sum = 0.0;
+  for (var j = 0u; j < 32u; j++) {
+    let q = clamp(round(X[b + j] * id), -128.0, 127.0);
+    Y[b + j] = q * d;
+    sum += q;
+  }
+  ${kind === 'q8_1' ? 'C[i] = unpack2x16float(pack2x16float(vec2f((amax / 127.0) * sum, 0.0))).x - d * sum;' : ''}`
       : kind === 'q8_k'
         ? `var amax = 0.0;
   var vmax = 0.0;
@@ -199,6 +235,7 @@ struct Params { n: u32, grid_x: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+${kind === 'q8_1' ? '@group(0) @binding(3) var<storage, read_write> C: array<f32>;' : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.grid_x;
