@@ -83,6 +83,35 @@ test.describe('side panel', () => {
     await expect(again.locator('[data-testid="chat-message"][data-role="user"]').nth(1)).toHaveText('And then?');
   });
 
+  test('a service-worker restart mid-reply ends it with an error the user sees', async ({
+    context,
+    serviceWorker,
+    extensionId,
+  }) => {
+    await installModel(serviceWorker);
+    const panel = await openPanel(context, extensionId, 2000);
+    await panel.getByTestId('chat-input').fill('Tell me a long story.');
+    await panel.getByTestId('chat-send').click();
+    const assistant = panel.locator('[data-testid="chat-message"][data-role="assistant"]');
+    await expect(assistant).toHaveAttribute('data-state', 'streaming');
+    await expect(assistant).not.toHaveText('');
+
+    // Stop the service worker as Chrome does when it idles out: the panel's Port drops.
+    const cdp = await context.newCDPSession(panel);
+    await cdp.send('ServiceWorker.enable');
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    await expect(assistant).toHaveAttribute('data-state', 'error');
+    await expect(panel.getByTestId('chat-error')).toBeVisible();
+    await expect(panel.getByTestId('chat-error')).toContainText('INTERNAL');
+    await expect(panel.getByTestId('chat-send')).toBeEnabled();
+
+    // The next message starts the worker again and is answered.
+    await panel.evaluate(() => localStorage.setItem('chord.panel.maxTokens', '8'));
+    await panel.getByTestId('chat-input').fill('And then?');
+    await panel.getByTestId('chat-send').click();
+    await expect(assistant.nth(1)).toHaveAttribute('data-state', 'done');
+  });
+
   test('says clearly when no model is installed', async ({ context, extensionId }) => {
     const panel = await context.newPage();
     await panel.goto(`chrome-extension://${extensionId}/sidepanel.html`);
