@@ -362,8 +362,8 @@ export class WasmBackend implements Backend {
     }
     const f16 = cache.spec.type === 'f16' ? 1 : 0;
     const positionsPtr = this.positionsPtr(positions);
-    // Per head: its rounded q and its running sum of V (attentionHeads in assembly/attention.ts).
-    const scratch = this.smallScratch(2 * p.nHeads * p.headDim * 4);
+    // Per head: its rounded q, its running sum of V, a tile's scores (attentionHeads in assembly/attention.ts).
+    const scratch = this.smallScratch(p.nHeads * this.k.attentionScratchPerHead(p.headDim));
     const qa = (q as WasmActivation).ptr;
     const oa = (out as WasmActivation).ptr;
     let products = 0;

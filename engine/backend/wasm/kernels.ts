@@ -53,6 +53,7 @@ export interface KernelExports {
     h0: number,
     h1: number,
   ): void;
+  attentionScratchPerHead(headDim: number): number;
   runMainShare(ctrl: number): void;
   workerLoop(ctrl: number): void;
 }

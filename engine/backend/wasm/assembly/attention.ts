@@ -4,8 +4,8 @@
 // running weighted sum of V kept in the cache type (rounded to f16 after each
 // update with an F16 cache). Bit for bit the reference backend's.
 import { dotF16, dotF32 } from './dots';
-import { Lanes } from './fma';
-import { halfLanesLo } from './half';
+import { fmaf, hsumLanes8, Lanes, roundSum } from './fma';
+import { halfLanesLo, halfToF32 } from './half';
 
 /** Each f32 lane rounded to the nearest binary16 value (ties to even), as f32. Finite values. */
 function roundHalf4(f: v128): v128 {
@@ -185,6 +185,132 @@ function scoreDot(q: usize, kp: usize, headDim: i32, f16: bool): f32 {
   return f16 ? dotF16(kp, q, headDim) : dotF32(kp, q, headDim);
 }
 
+/** An f32 from its bits. */
+function f32Bits(bits: u32): f32 {
+  return reinterpret<f32>(bits);
+}
+
+/**
+ * One lane of ggml_v_expf (AVX2; engine/quant/x86-math.ts vExpF32): exp(x) =
+ * 2^n * (1 + j) with the same FMAs and bit tricks, infinities and NaN included.
+ */
+export function vExpF32(x: f32): f32 {
+  const z = fmaf(x, f32Bits(0x3fb8aa3b), f32Bits(0x4b400000)); // x * log2(e) + 0x1.8p23
+  const n = z - f32Bits(0x4b400000);
+  const b = fmaf(-n, f32Bits(0x35bfbe8e), fmaf(-n, f32Bits(0x3f317200), x)); // x - n * ln 2 (hi, lo)
+  const e = reinterpret<u32>(z) << 23;
+  const k = reinterpret<f32>(e + 0x3f800000);
+  const u = b * b;
+  const j = fmaf(
+    fmaf(fmaf(f32Bits(0x3c072010), b, f32Bits(0x3d2b9f17)), u, fmaf(f32Bits(0x3e2aaf33), b, f32Bits(0x3efffedb))),
+    u,
+    f32Bits(0x3f7ffff6) * b,
+  );
+  if (!(Mathf.abs(n) > 126)) return fmaf(j, k, k);
+  const g: u32 = n <= 0 ? 0x82000000 : 0;
+  const s1 = reinterpret<f32>(g + 0x7f000000);
+  if (Mathf.abs(n) > 192) return s1 * s1;
+  const s2 = reinterpret<f32>(e - g);
+  return fmaf(s2, j, s2) * s1;
+}
+
+/** Query and KV tile size of ggml's tiled CPU flash attention (GGML_FA_TILE_Q, GGML_FA_TILE_KV). */
+export const FA_TILE: i32 = 64;
+
+/** Bytes of attention scratch per head: q rounded and the running sum (headDim f32 each), a tile's scores (f32) and weights (f64). */
+export function attentionScratchPerHead(headDim: i32): i32 {
+  return 8 * headDim + 12 * FA_TILE;
+}
+
+/**
+ * ggml_compute_forward_flash_attn_ext_tiled for one query row and head (what
+ * llama.cpp runs for batches of 64 queries and more with an F16 cache; the
+ * reference backend's tiledAttentionRow): q stays f32; per tile of 64 cache
+ * cells each score is an fmaf chain over the head, scaled; the maximum moves as
+ * in online softmax, the tile's weights are ggml_vec_soft_max_f32's (v_expf,
+ * hsum_float_8 per 8, summed in double), and V is added to an f32 accumulator
+ * by fmaf, cell by cell.
+ */
+function tiledRow(
+  qp: usize,
+  kc: usize,
+  vc: usize,
+  kvWidth: i32,
+  kvOff: usize,
+  headDim: i32,
+  nKv: i32,
+  scale: f32,
+  out: usize,
+  scratch: usize,
+): void {
+  const acc = scratch;
+  const kq = scratch + ((<usize>headDim) << 2);
+  const prob = kq + ((<usize>FA_TILE) << 2);
+  for (let d = 0; d < headDim; d += 4) v128.store(acc + ((<usize>d) << 2), f32x4.splat(0));
+  let M = -Infinity as f32;
+  let S: f32 = 0;
+  for (let t0 = 0; t0 < nKv; t0 += FA_TILE) {
+    let tileMax = -Infinity as f32;
+    for (let c = 0; c < FA_TILE; c++) {
+      const j = t0 + c;
+      let sc = -Infinity as f32;
+      if (j < nKv) {
+        const kp = kc + ((<usize>j * <usize>kvWidth + kvOff) << 1);
+        let a: f64 = 0;
+        for (let d = 0; d < headDim; d++) {
+          const kd = <f64>halfToF32(load<u16>(kp + ((<usize>d) << 1)));
+          a = roundSum(kd * <f64>load<f32>(qp + ((<usize>d) << 2)), a);
+        }
+        sc = <f32>a * scale;
+        if (sc > tileMax) tileMax = sc;
+      }
+      store<f32>(kq + ((<usize>c) << 2), sc);
+    }
+    const mNew = max(M, tileMax);
+    if (mNew > M) {
+      const ms = expF32(M - mNew);
+      const m = f32x4.splat(ms);
+      for (let d = 0; d < headDim; d += 4) {
+        const p = acc + ((<usize>d) << 2);
+        v128.store(p, f32x4.mul(v128.load(p), m));
+      }
+      S = S * ms;
+    }
+    M = mNew;
+    let sum: f64 = 0;
+    for (let c = 0; c < FA_TILE; c += 8) {
+      // the exps replace their scores in kq, then hsum_float_8 of the eight
+      for (let l = 0; l < 8; l++) {
+        const at = kq + ((<usize>(c + l)) << 2);
+        const v = vExpF32(load<f32>(at) - M);
+        store<f64>(prob + ((<usize>(c + l)) << 3), v);
+        store<f32>(at, v);
+      }
+      const g = kq + ((<usize>c) << 2);
+      sum += <f64>hsumLanes8(v128.load(g), v128.load(g, 16));
+    }
+    S = <f32>(<f64>S + sum);
+    const end = min(nKv, t0 + FA_TILE);
+    for (let d = 0; d < headDim; d += 4) {
+      const p = acc + ((<usize>d) << 2);
+      const a = v128.load(p);
+      let aLo = Lanes.lowF32(a);
+      let aHi = Lanes.highF32(a);
+      for (let j = t0; j < end; j++) {
+        const v = halfLanesLo(v128.load64_zero(vc + ((<usize>j * <usize>kvWidth + kvOff + <usize>d) << 1)));
+        const w = f64x2.splat(load<f64>(prob + ((<usize>(j - t0)) << 3)));
+        aLo = Lanes.fma(aLo, f64x2.mul(Lanes.lowF32(v), w));
+        aHi = Lanes.fma(aHi, f64x2.mul(Lanes.highF32(v), w));
+      }
+      v128.store(p, v128.shuffle<i32>(f32x4.demote_f64x2_zero(aLo), f32x4.demote_f64x2_zero(aHi), 0, 1, 4, 5));
+    }
+  }
+  const inv: f32 = S === 0 ? 0 : <f32>1 / S;
+  for (let d = 0; d < headDim; d += 4) {
+    v128.store(out + ((<usize>d) << 2), f32x4.mul(v128.load(acc + ((<usize>d) << 2)), f32x4.splat(inv)));
+  }
+}
+
 /**
  * Causal attention of `rows` query rows (rows of qCols f32, heads of headDim)
  * at positions[r], over cache positions 0..positions[r] of the layer's caches
@@ -192,8 +318,9 @@ function scoreDot(q: usize, kp: usize, headDim: i32, f16: bool): f32 {
  * reference backend's onlineSoftmaxWeightedSum) computes it, bit for bit: one
  * pass of online softmax with glibc's expf, the running sum S = S*ms + vs (not
  * fused), and V accumulated with fmaf in the cache type (rounded to f16 after every
- * update with an F16 cache). Writes rows of outCols f32. `scratch` holds
- * 2*headDim f32 per head. headDim % 8 == 0. Only heads h0..h1-1: all of them,
+ * update with an F16 cache); with an F16 cache and 64 rows or more, ggml's
+ * tiled kernel instead (tiledRow). Writes rows of outCols f32. `scratch` holds
+ * attentionScratchPerHead(headDim) bytes per head. headDim % 8 == 0. Only heads h0..h1-1: all of them,
  * or one thread's share (heads write disjoint outputs and scratch).
  */
 export function attentionHeads(
@@ -217,11 +344,19 @@ export function attentionHeads(
   const kvWidth = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
   const es: usize = f16 ? 2 : 4;
+  // llama.cpp's flash attention over a batch of 64 queries or more is its tiled kernel
+  const tiled = f16 && rows >= FA_TILE;
   for (let h = h0; h < h1; h++) {
-    const qh = scratch + ((<usize>(2 * h * headDim)) << 2);
+    const qh = scratch + <usize>(h * attentionScratchPerHead(headDim));
     const acc = qh + ((<usize>headDim) << 2);
     for (let r = 0; r < rows; r++) {
       const nKv = load<i32>(positions + ((<usize>r) << 2)) + 1;
+      if (tiled) {
+        const qp = q + ((<usize>(r * qCols + h * headDim)) << 2);
+        const op = out + ((<usize>(r * outCols + h * headDim)) << 2);
+        tiledRow(qp, kc, vc, kvWidth, <usize>((h / group) * headDim), headDim, nKv, scale, op, qh);
+        continue;
+      }
       const kvOff = <usize>((h / group) * headDim);
       const qp = q + ((<usize>(r * qCols + h * headDim)) << 2);
       for (let d = 0; d < headDim; d += 4) {

@@ -337,4 +337,4 @@ export function workerLoop(ctrl: usize): void {
   }
 }
 
-export { attentionHeads, expF32, kvStore } from './attention';
+export { attentionHeads, attentionScratchPerHead, expF32, kvStore, vExpF32 } from './attention';

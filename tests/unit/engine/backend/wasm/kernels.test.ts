@@ -486,7 +486,7 @@ describe('wasm flash attention against the reference backend', () => {
   });
 
   for (const f16 of [true, false]) {
-    it(`${f16 ? 'F16' : 'F32'} cache: prompt batches and single tokens, GQA, heads of 8 to 128`, async () => {
+    it(`${f16 ? 'F16' : 'F32'} cache: prompt batches (also of 64+ rows) and single tokens, GQA, heads of 8 to 128`, async () => {
       let seed = 1;
       for (const [nHeads, nKvHeads, headDim] of [
         [4, 2, 64],
@@ -499,6 +499,8 @@ describe('wasm flash attention against the reference backend', () => {
           [0, 21],
           [5, 1],
           [40, 3],
+          [0, 64], // 64 rows and more: ggml's tiled kernel (F16 cache)
+          [3, 70],
         ]) {
           const [got, want] = await both(f16, nHeads, nKvHeads, headDim, nPast, rows, seed++);
           expectSameBits(got, want, `heads ${nHeads}/${nKvHeads}x${headDim} past ${nPast} rows ${rows}`);

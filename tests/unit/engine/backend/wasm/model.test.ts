@@ -20,7 +20,7 @@ import { ensureWasmBuilt } from './build.ts';
 const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
 
 async function greedyRun(model: Model, prompt: number[], steps: number, kvCache: 'f16' | 'f32') {
-  const seq = model.createSequence({ contextSize: 128, kvCache });
+  const seq = model.createSequence({ contextSize: 256, kvCache });
   const logits: Float32Array[] = [await seq.evaluate(prompt)];
   const tokens: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -32,6 +32,8 @@ async function greedyRun(model: Model, prompt: number[], steps: number, kvCache:
 }
 
 interface Variant {
+  /** Default: a short prompt (one batch under 64 rows). */
+  prompt?: string;
   kvCache?: 'f16' | 'f32';
   flashAttention?: boolean;
 }
@@ -41,7 +43,7 @@ async function compareBackends(path: string, threads: number, v: Variant = {}): 
   const wasm = await loadModel(path, { backend: 'wasm', threads, flashAttention: v.flashAttention });
   try {
     expect(wasm.info.backend).toContain(`${threads} thread`);
-    const prompt = js.tokenize('Once upon a time, there was', { addSpecial: true });
+    const prompt = js.tokenize(v.prompt ?? 'Once upon a time, there was', { addSpecial: true });
     const a = await greedyRun(js, prompt, 20, v.kvCache ?? 'f16');
     const b = await greedyRun(wasm, prompt, 20, v.kvCache ?? 'f16');
     expect(b.tokens).toEqual(a.tokens);
@@ -74,6 +76,11 @@ describe('wasm backend: whole model against the reference backend', () => {
   const stories = fixture('models/stories260K-Q8_0.gguf');
   it.skipIf(!stories)('an F32 KV cache', async () => {
     await compareBackends(stories!, 2, { kvCache: 'f32' });
+  });
+  it.skipIf(!stories)("a prompt of 64 tokens and more (ggml's tiled flash attention)", async () => {
+    const prompt =
+      'Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. '.repeat(4);
+    await compareBackends(stories!, 2, { prompt });
   });
   it.skipIf(!stories)('attention without flash attention (in TypeScript)', async () => {
     await compareBackends(stories!, 2, { flashAttention: false });
