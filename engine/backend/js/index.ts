@@ -24,6 +24,7 @@ import type {
   Weight,
 } from '../backend.ts';
 import { geluLookup, geluTableF16, tanhF32 } from './gelu.ts';
+import { isQ4_KRepacked, vecDotQ4_KRepacked } from './q4k-repacked.ts';
 
 /**
  * The reference backend: plain scalar TypeScript, the specification the WASM
@@ -327,9 +328,11 @@ export class JsBackend implements Backend {
       ? vecDotTinyBlas
       : isRepackedOnX86(wt.type, nOut)
         ? repackedDot
-        : hasX86Dot(wt.type)
-          ? vecDotX86
-          : vecDot;
+        : isQ4_KRepacked(wt.type, nOut)
+          ? vecDotQ4_KRepacked
+          : hasX86Dot(wt.type)
+            ? vecDotX86
+            : vecDot;
     for (let r = 0; r < x.rows; r++) {
       for (let o = 0; o < nOut; o++) {
         os[r * nOut + o] = dot(wt.type, nIn, wt.bytes, o * wt.rowBytes, act, r * aBytes);
