@@ -291,15 +291,17 @@ function minsDot(s: usize, a: usize): i32 {
 }
 
 /**
- * ggml_vec_dot_q4_K_q8_K_generic (llama.cpp repacks Q4_K on x86, in an order
- * not mirrored; the reference backend keeps the generic one): eight int32
+ * ggml_vec_dot_q4_K_q8_K_generic (the reference's order for Q4_K weights that
+ * llama.cpp does not repack, i.e. without a multiple of 8 rows): eight int32
  * lanes, lane l = value index mod 8, scaled per sub-block; per block
  * sums[l] += d * float(lane) in f32 and sumf -= dmin * (mins . bsums); at the
  * end sumf + sums[0] + ... + sums[7]. The activations are in the Q4_K layout
  * (activations.ts quantizeQ8K with mod8 set): after a byte shuffle of the
  * weights, dot(even) puts lanes 0, 2, 4, 6 in its i32 lanes and dot(odd) 1, 3, 5, 7.
  */
-export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
+function dotQ4_KOrder(w: usize, a: usize, nb: i32, repacked: bool): f32 {
+  let acc: f64 = 0; // the repacked order's
+  let accMin: f64 = 0;
   let sumf: f32 = 0;
   let sumsE = f32x4.splat(0); // lanes 0, 2, 4, 6
   let sumsO = f32x4.splat(0); // lanes 1, 3, 5, 7
@@ -348,6 +350,15 @@ export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
       accO = i32x4.add(accO, i32x4.add(i32x4.mul(loO, sl), i32x4.mul(hiO, sh)));
     }
     const ad = load<f32>(a);
+    if (repacked) {
+      // ggml_gemv_q4_K_8x8_q8_K: the block's two integer sums, each added by one fmaf
+      const isum = <f32>(i32x4Sum(accE) + i32x4Sum(accO));
+      acc = roundSum(<f64>isum * <f64>(halfToF32(load<u16>(w)) * ad), acc);
+      accMin = roundSum(<f64>(<f32>minsDot(s, a)) * <f64>(halfToF32(load<u16>(w, 2)) * ad), accMin);
+      w += 144;
+      a += K16_STRIDE;
+      continue;
+    }
     const d = f32x4.splat(halfToF32(load<u16>(w)) * ad);
     sumsE = f32x4.add(sumsE, f32x4.mul(d, f32x4.convert_i32x4_s(accE)));
     sumsO = f32x4.add(sumsO, f32x4.mul(d, f32x4.convert_i32x4_s(accO)));
@@ -356,6 +367,7 @@ export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
     w += 144;
     a += K16_STRIDE;
   }
+  if (repacked) return <f32>acc - <f32>accMin;
   for (let l = 0; l < 4; l++) {
     sumf += f32x4.extract_lane(sumsE, 0);
     sumf += f32x4.extract_lane(sumsO, 0);
@@ -363,6 +375,25 @@ export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
     sumsO = v128.shuffle<i32>(sumsO, sumsO, 1, 2, 3, 0);
   }
   return sumf;
+}
+
+export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
+  return dotQ4_KOrder(w, a, nb, false);
+}
+
+/**
+ * ggml_gemv_q4_K_8x8_q8_K / gemm (llama.cpp repacks Q4_K weights with a multiple
+ * of 8 rows on x86; engine/backend/js/q4k-repacked.ts): per super-block
+ * acc = fmaf(float(sum of scale * q4.q8), d*dy, acc) and accMin =
+ * fmaf(float(sum of min * bsums), dmin*dy, accMin); the result acc - accMin.
+ */
+export function dotQ4_KRepacked(w: usize, a: usize, nb: i32): f32 {
+  return dotQ4_KOrder(w, a, nb, true);
+}
+
+/** The sum of the four i32 lanes. */
+function i32x4Sum(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
 }
 
 /** Fifth bits for the even (low byte) and odd (high byte) weights of i16 lanes of qh, bit b, as 0/16. */

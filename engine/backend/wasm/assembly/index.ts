@@ -16,6 +16,7 @@ import {
   dotQ4_0Rows4x2,
   dotQ4_1,
   dotQ4_K,
+  dotQ4_KRepacked,
   dotQ5_0,
   dotQ5_1,
   dotQ5_K,
@@ -158,8 +159,8 @@ function countOf(type: i32, n: i32): i32 {
  * out[r * nOut + o] = W[o] . act[r] for output rows o in [o0, o1) and every
  * activation row r; W rows are rowBytes apart, act rows actStride apart. The
  * dot product of each pair is the reference backend's (engine/backend/js
- * matmul): tinyBLAS's order for F32/F16 prompt batches, the repacked Q4_0
- * kernel's for Q4_0 with a multiple of 8 rows, else the type's own.
+ * matmul): tinyBLAS's order for F32/F16 prompt batches, the repacked
+ * kernels' order for Q4_0 and Q4_K with a multiple of 8 rows, else the type's own.
  */
 export function matmulRange(
   type: i32,
@@ -201,6 +202,7 @@ export function matmulRange(
     return;
   }
   let f = changetype<DotFn>(dotOf(type));
+  if (type === Q4_K && nOut % 8 === 0) f = dotQ4_KRepacked;
   if (rows >= 2 && n % 8 === 0) {
     if (type === F32) f = dotF32Tiny;
     else if (type === F16) f = dotF16Tiny;
