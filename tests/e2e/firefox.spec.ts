@@ -29,6 +29,42 @@ async function installThroughOptions(browser: Browser, url: string): Promise<Pag
   return options;
 }
 
+/** A web page on `url`, once `window.chord` is there. */
+async function openSite(browser: Browser, url: string): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.waitForFunction(
+    () => typeof (window as { chord?: { generate?: unknown } }).chord?.generate === 'function',
+  );
+  return page;
+}
+
+/** `window.chord.generate('Once upon a time', options)` in the page, read to its end. */
+function generateOn(page: Page, options: Record<string, unknown>): Promise<PageReply> {
+  return page.evaluate(async (options) => {
+    const chord = (
+      window as unknown as {
+        chord: { generate(i: string, o: object): AsyncIterable<string> & { done: Promise<unknown> } };
+      }
+    ).chord;
+    const out: { text: string; chunks: number; done?: unknown; error?: { name: string; code: string } } = {
+      text: '',
+      chunks: 0,
+    };
+    try {
+      const r = chord.generate('Once upon a time', options);
+      for await (const t of r) {
+        out.text += t;
+        out.chunks++;
+      }
+      out.done = await r.done;
+    } catch (e) {
+      out.error = { name: (e as Error).name, code: (e as { code: string }).code };
+    }
+    return out;
+  }, options) as Promise<PageReply>;
+}
+
 interface PageReply {
   text?: string;
   chunks?: number;
@@ -48,42 +84,18 @@ test.describe('Firefox', () => {
     browser = undefined;
   });
 
-  test("installs through the options page; a page allowed once gets llama.cpp's greedy story", async () => {
+  test("installs through the options page; a page allowed once gets llama.cpp's greedy story, a denied one is refused", async () => {
     const served = await serveFile(modelPath!);
     const site = await serveSite();
+    const denied = await serveSite();
     try {
       browser = await launchFirefox();
       const options = await installThroughOptions(browser, served.url);
       const row = await options.$eval(testId('model-row'), (li) => li.textContent ?? '');
       expect(row).toContain('stories260K');
 
-      const page = await browser.newPage();
-      await page.goto(site.url);
-      await page.waitForFunction(
-        () => typeof (window as { chord?: { generate?: unknown } }).chord?.generate === 'function',
-      );
-      const reply = page.evaluate(async () => {
-        const chord = (
-          window as unknown as {
-            chord: { generate(i: string, o: object): AsyncIterable<string> & { done: Promise<unknown> } };
-          }
-        ).chord;
-        const out: { text: string; chunks: number; done?: unknown; error?: { name: string; code: string } } = {
-          text: '',
-          chunks: 0,
-        };
-        try {
-          const r = chord.generate('Once upon a time', { maxTokens: 30, temperature: 0 });
-          for await (const t of r) {
-            out.text += t;
-            out.chunks++;
-          }
-          out.done = await r.done;
-        } catch (e) {
-          out.error = { name: (e as Error).name, code: (e as { code: string }).code };
-        }
-        return out;
-      }) as Promise<PageReply>;
+      const page = await openSite(browser, site.url);
+      const reply = generateOn(page, { maxTokens: 30, temperature: 0 });
       const prompt = await waitForExtensionPage(browser, 'permission.html');
       expect(await prompt.$eval(testId('permission-origin'), (e) => e.textContent)).toBe(site.origin);
       await prompt.click(testId('permission-allow-once')).catch(() => {}); // the window closes as the click lands
@@ -95,9 +107,21 @@ test.describe('Firefox', () => {
       // One wasm thread: the background page is not cross-origin isolated, so no SharedArrayBuffer.
       expect(answer.done?.backend).toMatch(/^wasm \(SIMD128, 1 thread\)/);
       console.log(`Firefox engine backend: ${answer.done?.backend}`);
+
+      // Another origin, denied: refused with NotAllowedError, and not asked again.
+      const other = await openSite(browser, denied.url);
+      const refused = generateOn(other, { maxTokens: 5 });
+      const secondPrompt = await waitForExtensionPage(browser, `permission.html?prompt=`, 15_000, denied.origin);
+      await secondPrompt.click(testId('permission-deny')).catch(() => {});
+      expect((await refused).error).toEqual({ name: 'NotAllowedError', code: 'NOT_ALLOWED' });
+      expect((await generateOn(other, { maxTokens: 5 })).error).toEqual({
+        name: 'NotAllowedError',
+        code: 'NOT_ALLOWED',
+      });
     } finally {
       await served.close();
       await site.close();
+      await denied.close();
     }
   });
 

@@ -90,13 +90,22 @@ export async function openExtensionPage(browser: Browser, path: string): Promise
   return page;
 }
 
-/** Waits for a tab or window of the add-on whose URL starts with `path` (e.g. a permission prompt it opened). */
-export async function waitForExtensionPage(browser: Browser, path: string, timeoutMs = 15_000): Promise<Page> {
+/**
+ * Waits for a tab or window of the add-on whose URL starts with `path` (e.g. a
+ * permission prompt it opened), and that contains `containing` when given.
+ */
+export async function waitForExtensionPage(
+  browser: Browser,
+  path: string,
+  timeoutMs = 15_000,
+  containing = '',
+): Promise<Page> {
   const prefix = `${firefoxExtensionOrigin}/${path}`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for (const page of await browser.pages()) {
-      if ((await hrefOf(page)).startsWith(prefix)) {
+      const href = await hrefOf(page);
+      if (href.startsWith(prefix) && decodeURIComponent(href).includes(containing)) {
         await page.waitForFunction(() => document.readyState === 'complete');
         return page;
       }
