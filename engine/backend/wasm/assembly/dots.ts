@@ -300,8 +300,7 @@ function minsDot(s: usize, a: usize): i32 {
  * weights, dot(even) puts lanes 0, 2, 4, 6 in its i32 lanes and dot(odd) 1, 3, 5, 7.
  */
 function dotQ4_KOrder(w: usize, a: usize, nb: i32, repacked: bool): f32 {
-  let acc: f64 = 0; // the repacked order's
-  let accMin: f64 = 0;
+  let accs = f64x2.splat(0); // the repacked order's acc and accMin
   let sumf: f32 = 0;
   let sumsE = f32x4.splat(0); // lanes 0, 2, 4, 6
   let sumsO = f32x4.splat(0); // lanes 1, 3, 5, 7
@@ -352,9 +351,11 @@ function dotQ4_KOrder(w: usize, a: usize, nb: i32, repacked: bool): f32 {
     const ad = load<f32>(a);
     if (repacked) {
       // ggml_gemv_q4_K_8x8_q8_K: the block's two integer sums, each added by one fmaf
-      const isum = <f32>(i32x4Sum(accE) + i32x4Sum(accO));
-      acc = roundSum(<f64>isum * <f64>(halfToF32(load<u16>(w)) * ad), acc);
-      accMin = roundSum(<f64>(<f32>minsDot(s, a)) * <f64>(halfToF32(load<u16>(w, 2)) * ad), accMin);
+      const sums = f32x4.convert_i32x4_s(
+        i32x4.replace_lane(i32x4.splat(i32x4Sum(i32x4.add(accE, accO))), 1, minsDot(s, a)),
+      );
+      const scales = f32x4.mul(halves4(w, w + 2, w, w), f32x4.splat(ad));
+      accs = Lanes.fma(accs, f64x2.mul(Lanes.lowF32(sums), Lanes.lowF32(scales)));
       w += 144;
       a += K16_STRIDE;
       continue;
@@ -367,7 +368,7 @@ function dotQ4_KOrder(w: usize, a: usize, nb: i32, repacked: bool): f32 {
     w += 144;
     a += K16_STRIDE;
   }
-  if (repacked) return <f32>acc - <f32>accMin;
+  if (repacked) return <f32>f64x2.extract_lane(accs, 0) - <f32>f64x2.extract_lane(accs, 1);
   for (let l = 0; l < 4; l++) {
     sumf += f32x4.extract_lane(sumsE, 0);
     sumf += f32x4.extract_lane(sumsO, 0);
