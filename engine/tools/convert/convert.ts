@@ -126,6 +126,15 @@ export function planConversion(model: HFModel, opts: ConvertOptions = {}): Conve
     });
   }
   checkNames(planned.map((p) => p.name));
+  // llama.cpp sizes the embedding by the token list: they must agree.
+  const nTokens = (vocab.find(([k]) => k === 'tokenizer.ggml.tokens')?.[1].value as unknown[] | undefined)?.length;
+  const embdRows = planned.find((p) => p.name === 'token_embd.weight')?.shape[0];
+  if (embdRows !== nTokens) {
+    throw new ChordError('MODEL_INVALID', `the embedding has ${embdRows} rows for ${nTokens} tokens`, {
+      rows: embdRows,
+      tokens: nTokens,
+    });
+  }
 
   const tensors: GGUFWriteTensor[] = planned.map((p, index) => ({
     name: p.name,

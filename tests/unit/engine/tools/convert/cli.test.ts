@@ -112,4 +112,18 @@ describe('chord convert', () => {
       /MODEL_INVALID: model-00002-of-00002.safetensors has no tensor 'model.layers.1.mlp.up_proj.weight'/,
     );
   });
+
+  it('refuses an embedding whose rows do not match the token list', async () => {
+    const other = join(dir, 'mismatch');
+    writeHFFolder(
+      other,
+      { family: 'llama', tokenizer: 'llama2', dim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, ffn: 32 },
+      4,
+    );
+    const config = JSON.parse(await readFile(join(other, 'config.json'), 'utf8'));
+    writeFileSync(join(other, 'config.json'), JSON.stringify({ ...config, vocab_size: 32016 }));
+    const r = await capture(['convert', other, join(other, 'x.gguf')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/MODEL_INVALID: the embedding has 32000 rows for 32016 tokens/);
+  });
 });
