@@ -10,16 +10,16 @@
  *   2e-3 on every clear step (llama.cpp's top1-top2 logit margin >= 0.05), also
  *   teacher-forced after a 6-token prompt batch (the tiled kernel). Measured:
  *   F32 2.3e-4 greedy / 1.1e-3 forced, F16 9.5e-4 / 1.3e-3 (on a 53-token text).
- * - Quantized weights: in this 64-wide model a last-bit difference in a sum
- *   flips a Q8 activation rounding now and then, and the flips snowball: the
- *   reference backend itself, with exact arithmetic but llama.cpp's roundings
- *   skipped (exactF32), is 9e-3 away from llama.cpp, and the bit-exact wasm
- *   kernels were ~1e-2 away while they summed in another order. So: the same
- *   greedy tokens while llama.cpp's choices are clear, top-1 equal on clear
- *   steps, top-5 within 3e-2 (measured 1.1e-2 Q8_0, 2.0e-2 Q4_0, 5e-3 Q5_1);
- *   and against the reference backend with an F32 cache (no F16 rounding to
- *   flip) the logits agree to 1e-4 relative at every step (Q4_0 measured
- *   1.8e-7; Q8_0 2.4e-7, not run each time; Q5_1 not: see FORMATS).
+ * - Quantized weights: Q5_1 agrees as closely (all 30 tokens, top-5 within
+ *   1.5e-6). Q8_0 and Q4_0 agree on every greedy token and on top-1 at every
+ *   clear step, but their top-5 probabilities move by up to 2e-2: op by op,
+ *   the first difference is attention over the F16 cache in the prompt batch
+ *   (rows after the first differ by 3e-4 .. 5e-4, one F16 step, from q, K and
+ *   the products all within 4e-7), and Q8 activation roundings in this 64-wide
+ *   model carry such a step on. Not yet explained; held to 3e-2. Against the
+ *   reference backend with an F32 cache (no F16 rounding) the logits agree to
+ *   1e-4 relative at every step (measured 1.8e-7 Q4_0, 2.9e-7 Q5_1; Q8_0 2.4e-7,
+ *   not run each time).
  * Without a WebGPU adapter the tests skip with a message (fail under CI).
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,8 +45,7 @@ const FORMATS: [string, string, number, boolean, boolean][] = [
   // Q8_0 against the reference: 2.4e-7 when measured; the random Gemma 2 model covers it (SwiftShader is slow)
   ['Q8_0', 'models/stories260K-Q8_0.gguf', 3e-2, true, false],
   ['Q4_0', 'models/stories260K-Q4_0.gguf', 3e-2, true, true],
-  // Q8_1's f16 block sum (weighing Q5_1's mins) is not mirrored: its flips snowball (1.4e-2).
-  ['Q5_1', 'models/stories260K-Q5_1.gguf', 3e-2, true, false],
+  ['Q5_1', 'models/stories260K-Q5_1.gguf', 2e-3, true, true],
 ];
 const REFERENCE_STEPS = 6;
 const REFERENCE_TOL = 1e-4;
