@@ -13,10 +13,13 @@
  * - Quantized weights: Q5_1 agrees as closely (all 30 tokens, top-5 within
  *   1.5e-6). Q8_0 and Q4_0 agree on every greedy token and on top-1 at every
  *   clear step, but their top-5 probabilities move by up to 2e-2: op by op,
- *   the first difference is attention over the F16 cache in the prompt batch
- *   (rows after the first differ by 3e-4 .. 5e-4, one F16 step, from q, K and
- *   the products all within 4e-7), and Q8 activation roundings in this 64-wide
- *   model carry such a step on. Not yet explained; held to 3e-2. Against the
+ *   q, K, V agree with the reference to 4e-7 after the prompt batch (the tiled
+ *   kernel sums in another order than the matrix x vector one), one of them
+ *   lands on the other side of an F16 rounding in the cache, every later row
+ *   of attention moves by one F16 step (3e-4 .. 5e-4; through the matrix x
+ *   vector kernel this prompt happens not to flip, later steps do), and in
+ *   this 64-wide model the Q8 activation roundings carry the step on. Held to
+ *   3e-2. Against the
  *   reference backend with an F32 cache (no F16 rounding) the logits agree to
  *   1e-4 relative at every step (measured 1.8e-7 Q4_0, 2.9e-7 Q5_1; Q8_0 2.4e-7,
  *   not run each time).
