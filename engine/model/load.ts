@@ -36,7 +36,7 @@ export const SUPPORTED_ARCHITECTURES: readonly string[] = [...FAMILIES.keys()];
  * quantized products; the all-f32 mode stays in the reference backend), else
  * the reference backend, with the reason in its description.
  */
-async function createBackend(opts: LoadOptions): Promise<Backend> {
+async function createBackend(opts: LoadOptions, weightBytes: number): Promise<Backend> {
   const requested = opts.backend ?? 'auto';
   const jsOptions = { exactF32: opts.exactF32, flashAttention: opts.flashAttention };
   if (requested === 'js' || (requested === 'auto' && opts.exactF32)) return new JsBackend(jsOptions);
@@ -61,7 +61,12 @@ async function createBackend(opts: LoadOptions): Promise<Backend> {
   if (requested === 'wasm' || requested === 'auto') {
     try {
       const { WasmBackend } = await import('../backend/wasm/index.ts');
-      const wasm = await WasmBackend.create({ threads: opts.threads, spawn: opts.wasmWorker, ...jsOptions });
+      const wasm = await WasmBackend.create({
+        threads: opts.threads,
+        spawn: opts.wasmWorker,
+        weightBytes,
+        ...jsOptions,
+      });
       return autoReason ? withDescription(wasm, autoReason.slice(2)) : wasm;
     } catch (e) {
       if (requested === 'wasm') {
@@ -124,11 +129,11 @@ export async function loadModelFromSource(source: ByteSource, opts: LoadOptions 
     }
   }
 
-  const backend = await createBackend(opts);
-  const weights = new Map();
   const wanted = new Set(expected.map((e) => e.name));
   const needed = file.tensors.filter((t) => wanted.has(t.name));
   const totalBytes = needed.reduce((a, t) => a + t.byteSize, 0);
+  const backend = await createBackend(opts, totalBytes);
+  const weights = new Map();
   let loadedBytes = 0;
   try {
     for (const t of needed) {

@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseGGUF } from '../../../../engine/gguf/reader.ts';
-import { kv, writeGGUF } from '../../../../engine/gguf/writer.ts';
+import { kv, planGGUF, writeGGUF } from '../../../../engine/gguf/writer.ts';
 import { fromBlob } from '../../../../engine/io/blob.ts';
 import { loadModelFromSource, SUPPORTED_ARCHITECTURES } from '../../../../engine/model/load.ts';
 import { GGMLType } from '../../../../engine/quant/types.ts';
-import { type RandomArch, randomModel } from '../../../helpers/random-model.ts';
+import { type RandomArch, randomLlamaSpec, randomModel } from '../../../helpers/random-model.ts';
 
 const SHAPE = {
   dim: 32,
@@ -79,5 +79,38 @@ describe('loadModelFromSource', () => {
       code: 'MODEL_INVALID',
       message: expect.stringContaining('blk.0.ffn_up.bias'),
     });
+  });
+});
+
+describe('models over the wasm32 limit', () => {
+  it('are refused with OUT_OF_MEMORY before any tensor is read', async () => {
+    // A 16-layer 4096-wide Q8_0 model: about 4.1 GiB of weights. Only its header exists;
+    // the rest of the "file" reads as zeros, and any read past the header is counted.
+    const plan = planGGUF(
+      randomLlamaSpec({
+        dim: 4096,
+        nLayers: 16,
+        nHeads: 32,
+        ffn: 14336,
+        weightType: GGMLType.Q8_0,
+        seed: 1,
+        vocab: 'spm-bytes',
+      }),
+    );
+    let tensorReads = 0;
+    const source = {
+      size: plan.totalSize,
+      name: 'big.gguf',
+      async read(offset: number, length: number) {
+        if (offset >= plan.header.length) tensorReads++; // the header reader may read a window past the header, never from the data on
+        const out = new Uint8Array(length);
+        out.set(plan.header.subarray(offset, Math.min(offset + length, plan.header.length)));
+        return out;
+      },
+    };
+    await expect(loadModelFromSource(source, { backend: 'wasm', threads: 1 })).rejects.toMatchObject({
+      code: 'OUT_OF_MEMORY',
+    });
+    expect(tensorReads).toBe(0);
   });
 });
