@@ -31,9 +31,9 @@ Commands:
       [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]
       [--presence-penalty P] [--frequency-penalty F] [--seed S] [--stop TEXT]...
       [--force-tokens ID,ID,...] [--backend auto|js|wasm|webgpu] [--threads N] [--ctx N]
-      run uses the reference backend (js, llama.cpp's arithmetic) unless --backend says otherwise.
   bench --model MODEL [--prompt-tokens P] [--gen-tokens G] [--json] [--backend B] [--threads N]
-      bench uses the fastest backend available (auto) unless --backend says otherwise.
+      Both use the fastest backend available (auto) unless --backend says otherwise: in Node that is
+      wasm, bit for bit the js reference (llama.cpp's CPU arithmetic); webgpu only with CHORD_WEBGPU=1.
 ${QUANTIZE_USAGE}
 ${VALIDATE_USAGE}
 ${CONVERT_USAGE}
@@ -193,9 +193,9 @@ async function run(args: string[]): Promise<number> {
   const maxTokens = intOption(values['max-tokens'], 'max-tokens', 128)!;
   const topK = intOption(values['top-logprobs'], 'top-logprobs', 0)!;
   const forced = values['force-tokens']?.split(',').map((s) => intOption(s.trim(), 'force-tokens')!);
-  // The reference backend reproduces llama.cpp's CPU arithmetic bit for bit; the faster
-  // wasm kernels sum in another order, which moves quantized models' probabilities by ~1e-2.
-  const model = await openModel(values, 'js');
+  // In Node 'auto' is the wasm backend, which gives the reference backend's bits (llama.cpp's
+  // CPU arithmetic) faster; WebGPU only when CHORD_WEBGPU=1 asks for it.
+  const model = await openModel(values, 'auto');
   try {
     const seq = model.createSequence({ contextSize: intOption(values.ctx, 'ctx') });
     const controller = new AbortController();
