@@ -1,6 +1,6 @@
 import { type LoadOptions, loadModel, type Model } from '../../engine/index.ts';
 import type { ModelStore, StoredModel } from '../../engine/store/index.ts';
-import { ChordError, toChordError } from '../../shared/errors.ts';
+import { ChordError, type ErrorCode, toChordError } from '../../shared/errors.ts';
 import type { EngineRequest, GenerateOptionsWire, ModelSummary, StreamEvent } from '../../shared/protocol.ts';
 
 /** Context for one request's sequence: enough for chat, bounded for memory. */
@@ -47,6 +47,15 @@ class Turns {
   }
 }
 
+/**
+ * GPU failures after which the GPU is not tried again: the device is gone (driver
+ * reset, another tab took it, the browser reclaimed it) or it ran out of memory.
+ */
+const GPU_FAILURES: readonly ErrorCode[] = ['GPU_DEVICE_LOST', 'OUT_OF_MEMORY'];
+
+/** Loads a model (the engine's loadModel; tests pass their own). */
+export type LoadModel = typeof loadModel;
+
 /** The loaded model and how many generations are using it. */
 interface Loaded {
   id: string;
@@ -77,12 +86,15 @@ export class EngineHost {
   private readonly steps = new Turns();
   /** Model leases, decided one at a time in order (a model switch is not overtaken). */
   private readonly leases = new Turns();
+  /** Why the GPU is no longer used (set by a GPU failure mid-generation): models load on wasm from then on. */
+  private gpuFailure: string | undefined;
 
   constructor(
     private readonly store: ModelStore,
     private readonly send: (event: StreamEvent) => void,
     /** Load options of the host (e.g. how to start wasm kernel workers where Blob URL workers are forbidden). */
     private readonly loadOptions: Pick<LoadOptions, 'wasmWorker' | 'threads'> = {},
+    private readonly load: LoadModel = loadModel,
   ) {}
 
   handle(request: EngineRequest): void {
@@ -166,6 +178,7 @@ export class EngineHost {
     const { model: wanted, ...sampling } = options;
     const modelId = await this.pickModel(wanted);
     const lease = await this.lease(modelId, id, controller);
+    let gpuLost = false;
     try {
       const { model } = lease;
       if (signal.aborted) throw new ChordError('ABORTED', 'the request was aborted');
@@ -197,8 +210,16 @@ export class EngineHost {
           backend: model.info.backend,
         },
       });
+    } catch (e) {
+      const error = toChordError(e);
+      gpuLost = lease.model.info.backend.startsWith('webgpu') && GPU_FAILURES.includes(error.code);
+      if (gpuLost) this.gpuFailure ??= `${error.code}: ${error.message}`;
+      throw e;
     } finally {
       lease.release();
+      // This request ends with the GPU's error; the next one reloads the model on wasm
+      // (queued now, so no lease taken after this error can still get the GPU model).
+      if (gpuLost) void this.leases.take(() => this.unload(true));
     }
   }
 
@@ -231,7 +252,7 @@ export class EngineHost {
         await this.store.open(modelId).then((s) => s.close?.()); // touches lastUsed
       } else {
         await this.unload();
-        const next: Loaded = { id: modelId, model: this.load(modelId, requestId), users: new Set(), idle: [] };
+        const next: Loaded = { id: modelId, model: this.loadStored(modelId, requestId), users: new Set(), idle: [] };
         next.model.catch(() => {
           if (this.loaded === next) this.loaded = undefined;
         });
@@ -252,12 +273,13 @@ export class EngineHost {
     }
   }
 
-  private async load(modelId: string, requestId: string): Promise<Model> {
+  private async loadStored(modelId: string, requestId: string): Promise<Model> {
     const source = await this.store.open(modelId);
+    const gpuFailure = this.gpuFailure;
     try {
-      return await loadModel(source, {
+      const model = await this.load(source, {
         ...this.loadOptions,
-        backend: 'auto',
+        backend: gpuFailure ? 'wasm' : 'auto',
         onProgress: (p) =>
           this.send({
             type: 'progress',
@@ -265,6 +287,9 @@ export class EngineHost {
             progress: { phase: 'load', bytesDone: p.loadedBytes, size: p.totalBytes },
           }),
       });
+      // The reason travels with the backend's description (done events carry it).
+      if (gpuFailure) model.info.backend += `; webgpu failed earlier (${gpuFailure})`;
+      return model;
     } finally {
       // The weights are copied into the backend; the chunks are not needed after loading.
       await source.close?.();

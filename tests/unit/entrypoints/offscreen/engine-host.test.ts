@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
+import type { Backend } from '../../../../engine/backend/backend.ts';
+import { loadModel } from '../../../../engine/index.ts';
 import { createModelStore } from '../../../../engine/store/index.ts';
-import { EngineHost } from '../../../../entrypoints/offscreen/engine-host.ts';
+import { EngineHost, type LoadModel } from '../../../../entrypoints/offscreen/engine-host.ts';
+import { ChordError } from '../../../../shared/errors.ts';
 import type { EngineRequest, StreamEvent } from '../../../../shared/protocol.ts';
 import { fixture } from '../../../helpers/fixtures.ts';
 
@@ -14,7 +17,7 @@ const modelPath = fixture('models/stories260K.gguf');
 const q8Path = fixture('models/stories260K-Q8_0.gguf');
 const oraclePath = fixture('models/stories260K.oracle.json');
 
-async function hostWithModels() {
+async function hostWithModels(load?: LoadModel) {
   const store = createModelStore({ indexedDB: new IDBFactory(), IDBKeyRange, storage: null });
   const f32 = await store.installFromFile(new Blob([readFileSync(modelPath!)]), { name: 'stories260K.gguf' });
   const q8 = await store.installFromFile(new Blob([readFileSync(q8Path!)]), { name: 'stories260K-Q8_0.gguf' });
@@ -27,6 +30,7 @@ async function hostWithModels() {
       if (event.type === 'done' || event.type === 'error' || event.type === 'result') ended.get(event.id)?.();
     },
     { threads: 1 },
+    load,
   );
   const ask = (request: EngineRequest) =>
     new Promise<void>((resolve) => {
@@ -88,5 +92,41 @@ describe.skipIf(!modelPath || !q8Path || !oraclePath)('engine host', () => {
     expect(last('del')).toMatchObject({ type: 'result', value: null });
     await generate('after', 5, f32.id);
     expect(last('after')).toMatchObject({ type: 'error', error: { code: 'MODEL_NOT_FOUND' } });
+  });
+
+  it('a GPU device lost mid-generation ends that request; the next one runs on wasm and says why', async () => {
+    // 'auto' answers with a model whose (fake) GPU is lost after 3 forward passes:
+    // the reference backend, reporting itself as webgpu, throwing as the WebGPU backend does.
+    const asked: (string | undefined)[] = [];
+    const load: LoadModel = async (input, opts) => {
+      asked.push(opts?.backend);
+      if (opts?.backend !== 'auto') return loadModel(input, opts);
+      const model = await loadModel(input, { ...opts, backend: 'js' });
+      model.info.backend = 'webgpu (fake adapter)';
+      const backend = (model as unknown as { backend: Backend }).backend;
+      const read = backend.read.bind(backend);
+      let reads = 0;
+      backend.read = (x) => {
+        if (++reads > 3) return Promise.reject(new ChordError('GPU_DEVICE_LOST', 'webgpu: device lost: test'));
+        return read(x);
+      };
+      return model;
+    };
+    const { generate, textOf, last, f32 } = await hostWithModels(load);
+    await generate('on-gpu', 30, f32.id);
+    expect(last('on-gpu')).toMatchObject({ type: 'error', error: { code: 'GPU_DEVICE_LOST' } });
+    expect(textOf('on-gpu')).toBe(story.slice(0, textOf('on-gpu').length));
+    expect(textOf('on-gpu').length).toBeGreaterThan(0);
+
+    await generate('after', 30, f32.id);
+    expect(last('after')).toMatchObject({ type: 'done', result: { text: story } });
+    const { backend } = (last('after') as { result: { backend: string } }).result;
+    expect(backend).toMatch(/^wasm.*webgpu failed earlier \(GPU_DEVICE_LOST: webgpu: device lost: test\)$/);
+    expect(asked).toEqual(['auto', 'wasm']);
+
+    // It stays on wasm: no reload, no second try of the GPU.
+    await generate('again', 2, f32.id);
+    expect(last('again')).toMatchObject({ type: 'done' });
+    expect(asked).toEqual(['auto', 'wasm']);
   });
 });
