@@ -25,14 +25,16 @@ export const chromiumArgs = [
 ];
 
 type ExtensionFixtures = {
+  /** Chromium flags one spec adds for its tests (`test.use({ extraArgs: [...] })`). */
+  extraArgs: string[];
   context: BrowserContext;
   serviceWorker: Worker;
   extensionId: string;
 };
 
 export const test = base.extend<ExtensionFixtures>({
-  // biome-ignore lint/correctness/noEmptyPattern: Playwright fixtures take their dependencies by destructuring.
-  context: async ({}, use) => {
+  extraArgs: [[], { option: true }],
+  context: async ({ extraArgs }, use) => {
     if (!existsSync(join(extensionDir, 'manifest.json'))) {
       throw new Error(`no built extension at ${extensionDir}: run \`npm run build\` first`);
     }
@@ -43,7 +45,7 @@ export const test = base.extend<ExtensionFixtures>({
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: chromiumPath,
       headless: true,
-      args: chromiumArgs,
+      args: [...chromiumArgs, ...extraArgs],
       // Playwright adds --disable-extensions by default, which would hide ours.
       ignoreDefaultArgs: ['--disable-extensions'],
     });
