@@ -24,7 +24,7 @@ import type {
   Weight,
 } from '../backend.ts';
 import { geluLookup, geluTableF16, tanhF32 } from './gelu.ts';
-import { isQ4_KRepacked, vecDotQ4_KRepacked } from './q4k-repacked.ts';
+import { isQ4_KRepacked, usesRepackedGemm, vecDotQ4_KRepacked, vecDotQ4_KRepackedGemm } from './q4k-repacked.ts';
 
 /**
  * The reference backend: plain scalar TypeScript, the specification the WASM
@@ -334,8 +334,10 @@ export class JsBackend implements Backend {
             ? vecDotX86
             : vecDot;
     for (let r = 0; r < x.rows; r++) {
+      // Repacked Q4_K: llama.cpp's gemm (other float order) takes the rows in whole groups of 4.
+      const rowDot = dot === vecDotQ4_KRepacked && usesRepackedGemm(r, x.rows) ? vecDotQ4_KRepackedGemm : dot;
       for (let o = 0; o < nOut; o++) {
-        os[r * nOut + o] = dot(wt.type, nIn, wt.bytes, o * wt.rowBytes, act, r * aBytes);
+        os[r * nOut + o] = rowDot(wt.type, nIn, wt.bytes, o * wt.rowBytes, act, r * aBytes);
       }
     }
   }

@@ -15,19 +15,19 @@ export function isQ4_KRepacked(type: GGMLType, nRows: number): boolean {
 }
 
 /** get_scale_min_k4: the 6-bit scale (which 0) or min (which 1) of sub-block j from scales[12] at sc. */
-function scaleMin(w: Uint8Array, sc: number, j: number, which: 0 | 1): number {
+function subScale(w: Uint8Array, sc: number, j: number, which: 0 | 1): number {
   if (j < 4) return w[sc + j + 4 * which] & 63;
   const packed = w[sc + j + 4];
   return which === 0 ? (packed & 0x0f) | ((w[sc + j - 4] >> 6) << 4) : (packed >> 4) | ((w[sc + j] >> 6) << 4);
 }
 
 /**
- * One output of ggml_gemv_q4_K_8x8_q8_K / ggml_gemm_q4_K_8x8_q8_K (AVX2), from the
- * plain Q4_K row (the repacking moves bytes, not values): per super-block, the
- * integer sum of each 32-element sub-block's scale times its q4·q8 dot, and the
- * integer sum of each sub-block's min times its activation sum, are each added
- * to a float accumulator by one FMA with float(d_weight · d_activation) (dmin for
- * the mins); the output is acc − accMin.
+ * One output of ggml_gemv_q4_K_8x8_q8_K (AVX2), from the plain Q4_K row (the
+ * repacking moves bytes, not values): per super-block, the integer sum of each
+ * 32-element sub-block's scale times its q4·q8 dot, and the integer sum of each
+ * sub-block's min times its activation sum, are each added to a float
+ * accumulator by one FMA with float(d_weight · d_activation) (dmin for the
+ * mins); the output is acc − accMin.
  */
 export function vecDotQ4_KRepacked(
   _type: GGMLType,
@@ -37,6 +37,41 @@ export function vecDotQ4_KRepacked(
   a: Uint8Array,
   aOffset: number,
 ): number {
+  return repackedQ4_K(n, w, wOffset, a, aOffset, 8);
+}
+
+/**
+ * One output of ggml_gemm_q4_K_8x8_q8_K (AVX2), which llama.cpp runs on the
+ * activation rows in whole groups of 4 when a product has 4 rows or more (the
+ * rest go through the gemv): the same sums as vecDotQ4_KRepacked, but its
+ * loop over a super-block takes two sub-blocks at a time and folds each pair
+ * into the float accumulators by its own FMA (four per super-block).
+ */
+export function vecDotQ4_KRepackedGemm(
+  _type: GGMLType,
+  n: number,
+  w: Uint8Array,
+  wOffset: number,
+  a: Uint8Array,
+  aOffset: number,
+): number {
+  return repackedQ4_K(n, w, wOffset, a, aOffset, 2);
+}
+
+/** Whether llama.cpp takes activation row `row` of `rows` through the gemm (whole groups of 4) rather than the gemv. */
+export function usesRepackedGemm(row: number, rows: number): boolean {
+  return row < rows - (rows % 4);
+}
+
+/** The repacked Q4_K product, its integer sums folded into float every `perStep` sub-blocks. */
+function repackedQ4_K(
+  n: number,
+  w: Uint8Array,
+  wOffset: number,
+  a: Uint8Array,
+  aOffset: number,
+  perStep: 2 | 8,
+): number {
   const av = new DataView(a.buffer, a.byteOffset);
   let acc = 0;
   let accMin = 0;
@@ -44,8 +79,8 @@ export function vecDotQ4_KRepacked(
     const xb = wOffset + b * Q4_K_SIZE;
     const yb = aOffset + b * Q8_K_SIZE;
     const dy = av.getFloat32(yb, true);
-    const d = f16ToF32(w[xb] | (w[xb + 1] << 8));
-    const dmin = f16ToF32(w[xb + 2] | (w[xb + 3] << 8));
+    const scale = Math.fround(f16ToF32(w[xb] | (w[xb + 1] << 8)) * dy);
+    const minScale = Math.fround(f16ToF32(w[xb + 2] | (w[xb + 3] << 8)) * dy);
     let isum = 0;
     let imin = 0;
     for (let j = 0; j < 8; j++) {
@@ -55,12 +90,16 @@ export function vecDotQ4_KRepacked(
         const q4 = j & 1 ? w[qs + e] >> 4 : w[qs + e] & 0x0f;
         dot += q4 * ((a[yb + 4 + j * 32 + e] << 24) >> 24);
       }
-      isum += scaleMin(w, xb + 4, j, 0) * dot;
+      isum += subScale(w, xb + 4, j, 0) * dot;
       const bsum = av.getInt16(yb + 260 + 4 * j, true) + av.getInt16(yb + 262 + 4 * j, true);
-      imin += scaleMin(w, xb + 4, j, 1) * bsum;
+      imin += subScale(w, xb + 4, j, 1) * bsum;
+      if ((j + 1) % perStep === 0) {
+        acc = fmaF32(Math.fround(isum), scale, acc);
+        accMin = fmaF32(Math.fround(imin), minScale, accMin);
+        isum = 0;
+        imin = 0;
+      }
     }
-    acc = fmaF32(Math.fround(isum), Math.fround(d * dy), acc);
-    accMin = fmaF32(Math.fround(imin), Math.fround(dmin * dy), accMin);
   }
   return Math.fround(acc - accMin);
 }
