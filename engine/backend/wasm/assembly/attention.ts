@@ -159,7 +159,7 @@ function exp2Table(i: i32): f64 {
  * rounded once to float.
  */
 export function expF32(x: f32): f32 {
-  if (x !== x) return x; // NaN
+  if (isNaN(x)) return x;
   if (x > reinterpret<f32>(0x42b17217)) return <f32>Infinity; // 0x1.62e42ep6f
   if (x < reinterpret<f32>(0xc2cff1b4)) return 0; // -0x1.9fe368p6f
   const z = bits(0x40471547, 0x652b82fe) * <f64>x; // 32 / ln 2

@@ -284,7 +284,9 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     });
     blocks.forEach(([dw, , pairs], b) => {
       vw.setUint16(34 * b, f32ToF16(dw), true);
-      pairs.forEach(([x], j) => vw.setInt8(34 * b + 2 + j, x));
+      pairs.forEach(([x], j) => {
+        vw.setInt8(34 * b + 2 + j, x);
+      });
     });
     const want = vecDotX86(GGMLType.Q8_0, 64, w, 0, act.q8, 0);
     expect(want).toBe(A);
