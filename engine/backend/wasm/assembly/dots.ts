@@ -280,15 +280,20 @@ function minK4(j: i32, s: usize): i32 {
   return (load<u8>(s + j + 4) >> 4) | ((load<u8>(s + j) >> 6) << 4);
 }
 
-/** Sum over the 16 groups of bsums[g] * mins[g >> 1]. */
-function minsDot(s: usize, a: usize): i32 {
+/** Sum over the groups 2*j0 .. 2*j1 - 1 of bsums[g] * mins[g >> 1] (sub-blocks j0 .. j1 - 1). */
+function minsDot(s: usize, a: usize, j0: i32 = 0, j1: i32 = 8): i32 {
   let summ: i32 = 0;
-  for (let j = 0; j < 8; j++) {
+  for (let j = j0; j < j1; j++) {
     const bs = <i32>load<i16>(a + K16_BSUMS + ((<usize>j) << 2)) + <i32>load<i16>(a + K16_BSUMS + ((<usize>j) << 2), 2);
     summ += bs * minK4(j, s);
   }
   return summ;
 }
+
+// The three float orders of Q4_K (dotQ4_KOrder's `order`).
+const Q4K_GENERIC: i32 = 0;
+const Q4K_GEMV: i32 = 1;
+const Q4K_GEMM: i32 = 2;
 
 /**
  * ggml_vec_dot_q4_K_q8_K_generic (the reference's order for Q4_K weights that
@@ -299,14 +304,17 @@ function minsDot(s: usize, a: usize): i32 {
  * (activations.ts quantizeQ8K with mod8 set): after a byte shuffle of the
  * weights, dot(even) puts lanes 0, 2, 4, 6 in its i32 lanes and dot(odd) 1, 3, 5, 7.
  */
-function dotQ4_KOrder(w: usize, a: usize, nb: i32, repacked: bool): f32 {
-  let accs = f64x2.splat(0); // the repacked order's acc and accMin
+function dotQ4_KOrder(w: usize, a: usize, nb: i32, order: i32): f32 {
+  let accs = f64x2.splat(0); // the repacked orders' acc and accMin
   let sumf: f32 = 0;
   let sumsE = f32x4.splat(0); // lanes 0, 2, 4, 6
   let sumsO = f32x4.splat(0); // lanes 1, 3, 5, 7
   const m4 = i16x8.splat(0x0f);
   for (let i = 0; i < nb; i++) {
     const s = w + 4;
+    const ad = load<f32>(a);
+    // The repacked orders' f32(d * dy) and f32(dmin * dy), as f64x2
+    const scales = Lanes.lowF32(f32x4.mul(halves4(w, w + 2, w, w), f32x4.splat(ad)));
     let accE = i32x4.splat(0);
     let accO = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
@@ -345,17 +353,19 @@ function dotQ4_KOrder(w: usize, a: usize, nb: i32, repacked: bool): f32 {
       const hiO = i32x4.add(dot(i16x8.shr_u(v0, 12), v128.load(ap, 80)), dot(i16x8.shr_u(v1, 12), v128.load(ap, 112)));
       const sl = i32x4.splat(scaleK4(2 * c, s));
       const sh = i32x4.splat(scaleK4(2 * c + 1, s));
-      accE = i32x4.add(accE, i32x4.add(i32x4.mul(loE, sl), i32x4.mul(hiE, sh)));
-      accO = i32x4.add(accO, i32x4.add(i32x4.mul(loO, sl), i32x4.mul(hiO, sh)));
+      const pairE = i32x4.add(i32x4.mul(loE, sl), i32x4.mul(hiE, sh));
+      const pairO = i32x4.add(i32x4.mul(loO, sl), i32x4.mul(hiO, sh));
+      if (order === Q4K_GEMM) {
+        // ggml_gemm_q4_K_8x8_q8_K: sub-blocks 2c and 2c + 1's two integer sums, each added by one fmaf
+        accs = fmaSums(accs, i32x4Sum(i32x4.add(pairE, pairO)), minsDot(s, a, 2 * c, 2 * c + 2), scales);
+        continue;
+      }
+      accE = i32x4.add(accE, pairE);
+      accO = i32x4.add(accO, pairO);
     }
-    const ad = load<f32>(a);
-    if (repacked) {
+    if (order !== Q4K_GENERIC) {
       // ggml_gemv_q4_K_8x8_q8_K: the block's two integer sums, each added by one fmaf
-      const sums = f32x4.convert_i32x4_s(
-        i32x4.replace_lane(i32x4.splat(i32x4Sum(i32x4.add(accE, accO))), 1, minsDot(s, a)),
-      );
-      const scales = f32x4.mul(halves4(w, w + 2, w, w), f32x4.splat(ad));
-      accs = Lanes.fma(accs, f64x2.mul(Lanes.lowF32(sums), Lanes.lowF32(scales)));
+      if (order === Q4K_GEMV) accs = fmaSums(accs, i32x4Sum(i32x4.add(accE, accO)), minsDot(s, a), scales);
       w += 144;
       a += K16_STRIDE;
       continue;
@@ -368,7 +378,7 @@ function dotQ4_KOrder(w: usize, a: usize, nb: i32, repacked: bool): f32 {
     w += 144;
     a += K16_STRIDE;
   }
-  if (repacked) return <f32>f64x2.extract_lane(accs, 0) - <f32>f64x2.extract_lane(accs, 1);
+  if (order !== Q4K_GENERIC) return <f32>f64x2.extract_lane(accs, 0) - <f32>f64x2.extract_lane(accs, 1);
   for (let l = 0; l < 4; l++) {
     sumf += f32x4.extract_lane(sumsE, 0);
     sumf += f32x4.extract_lane(sumsO, 0);
@@ -378,18 +388,35 @@ function dotQ4_KOrder(w: usize, a: usize, nb: i32, repacked: bool): f32 {
   return sumf;
 }
 
+/** [acc, accMin] (f64x2 of f32 values) = fmaf(f32(isum), scale, acc), fmaf(f32(imin), minScale, accMin). */
+function fmaSums(accs: v128, isum: i32, imin: i32, scales: v128): v128 {
+  const sums = Lanes.lowF32(f32x4.convert_i32x4_s(i32x4.replace_lane(i32x4.splat(isum), 1, imin)));
+  return Lanes.fma(accs, f64x2.mul(sums, scales));
+}
+
 export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
-  return dotQ4_KOrder(w, a, nb, false);
+  return dotQ4_KOrder(w, a, nb, Q4K_GENERIC);
 }
 
 /**
- * ggml_gemv_q4_K_8x8_q8_K / gemm (llama.cpp repacks Q4_K weights with a multiple
- * of 8 rows on x86; engine/backend/js/q4k-repacked.ts): per super-block
- * acc = fmaf(float(sum of scale * q4.q8), d*dy, acc) and accMin =
- * fmaf(float(sum of min * bsums), dmin*dy, accMin); the result acc - accMin.
+ * ggml_gemv_q4_K_8x8_q8_K (llama.cpp repacks Q4_K weights with a multiple of 8
+ * rows on x86; engine/backend/js/q4k-repacked.ts vecDotQ4_KRepacked): per
+ * super-block acc = fmaf(float(sum of scale * q4.q8), f32(d*dy), acc) and
+ * accMin = fmaf(float(sum of min * bsums), f32(dmin*dy), accMin); the result
+ * acc - accMin.
  */
 export function dotQ4_KRepacked(w: usize, a: usize, nb: i32): f32 {
-  return dotQ4_KOrder(w, a, nb, true);
+  return dotQ4_KOrder(w, a, nb, Q4K_GEMV);
+}
+
+/**
+ * ggml_gemm_q4_K_8x8_q8_K (the activation rows of a product of 4 or more that
+ * llama.cpp takes in whole groups of 4; vecDotQ4_KRepackedGemm): the same sums
+ * as dotQ4_KRepacked, but folded into acc and accMin by an fmaf per pair of
+ * sub-blocks, four per super-block.
+ */
+export function dotQ4_KRepackedGemm(w: usize, a: usize, nb: i32): f32 {
+  return dotQ4_KOrder(w, a, nb, Q4K_GEMM);
 }
 
 /** The sum of the four i32 lanes. */

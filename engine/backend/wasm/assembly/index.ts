@@ -17,6 +17,7 @@ import {
   dotQ4_1,
   dotQ4_K,
   dotQ4_KRepacked,
+  dotQ4_KRepackedGemm,
   dotQ5_0,
   dotQ5_1,
   dotQ5_K,
@@ -160,7 +161,8 @@ function countOf(type: i32, n: i32): i32 {
  * activation row r; W rows are rowBytes apart, act rows actStride apart. The
  * dot product of each pair is the reference backend's (engine/backend/js
  * matmul): tinyBLAS's order for F32/F16 prompt batches, the repacked
- * kernels' order for Q4_0 and Q4_K with a multiple of 8 rows, else the type's own.
+ * kernels' order for Q4_0 and Q4_K with a multiple of 8 rows (for Q4_K the
+ * gemm's on activation rows below rows - rows % 4), else the type's own.
  */
 export function matmulRange(
   type: i32,
@@ -202,7 +204,14 @@ export function matmulRange(
     return;
   }
   let f = changetype<DotFn>(dotOf(type));
-  if (type === Q4_K && nOut % 8 === 0) f = dotQ4_KRepacked;
+  // Repacked Q4_K: llama.cpp's gemm (another float order) takes the activation rows in whole
+  // groups of 4, the gemv the rest; decided by the row's index among all `rows`, so the same
+  // whichever output rows a thread is given.
+  let gemmRows = 0;
+  if (type === Q4_K && nOut % 8 === 0) {
+    f = dotQ4_KRepacked;
+    gemmRows = rows - (rows % 4);
+  }
   if (rows >= 2 && n % 8 === 0) {
     if (type === F32) f = dotF32Tiny;
     else if (type === F16) f = dotF16Tiny;
@@ -210,7 +219,8 @@ export function matmulRange(
   for (let o = o0; o < o1; o++) {
     const wr = w + <usize>o * <usize>rowBytes;
     for (let r = 0; r < rows; r++) {
-      store<f32>(out + ((<usize>r * <usize>nOut + <usize>o) << 2), f(wr, act + <usize>r * <usize>actStride, count));
+      const g = r < gemmRows ? dotQ4_KRepackedGemm : f;
+      store<f32>(out + ((<usize>r * <usize>nOut + <usize>o) << 2), g(wr, act + <usize>r * <usize>actStride, count));
     }
   }
 }

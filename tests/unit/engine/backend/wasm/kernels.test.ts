@@ -141,6 +141,20 @@ const TYPES = [
   GGMLType.Q6_K,
 ];
 
+/** Output rows cut into ragged ranges, as threads may take them (CHUNK_ROWS aside). */
+const RAGGED: [number, number][][] = [
+  [
+    [0, 5],
+    [5, 23],
+    [23, 40],
+  ],
+  [
+    [0, 2],
+    [2, 3],
+    [3, 40],
+  ],
+];
+
 describe('wasm matmul kernels: bit for bit the reference backend', () => {
   for (const type of TYPES) {
     const bs = TYPE_TRAITS.get(type)!.blockSize;
@@ -177,19 +191,37 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
     const w = randomWeights(GGMLType.Q4_0, n, nOut, next);
     const x = randomActivations(n, rows, next);
     const want = await referenceMatmul(GGMLType.Q4_0, w, n, nOut, x, rows);
-    for (const ranges of [
-      [
-        [0, 5],
-        [5, 23],
-        [23, 40],
-      ],
-      [
-        [0, 2],
-        [2, 3],
-        [3, 40],
-      ],
-    ] as [number, number][][]) {
+    for (const ranges of RAGGED) {
       expectSameBits(wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, ranges), want, JSON.stringify(ranges));
+    }
+  });
+
+  it('Q4_K with a multiple of 8 rows: gemm order on rows in whole groups of 4, gemv on the rest, whatever the split', async () => {
+    const next = rng(78);
+    const [n, nOut] = [512, 40];
+    const w = randomWeights(GGMLType.Q4_K, n, nOut, next);
+    for (const rows of [4, 7, 9]) {
+      const x = randomActivations(n, rows, next);
+      const want = await referenceMatmul(GGMLType.Q4_K, w, n, nOut, x, rows);
+      for (const ranges of RAGGED) {
+        expectSameBits(
+          wasmMatmul(GGMLType.Q4_K, w, n, nOut, x, rows, ranges),
+          want,
+          `rows=${rows} ${JSON.stringify(ranges)}`,
+        );
+      }
+      // The gemv's order (each row alone) must differ from these rows' in some outputs, or this could not fail.
+      const gemmRows = rows - (rows % 4);
+      let differs = 0;
+      for (let r = 0; r < rows; r++) {
+        const alone = await referenceMatmul(GGMLType.Q4_K, w, n, nOut, x.subarray(r * n, (r + 1) * n), 1);
+        for (let o = 0; o < nOut; o++) {
+          const same = Object.is(alone[o], want[r * nOut + o]);
+          if (r >= gemmRows && !same) expect.fail(`rows=${rows}: gemv row ${r} out ${o} differs`);
+          if (!same) differs++;
+        }
+      }
+      expect(differs).toBeGreaterThan(0);
     }
   });
 
