@@ -134,14 +134,35 @@ function parseTensor(
 }
 
 /** A tensor's values as float32 (F32, F16 and BF16 tensors; others are refused). */
-export async function readTensorF32(
+export function readTensorF32(
   source: ByteSource,
   t: SafetensorsTensorInfo,
   signal?: AbortSignal,
 ): Promise<Float32Array> {
-  const bytes = await source.read(t.fileOffset, t.byteLength, signal);
+  return readElementsF32(source, t, 0, t.nElements, signal);
+}
+
+/**
+ * Elements [first, first + count) of a tensor (row-major order) as float32: a
+ * slab of rows, so that a big tensor can be converted piece by piece.
+ */
+export async function readElementsF32(
+  source: ByteSource,
+  t: SafetensorsTensorInfo,
+  first: number,
+  count: number,
+  signal?: AbortSignal,
+): Promise<Float32Array> {
+  const size = DTYPE_BYTES[t.dtype];
+  if (first < 0 || count < 0 || first + count > t.nElements) {
+    throw new ChordError(
+      'INVALID_ARGUMENT',
+      `${source.name}: elements ${first}+${count} of '${t.name}' (${t.nElements})`,
+    );
+  }
+  const bytes = await source.read(t.fileOffset + first * size, count * size, signal);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(t.nElements);
+  const out = new Float32Array(count);
   switch (t.dtype) {
     case 'F32':
       for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);

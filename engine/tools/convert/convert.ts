@@ -10,9 +10,9 @@ import { type GGUFWriteSpec, type GGUFWriteTensor, kv } from '../../gguf/writer.
 import type { ByteSource } from '../../io/byte-source.ts';
 import { canQuantize } from '../../quant/index.ts';
 import { GGMLType } from '../../quant/types.ts';
-import { readTensorF32, type SafetensorsTensorInfo } from '../safetensors.ts';
+import type { SafetensorsTensorInfo } from '../safetensors.ts';
 import { ConfigReader, type Family, familyFor, ggufTensorName, transformFor } from './families.ts';
-import { applyTransform, encodeTensor, outputType } from './tensors.ts';
+import { convertTensor, encodeTensor, outputType } from './tensors.ts';
 import { convertVocab, type HFTokenizerFiles } from './vocab.ts';
 
 export interface HFTensor {
@@ -98,7 +98,8 @@ export function planConversion(model: HFModel, opts: ConvertOptions = {}): Conve
     name: string;
     shape: readonly number[];
     type: GGMLType;
-    produce: () => Promise<Float32Array>;
+    /** The tensor's bytes in the given type. */
+    produce: (type: GGMLType) => Promise<Uint8Array>;
   }> = [];
   for (const t of model.tensors) {
     const name = ggufTensorName(family, t.info.name);
@@ -114,7 +115,7 @@ export function planConversion(model: HFModel, opts: ConvertOptions = {}): Conve
       name,
       shape,
       type: outputType(name, shape, type),
-      produce: async () => applyTransform(transform, await readTensorF32(t.source, t.info, opts.signal), shape, ctx),
+      produce: (outType) => convertTensor(t.source, t.info, transform, ctx, outType, opts.signal),
     });
   }
   for (const extra of family.extraTensors?.(c) ?? []) {
@@ -122,7 +123,7 @@ export function planConversion(model: HFModel, opts: ConvertOptions = {}): Conve
       name: extra.name,
       shape: [extra.values.length],
       type: GGMLType.F32,
-      produce: async () => extra.values,
+      produce: async (outType) => encodeTensor(extra.values, outType),
     });
   }
   checkNames(planned.map((p) => p.name));
@@ -143,7 +144,7 @@ export function planConversion(model: HFModel, opts: ConvertOptions = {}): Conve
     type: p.type,
     data: async () => {
       opts.onTensor?.({ index, total: planned.length, name: p.name, type: p.type });
-      return encodeTensor(await p.produce(), p.type);
+      return p.produce(p.type);
     },
   }));
   return { family, spec: { metadata, tensors } };

@@ -3,8 +3,10 @@
  * float32 values, the choice of output type, and the encoding into ggml blocks.
  */
 import { ChordError } from '../../../shared/errors.ts';
-import { quantizeRow } from '../../quant/index.ts';
+import type { ByteSource } from '../../io/byte-source.ts';
+import { quantizeRow, quantizeRowInto, rowBytes } from '../../quant/index.ts';
 import { GGMLType, typeTraits } from '../../quant/types.ts';
+import { readElementsF32, type SafetensorsTensorInfo } from '../safetensors.ts';
 import type { TensorTransform } from './families.ts';
 
 /**
@@ -75,4 +77,44 @@ export function outputType(ggufName: string, rowMajorShape: readonly number[], r
 /** The values encoded in `type` with engine/quant's reference quantizers (F32/F16/BF16 included). */
 export function encodeTensor(values: Float32Array, type: GGMLType): Uint8Array {
   return quantizeRow(type, values);
+}
+
+/** About this many float32 values are converted at a time (16 MiB). */
+const SLAB_ELEMENTS = 1 << 22;
+
+/**
+ * Reads, transforms and encodes a tensor in slabs of whole rows (whole heads for
+ * the permutations), straight into its output bytes: memory holds the output and
+ * one slab, not the tensor's float32 values.
+ */
+export async function convertTensor(
+  source: ByteSource,
+  info: SafetensorsTensorInfo,
+  transform: TensorTransform | undefined,
+  ctx: TransformContext,
+  type: GGMLType,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
+  const shape = info.shape;
+  // Vectors are rows of one element here, so that a permuted bias moves like its matrix's rows.
+  const rows = shape.length > 0 ? shape[0] : 1;
+  const rowLength = info.nElements / rows;
+  // A permutation moves rows within a head: slabs hold whole heads.
+  const heads = transform === 'permute-q' ? ctx.nHead : transform === 'permute-k' ? ctx.nKvHead : rows;
+  const unit = transform === 'permute-q' || transform === 'permute-k' ? rows / heads : 1;
+  if (!Number.isInteger(unit)) {
+    throw new ChordError('MODEL_INVALID', `cannot split ${rows} rows of '${info.name}' into ${heads} heads`);
+  }
+  const rowsPerSlab = Math.max(unit, Math.floor(SLAB_ELEMENTS / rowLength / unit) * unit);
+  const outRowBytes = rowBytes(type, rowLength);
+  const out = new Uint8Array(rows * outRowBytes);
+  for (let r = 0; r < rows; r += rowsPerSlab) {
+    const n = Math.min(rowsPerSlab, rows - r);
+    const values = await readElementsF32(source, info, r * rowLength, n * rowLength, signal);
+    const slabShape = shape.length > 1 ? [n, ...shape.slice(1)] : shape;
+    const slabCtx = { nHead: n / unit, nKvHead: n / unit };
+    const transformed = applyTransform(transform, values, slabShape, slabCtx);
+    quantizeRowInto(type, transformed, 0, n * rowLength, out, r * outRowBytes);
+  }
+  return out;
 }

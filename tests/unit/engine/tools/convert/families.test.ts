@@ -65,3 +65,41 @@ describe('tensor transforms', () => {
     expect(outputType('blk.0.ffn_down.weight', [64, 80], GGMLType.Q4_0)).toBe(GGMLType.F16);
   });
 });
+
+/** Index of the first differing byte, -1 when equal (vitest's deep equality is far too slow on 16 MB). */
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+const bytesOf = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+
+describe('convertTensor', () => {
+  it('converts in slabs of whole heads exactly as the whole tensor at once', async () => {
+    // 2 KV heads of 8 rows of 2^19 values: a slab (2^22 values) holds one head, so the tensor takes two.
+    const { writeSafetensors, readSafetensors } = await import('../../../../../engine/tools/safetensors.ts');
+    const { fromBytes } = await import('../../../../../engine/io/bytes.ts');
+    const { convertTensor } = await import('../../../../../engine/tools/convert/tensors.ts');
+    const rows = 16;
+    const cols = 1 << 19;
+    const values = Float32Array.from({ length: rows * cols }, (_, i) => ((i * 7919) % 1000) / 5000 - 0.1);
+    const bias = Float32Array.from({ length: rows }, (_, i) => i);
+    const bytes = writeSafetensors([
+      { name: 'k', shape: [rows, cols], dtype: 'F32', values },
+      { name: 'b', shape: [rows], dtype: 'F32', values: bias },
+    ]);
+    const source = fromBytes(bytes);
+    const st = await readSafetensors(source);
+    const ctx = { nHead: 4, nKvHead: 2 };
+    const whole = permuteHeads(values, rows, 2);
+    const out = await convertTensor(source, st.tensors.get('k')!, 'permute-k', ctx, GGMLType.F32);
+    expect(firstDifference(out, bytesOf(whole))).toBe(-1);
+    const q8 = await convertTensor(source, st.tensors.get('k')!, 'permute-k', ctx, GGMLType.Q8_0);
+    const { quantizeRow } = await import('../../../../../engine/quant/index.ts');
+    expect(firstDifference(q8, quantizeRow(GGMLType.Q8_0, whole))).toBe(-1);
+    const b = await convertTensor(source, st.tensors.get('b')!, 'permute-k', ctx, GGMLType.F32);
+    expect([...new Float32Array(b.buffer, b.byteOffset, rows)]).toEqual([...permuteHeads(bias, rows, 2)]);
+    const plain = await convertTensor(source, st.tensors.get('k')!, undefined, ctx, GGMLType.F16);
+    expect(firstDifference(plain, quantizeRow(GGMLType.F16, values))).toBe(-1);
+  });
+});
