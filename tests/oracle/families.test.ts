@@ -127,7 +127,7 @@ afterAll(async () => {
 });
 
 /** One case per family (the quantized ones, where the wasm kernels do the products) for the wasm backend. */
-const WASM_CASES = ['qwen2-Q8_0', 'phi2-Q4_0', 'phi3-Q8_0', 'gemma-Q4_0', 'gemma2-Q8_0'];
+const WASM_CASES = ['qwen2-Q8_0', 'phi2-Q4_0', 'phi3-Q8_0', 'gemma-Q4_0', 'gemma2-Q4_K'];
 
 describe.skipIf(!haveFixtures)('model families: chord (reference backend) vs llama.cpp on random-weight models', () => {
   it.each(FAMILY_CASES.map((rc) => [rc.label, rc] as const))('%s', (label, rc) =>
