@@ -69,7 +69,9 @@ async function createBackend(opts: LoadOptions, weightBytes: number): Promise<Ba
       });
       return autoReason ? withDescription(wasm, autoReason.slice(2)) : wasm;
     } catch (e) {
-      if (requested === 'wasm') {
+      // A model too big for wasm32 would not fit the reference backend's memory either (a
+      // browser tab has less): say so rather than fall back.
+      if (requested === 'wasm' || (e instanceof ChordError && e.code === 'OUT_OF_MEMORY')) {
         throw e instanceof ChordError ? e : new ChordError('BACKEND_UNAVAILABLE', `wasm: ${(e as Error).message}`);
       }
       const js = new JsBackend(jsOptions);

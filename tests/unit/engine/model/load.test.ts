@@ -108,9 +108,11 @@ describe('models over the wasm32 limit', () => {
         return out;
       },
     };
-    await expect(loadModelFromSource(source, { backend: 'wasm', threads: 1 })).rejects.toMatchObject({
-      code: 'OUT_OF_MEMORY',
-    });
+    for (const backend of ['wasm', 'auto'] as const) {
+      await expect(loadModelFromSource(source, { backend, threads: 1 })).rejects.toMatchObject({
+        code: 'OUT_OF_MEMORY',
+      });
+    }
     expect(tensorReads).toBe(0);
   });
 });
