@@ -1,31 +1,30 @@
 /**
  * The WebGPU backend (Dawn in Node, on SwiftShader here) against llama.cpp on
- * stories260K in every weight format the fixtures have, through the library API,
- * with llama.cpp's defaults on both sides (F16 KV cache, flash attention).
+ * stories260K, through the library API, with llama.cpp's defaults on both
+ * sides (F16 KV cache, flash attention): the F32 weights and one legacy quant
+ * (Q5_1, which also takes Q8_1's block-sum correction). stories260K is 64 wide,
+ * too narrow for the K-quants' 256-weight blocks: the K-quants run whole in
+ * tests/unit/engine/backend/webgpu/model.test.ts. SwiftShader is slow (~0.5 s a
+ * token in Node), so the runs are short; measured figures on longer runs and the
+ * other fixture formats (F16, Q8_0, Q4_0) are in docs/webgpu.md.
  *
  * The GPU mirrors llama.cpp's roundings (activations to Q8_0/Q8_K/F16 values
  * before products, F16 KV, the F16 running sums of its flash attention) but
  * sums in its own order, so it agrees within tolerances, not bit for bit:
- * - F32 and F16 weights: the same 30 greedy tokens, top-5 probabilities within
- *   2e-3 on every clear step (llama.cpp's top1-top2 logit margin >= 0.05), also
- *   teacher-forced after a 6-token prompt batch (the tiled kernel). Measured:
- *   F32 2.3e-4 greedy / 1.1e-3 forced, F16 9.5e-4 / 1.3e-3 (on a 53-token text).
- * - Quantized weights: Q5_1 agrees as closely (all 30 tokens, top-5 within
- *   1.5e-6). Q8_0 and Q4_0 agree on every greedy token and on top-1 at every
- *   clear step, but their top-5 probabilities move by up to 2e-2: op by op,
- *   q, K, V agree with the reference to 4e-7 after the prompt batch (the tiled
- *   kernel sums in another order than the matrix x vector one), one of them
- *   lands on the other side of an F16 rounding in the cache, every later row
- *   of attention moves by one F16 step (3e-4 .. 5e-4; through the matrix x
- *   vector kernel this prompt happens not to flip, later steps do), and in
- *   this 64-wide model the Q8 activation roundings carry the step on. Held to
- *   3e-2. Against the
- *   reference backend with an F32 cache (no F16 rounding) the logits agree to
- *   1e-4 relative at every step (measured 1.8e-7 Q4_0, 2.9e-7 Q5_1; Q8_0 2.4e-7,
- *   not run each time).
- * Without a WebGPU adapter the tests skip with a message (fail under CI).
+ * - F32: the same greedy tokens, top-5 probabilities within 2e-3 on every clear
+ *   step (llama.cpp's top1-top2 logit margin >= 0.05), also teacher-forced
+ *   after a 6-token prompt batch (the tiled kernel). Measured 9.3e-5 over 16
+ *   greedy tokens (2.3e-4 over 30), forced 7.4e-5 over 11 steps (3.8e-4 over
+ *   20, 4.1e-4 over 30).
+ * - Q5_1: all greedy tokens, top-5 within 1.2e-6 (1.5e-6 over 30; held to
+ *   2e-3); against the reference backend with an F32 cache (no F16 rounding)
+ *   the logits agree to 1e-4 relative at every step (measured 1.7e-7 over 3
+ *   steps, 2.9e-7 over 6).
+ * One model (one GPU device, its kernels compiled once) per format serves all
+ * its checks. Without a WebGPU adapter the tests skip with a message (fail
+ * under CI).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Model } from '../../engine/model/model.ts';
 import { loadModel } from '../../engine/node/index.ts';
 import { fixture } from '../helpers/fixtures.ts';
@@ -35,22 +34,18 @@ import { compareRuns, describeComparison, medianStepDiff } from './compare.ts';
 import { disposeOracle, llamaCppForced, llamaCppGreedy, llamaCppTokenize } from './llama-cpp.ts';
 
 const PROMPT = 'Once upon a time';
-const GREEDY_TOKENS = 30;
+const GREEDY_TOKENS = 10;
 /** Shorter than the reference backend's oracle text: SwiftShader takes ~0.5 s a token here. */
-const FORCED_TEXT = 'Once upon a time, there was a big dog named Max. Max liked to run in the sun with his red ball.';
+const FORCED_TEXT = 'Once upon a time, there was a big dog named Max.';
 const FORCED_PROMPT = 6;
 const CLEAR_MARGIN = 0.05;
 
 /** [format, fixture, top-5 tolerance, quantized, logits against the reference]. */
 const FORMATS: [string, string, number, boolean, boolean][] = [
   ['F32', 'models/stories260K.gguf', 2e-3, false, false],
-  ['F16', 'models/stories260K-F16.gguf', 2e-3, false, false],
-  // Q8_0 against the reference: 2.4e-7 when measured; the random Gemma 2 model covers it (SwiftShader is slow)
-  ['Q8_0', 'models/stories260K-Q8_0.gguf', 3e-2, true, false],
-  ['Q4_0', 'models/stories260K-Q4_0.gguf', 3e-2, true, true],
   ['Q5_1', 'models/stories260K-Q5_1.gguf', 2e-3, true, true],
 ];
-const REFERENCE_STEPS = 6;
+const REFERENCE_STEPS = 3;
 const REFERENCE_TOL = 1e-4;
 
 const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
@@ -69,52 +64,51 @@ describe.skipIf(!gpuAvailable).each(FORMATS)(
   'stories260K %s: webgpu vs llama.cpp',
   (format, relativePath, probTol, quantized, againstReference) => {
     const path = fixture(relativePath);
+    let model: Model;
+    beforeAll(async () => {
+      if (path) model = await loadModel(path, { backend: 'webgpu' });
+    });
+    afterAll(() => model?.dispose());
 
-    it.skipIf(!path)('greedy continuation and top-5 (F32/F16: then teacher forcing after a prompt batch)', async () => {
+    it.skipIf(!path)('greedy continuation and top-5 (F32: then teacher forcing after a prompt batch)', async () => {
       const modelPath = path as string;
-      const model = await loadModel(modelPath, { backend: 'webgpu' });
-      try {
-        expect(model.info.backend).toMatch(/^webgpu/);
-        const ref = await llamaCppGreedy(modelPath, PROMPT, GREEDY_TOKENS);
-        const ours = await chordGreedy(model, PROMPT, GREEDY_TOKENS);
-        const c = compareRuns(ours, ref, { probTol, marginThreshold: CLEAR_MARGIN });
-        console.info(describeComparison(`webgpu ${format} greedy`, c));
-        expect(ours.promptTokens).toEqual(ref.promptTokens);
-        if (c.tokensAgree < GREEDY_TOKENS) expect(ref.margins[c.tokensAgree]).toBeLessThan(CLEAR_MARGIN);
-        else expect(ours.tokens).toEqual(ref.tokens);
-        expect(c.firstMismatch).toBeUndefined();
-        expect(c.top1AgreeOnClear).toBe(c.clearSteps);
-        expect(c.maxProbDiffOnClear).toBeLessThanOrEqual(probTol);
-        if (quantized) return;
+      expect(model.info.backend).toMatch(/^webgpu/);
+      const ref = await llamaCppGreedy(modelPath, PROMPT, GREEDY_TOKENS);
+      const ours = await chordGreedy(model, PROMPT, GREEDY_TOKENS);
+      const c = compareRuns(ours, ref, { probTol, marginThreshold: CLEAR_MARGIN });
+      console.info(describeComparison(`webgpu ${format} greedy`, c));
+      expect(ours.promptTokens).toEqual(ref.promptTokens);
+      if (c.tokensAgree < GREEDY_TOKENS) expect(ref.margins[c.tokensAgree]).toBeLessThan(CLEAR_MARGIN);
+      else expect(ours.tokens).toEqual(ref.tokens);
+      expect(c.firstMismatch).toBeUndefined();
+      expect(c.top1AgreeOnClear).toBe(c.clearSteps);
+      expect(c.maxProbDiffOnClear).toBeLessThanOrEqual(probTol);
+      if (quantized) return;
 
-        const ids = await llamaCppTokenize(modelPath, FORCED_TEXT, { addSpecial: true });
-        const [promptTokens, forced] = [ids.slice(0, FORCED_PROMPT), ids.slice(FORCED_PROMPT)];
-        const refForced = await llamaCppForced(modelPath, promptTokens, forced);
-        const oursForced = await chordForced(model, promptTokens, forced);
-        const f = compareRuns(oursForced, refForced, { probTol, marginThreshold: CLEAR_MARGIN });
-        console.info(
-          `${describeComparison(`webgpu ${format} forced`, f)}, median |dp| ${medianStepDiff(f).toExponential(2)}`,
-        );
-        expect(f.stepsCompared).toBe(forced.length);
-        expect(f.clearSteps).toBeGreaterThan(forced.length * 0.75);
-        expect(f.firstMismatch).toBeUndefined();
-        expect(f.top1AgreeOnClear).toBe(f.clearSteps);
-        expect(f.maxProbDiffOnClear).toBeLessThanOrEqual(probTol);
-      } finally {
-        await model.dispose();
-      }
+      const ids = await llamaCppTokenize(modelPath, FORCED_TEXT, { addSpecial: true });
+      const [promptTokens, forced] = [ids.slice(0, FORCED_PROMPT), ids.slice(FORCED_PROMPT)];
+      const refForced = await llamaCppForced(modelPath, promptTokens, forced);
+      const oursForced = await chordForced(model, promptTokens, forced);
+      const f = compareRuns(oursForced, refForced, { probTol, marginThreshold: CLEAR_MARGIN });
+      console.info(
+        `${describeComparison(`webgpu ${format} forced`, f)}, median |dp| ${medianStepDiff(f).toExponential(2)}`,
+      );
+      expect(f.stepsCompared).toBe(forced.length);
+      expect(f.clearSteps).toBeGreaterThan(forced.length * 0.75);
+      expect(f.firstMismatch).toBeUndefined();
+      expect(f.top1AgreeOnClear).toBe(f.clearSteps);
+      expect(f.maxProbDiffOnClear).toBeLessThanOrEqual(probTol);
     });
 
     it.skipIf(!path || !againstReference)(
       'logits as the reference backend computes them, with an F32 KV cache',
       async () => {
         const modelPath = path as string;
-        const gpu = await loadModel(modelPath, { backend: 'webgpu' });
         const js = await loadModel(modelPath, { backend: 'js' });
         try {
           const prompt = js.tokenize(PROMPT, { addSpecial: true });
           const [a, b] = [
-            await greedyLogits(gpu, prompt, REFERENCE_STEPS),
+            await greedyLogits(model, prompt, REFERENCE_STEPS),
             await greedyLogits(js, prompt, REFERENCE_STEPS),
           ];
           const errors = a.map((logits, step) => relativeError(logits, b[step]));
@@ -123,7 +117,6 @@ describe.skipIf(!gpuAvailable).each(FORMATS)(
           );
           for (const e of errors) expect(e).toBeLessThanOrEqual(REFERENCE_TOL);
         } finally {
-          await gpu.dispose();
           await js.dispose();
         }
       },

@@ -1,7 +1,7 @@
 /**
  * Whole forward passes on small random models, one per architecture family and
  * K-quant weight format, WebGPU against the reference backend with an F32 KV
- * cache: a 6-token prompt batch (the tiled kernel), then 3 single tokens. This
+ * cache: a 6-token prompt batch (the tiled kernel), then a single token. This
  * covers the family ops (biases, LayerNorm, GELU/GeGLU, fused QKV, LongRoPE
  * factors, soft-capping, sliding windows) where the model code uses them.
  * - exactF32 on both sides: logits within 2e-4 relative at every step (measured
@@ -12,6 +12,9 @@
  *   differences (~4e-7) flip a Q8 rounding now and then (found by comparing op by
  *   op: one flip in ffn_down's input moved its output by 1.4e-3) and the flips
  *   carry on; held to 3e-2 (measured <= 3.3e-7 without a flip, 1.1e-2 with).
+ *   Run on two of the models, one per rounding (Q8_K, Q8_0): each mode compiles
+ *   its own kernels (~2 s per format on SwiftShader), and matmul.test.ts checks
+ *   every format's rounding; phi3's 1.1e-2 was measured this way.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,14 +29,17 @@ import { gpuAvailable, relativeError } from './gpu.ts';
 const TOLERANCE_EXACT = 2e-4;
 const TOLERANCE_ROUNDED = 3e-2;
 const base = { dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, ffn: 512, vocab: 'spm-bytes', vocabSize: 300 } as const;
-const CASES: [string, Partial<RandomModelOptions> & { weightType: GGMLType }][] = [
-  ['llama Q4_K', { weightType: GGMLType.Q4_K }],
-  ['qwen2 Q6_K', { arch: 'qwen2', weightType: GGMLType.Q6_K }],
-  ['phi2 Q5_K', { arch: 'phi2', weightType: GGMLType.Q5_K }],
-  ['phi3 Q3_K', { arch: 'phi3', weightType: GGMLType.Q3_K, longRope: { originalContext: 32, attnFactor: 1.1 } }],
-  ['gemma Q2_K', { arch: 'gemma', weightType: GGMLType.Q2_K }],
-  ['gemma2 Q8_0', { arch: 'gemma2', weightType: GGMLType.Q8_0, slidingWindow: 4 }],
+/** [label, model, also with llama.cpp's roundings]. */
+const CASES: [string, Partial<RandomModelOptions> & { weightType: GGMLType }, boolean][] = [
+  ['llama Q4_K', { weightType: GGMLType.Q4_K }, true],
+  ['qwen2 Q6_K', { arch: 'qwen2', weightType: GGMLType.Q6_K }, false],
+  ['phi2 Q5_K', { arch: 'phi2', weightType: GGMLType.Q5_K }, false],
+  ['phi3 Q3_K', { arch: 'phi3', weightType: GGMLType.Q3_K, longRope: { originalContext: 32, attnFactor: 1.1 } }, false],
+  ['gemma Q2_K', { arch: 'gemma', weightType: GGMLType.Q2_K }, false],
+  ['gemma2 Q8_0', { arch: 'gemma2', weightType: GGMLType.Q8_0, slidingWindow: 4 }, true],
 ];
+/** Single tokens after the prompt batch (a second one would run the same kernels again; SwiftShader is slow). */
+const STEPS = 1;
 
 const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
 
@@ -48,19 +54,18 @@ describe.skipIf(!gpuAvailable)('webgpu whole model vs the reference, random mode
   const dir = mkdtempSync(join(tmpdir(), 'chord-webgpu-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it.each(CASES)('%s', async (label, opts) => {
+  it.each(CASES)('%s', async (label, opts, rounded) => {
     const path = join(dir, `${label.replace(/\W/g, '_')}.gguf`);
     await writeRandomLlamaModel(path, { ...base, seed: 7, ...opts });
     const prompt = [1, 40, 77, 120, 5, 250];
     const worst: string[] = [];
-    for (const [exactF32, tol] of [
-      [true, TOLERANCE_EXACT],
-      [false, TOLERANCE_ROUNDED],
-    ] as const) {
+    const modes: [boolean, number][] = [[true, TOLERANCE_EXACT]];
+    if (rounded) modes.push([false, TOLERANCE_ROUNDED]);
+    for (const [exactF32, tol] of modes) {
       const gpu = await loadModel(path, { backend: 'webgpu', exactF32 });
       const js = await loadModel(path, { backend: 'js', exactF32 });
       try {
-        const [a, b] = [await run(gpu, prompt, 3), await run(js, prompt, 3)];
+        const [a, b] = [await run(gpu, prompt, STEPS), await run(js, prompt, STEPS)];
         const errors = a.map((logits, i) => relativeError(logits, b[i]));
         worst.push(`${exactF32 ? 'exact' : 'rounded'} ${Math.max(...errors).toExponential(2)}`);
         for (const e of errors) expect(e).toBeLessThanOrEqual(tol);
