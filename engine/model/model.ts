@@ -82,6 +82,16 @@ export class Model {
     return new Sequence(this, forward, contextSize);
   }
 
+  /**
+   * Memory the backend holds on a device of its own (the WebGPU backend's buffers:
+   * weights, activations, KV caches), now; empty for backends in this process's memory.
+   */
+  memoryUsage(): { gpuBytes?: number } {
+    const backend = this.backend as Backend & { memoryUsage?(): { gpuBytes?: number } };
+    const gpuBytes = backend.memoryUsage?.().gpuBytes;
+    return gpuBytes === undefined ? {} : { gpuBytes };
+  }
+
   async dispose(): Promise<void> {
     await this.backend.dispose();
   }
