@@ -275,6 +275,8 @@ async function bench(args: string[]): Promise<number> {
       prefillTokPerS: (nPrompt / (t2 - t1)) * 1000,
       decodeTokPerS: (nGen / (t3 - t2)) * 1000,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      // With the sequence's KV cache still held; absent for backends without device memory.
+      gpuMemoryBytes: model.memoryUsage().gpuBytes,
       backend: model.info.backend,
       threads: intOption(values.threads, 'threads', 1),
       promptTokens: nPrompt,
