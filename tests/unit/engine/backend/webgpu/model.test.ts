@@ -65,6 +65,10 @@ describe.skipIf(!gpuAvailable)('webgpu whole model vs the reference, random mode
       const gpu = await loadModel(path, { backend: 'webgpu', exactF32 });
       const js = await loadModel(path, { backend: 'js', exactF32 });
       try {
+        // GPU memory as model.memoryUsage() reports it (chord bench prints it): at least the weights.
+        const weightBytes = gpu.file.tensors.reduce((sum, t) => sum + t.byteSize, 0);
+        expect(gpu.memoryUsage().gpuBytes).toBeGreaterThanOrEqual(weightBytes);
+        expect(js.memoryUsage()).toEqual({});
         const [a, b] = [await run(gpu, prompt, STEPS), await run(js, prompt, STEPS)];
         const errors = a.map((logits, i) => relativeError(logits, b[i]));
         worst.push(`${exactF32 ? 'exact' : 'rounded'} ${Math.max(...errors).toExponential(2)}`);
