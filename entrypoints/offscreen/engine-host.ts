@@ -275,11 +275,10 @@ export class EngineHost {
 
   private async loadStored(modelId: string, requestId: string): Promise<Model> {
     const source = await this.store.open(modelId);
-    const gpuFailure = this.gpuFailure;
-    try {
-      const model = await this.load(source, {
+    const loadOn = (backend: 'auto' | 'wasm') =>
+      this.load(source, {
         ...this.loadOptions,
-        backend: gpuFailure ? 'wasm' : 'auto',
+        backend,
         onProgress: (p) =>
           this.send({
             type: 'progress',
@@ -287,8 +286,22 @@ export class EngineHost {
             progress: { phase: 'load', bytesDone: p.loadedBytes, size: p.totalBytes },
           }),
       });
+    try {
+      let model: Model;
+      if (this.gpuFailure) model = await loadOn('wasm');
+      else {
+        try {
+          model = await loadOn('auto');
+        } catch (e) {
+          // The GPU that 'auto' took has no room for the weights (or was lost while loading): wasm, from now on.
+          const error = toChordError(e);
+          if (!(GPU_FAILURES.includes(error.code) && error.message.startsWith('webgpu'))) throw e;
+          this.gpuFailure = `${error.code}: ${error.message}`;
+          model = await loadOn('wasm');
+        }
+      }
       // The reason travels with the backend's description (done events carry it).
-      if (gpuFailure) model.info.backend += `; webgpu failed earlier (${gpuFailure})`;
+      if (this.gpuFailure) model.info.backend += `; webgpu failed earlier (${this.gpuFailure})`;
       return model;
     } finally {
       // The weights are copied into the backend; the chunks are not needed after loading.

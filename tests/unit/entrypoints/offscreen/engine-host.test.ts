@@ -129,4 +129,19 @@ describe.skipIf(!modelPath || !q8Path || !oraclePath)('engine host', () => {
     expect(last('again')).toMatchObject({ type: 'done' });
     expect(asked).toEqual(['auto', 'wasm']);
   });
+
+  it('a GPU without room for the weights: the same request loads the model on wasm and says why', async () => {
+    const asked: (string | undefined)[] = [];
+    const load: LoadModel = async (input, opts) => {
+      asked.push(opts?.backend);
+      if (opts?.backend === 'auto') throw new ChordError('OUT_OF_MEMORY', 'webgpu: no room for output.weight: test');
+      return loadModel(input, opts);
+    };
+    const { generate, last, f32 } = await hostWithModels(load);
+    await generate('first', 30, f32.id);
+    expect(last('first')).toMatchObject({ type: 'done', result: { text: story } });
+    const { backend } = (last('first') as { result: { backend: string } }).result;
+    expect(backend).toMatch(/^wasm.*webgpu failed earlier \(OUT_OF_MEMORY: webgpu: no room for output.weight: test\)$/);
+    expect(asked).toEqual(['auto', 'wasm']);
+  });
 });
