@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { GGMLType } from '../../quant/types.ts';
 import { convertibleTypes } from '../../tools/convert/convert.ts';
-import { convertHFFolder } from '../../tools/convert/hf-folder.ts';
+import { convertHFFolder } from '../hf-folder.ts';
 
 export const CONVERT_USAGE = `  convert HF_DIR OUT.gguf [--type F32|F16|BF16|Q8_0|Q4_0|Q4_1|Q5_0|Q5_1|...] [--pre NAME] [--json]
       A Hugging Face folder (config.json, *.safetensors, tokenizer.json, tokenizer_config.json) of a

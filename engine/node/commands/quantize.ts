@@ -3,11 +3,11 @@
  * and the Node library function behind it, quantizeFile. Progress goes to
  * stderr (one line per tensor); with --json, stdout holds only the report.
  */
-import { open, rename, rm } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { type QuantizeOptions, type QuantizeReport, quantizeGGUF } from '../../tools/quantize.ts';
 import { parseKeepRule } from '../../tools/quantize-plan.ts';
 import { fromFile } from '../file-source.ts';
+import { writeThroughPartialFile } from '../partial-file.ts';
 
 export const QUANTIZE_USAGE = `  quantize IN.gguf OUT.gguf --type TYPE [--keep NAME_GLOB[=TYPE]]... [--allow-requantize] [--json]
       TYPE: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K F16 BF16 F32
@@ -20,26 +20,8 @@ export const QUANTIZE_USAGE = `  quantize IN.gguf OUT.gguf --type TYPE [--keep N
  */
 export async function quantizeFile(inPath: string, outPath: string, opts: QuantizeOptions): Promise<QuantizeReport> {
   const source = await fromFile(inPath);
-  const partial = `${outPath}.partial`;
   try {
-    const out = await open(partial, 'w');
-    let report: QuantizeReport;
-    try {
-      report = await quantizeGGUF(
-        source,
-        async (chunk) => {
-          await out.write(chunk);
-        },
-        opts,
-      );
-    } finally {
-      await out.close();
-    }
-    await rename(partial, outPath);
-    return report;
-  } catch (e) {
-    await rm(partial, { force: true });
-    throw e;
+    return await writeThroughPartialFile(outPath, (sink) => quantizeGGUF(source, sink, opts));
   } finally {
     await source.close?.();
   }

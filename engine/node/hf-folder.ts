@@ -8,14 +8,15 @@
  * model.safetensors.index.json.
  */
 import { existsSync } from 'node:fs';
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { ChordError } from '../../../shared/errors.ts';
-import { writeGGUFStream } from '../../gguf/writer.ts';
-import type { ByteSource } from '../../io/byte-source.ts';
-import { fromFile } from '../../node/file-source.ts';
-import { parseSafetensorsIndex, readSafetensors } from '../safetensors.ts';
-import { type ConvertOptions, type HFModel, type HFTensor, planConversion } from './convert.ts';
+import { ChordError } from '../../shared/errors.ts';
+import { writeGGUFStream } from '../gguf/writer.ts';
+import type { ByteSource } from '../io/byte-source.ts';
+import { type ConvertOptions, type HFModel, type HFTensor, planConversion } from '../tools/convert/convert.ts';
+import { parseSafetensorsIndex, readSafetensors } from '../tools/safetensors.ts';
+import { fromFile } from './file-source.ts';
+import { writeThroughPartialFile } from './partial-file.ts';
 
 async function readJson(path: string, required: true): Promise<Record<string, unknown>>;
 async function readJson(path: string, required: false): Promise<Record<string, unknown> | undefined>;
@@ -100,23 +101,9 @@ export async function openHFFolder(dir: string): Promise<OpenHFFolder> {
  */
 export async function convertHFFolder(dir: string, outPath: string, opts: ConvertOptions = {}): Promise<number> {
   const model = await openHFFolder(dir);
-  const partial = `${outPath}.partial`;
   try {
     const { spec } = planConversion(model, opts);
-    const out = await open(partial, 'w');
-    let size: number;
-    try {
-      size = await writeGGUFStream(spec, async (chunk) => {
-        await out.write(chunk);
-      });
-    } finally {
-      await out.close();
-    }
-    await rename(partial, outPath);
-    return size;
-  } catch (e) {
-    await rm(partial, { force: true });
-    throw e;
+    return await writeThroughPartialFile(outPath, (sink) => writeGGUFStream(spec, sink));
   } finally {
     await model.close();
   }
