@@ -162,7 +162,7 @@ export function dotQ6_KX86(nBlocks: number, w: Uint8Array, wOffset: number, a: U
 }
 
 /** get_scale_min_k4: the 6-bit scale (which 0) or min (which 1) of sub-block m from scales[12]. */
-function scaleMinK4(w: Uint8Array, sc: number, m: number, which: 0 | 1): number {
+export function scaleMinK4(w: Uint8Array, sc: number, m: number, which: 0 | 1): number {
   if (m < 4) return w[sc + m + 4 * which] & 63;
   const packed = w[sc + m + 4];
   return which === 0 ? (packed & 0x0f) | ((w[sc + m - 4] >> 6) << 4) : (packed >> 4) | ((w[sc + m] >> 6) << 4);

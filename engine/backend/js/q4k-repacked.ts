@@ -1,6 +1,7 @@
 import { f16ToF32 } from '../../quant/fp16.ts';
 import { GGMLType } from '../../quant/types.ts';
 import { fmaF32 } from '../../quant/x86.ts';
+import { scaleMinK4 } from '../../quant/x86-k.ts';
 
 const Q4_K_SIZE = 144; // d, dmin (f16), scales[12], qs[128]
 const Q8_K_SIZE = 292; // d (f32), qs[256], bsums[16] (i16)
@@ -12,13 +13,6 @@ const Q8_K_SIZE = 292; // d (f32), qs[256], bsums[16] (i16)
  */
 export function isQ4_KRepacked(type: GGMLType, nRows: number): boolean {
   return type === GGMLType.Q4_K && nRows % 8 === 0;
-}
-
-/** get_scale_min_k4: the 6-bit scale (which 0) or min (which 1) of sub-block j from scales[12] at sc. */
-function subScale(w: Uint8Array, sc: number, j: number, which: 0 | 1): number {
-  if (j < 4) return w[sc + j + 4 * which] & 63;
-  const packed = w[sc + j + 4];
-  return which === 0 ? (packed & 0x0f) | ((w[sc + j - 4] >> 6) << 4) : (packed >> 4) | ((w[sc + j] >> 6) << 4);
 }
 
 /**
@@ -90,9 +84,9 @@ function repackedQ4_K(
         const q4 = j & 1 ? w[qs + e] >> 4 : w[qs + e] & 0x0f;
         dot += q4 * ((a[yb + 4 + j * 32 + e] << 24) >> 24);
       }
-      isum += subScale(w, xb + 4, j, 0) * dot;
+      isum += scaleMinK4(w, xb + 4, j, 0) * dot;
       const bsum = av.getInt16(yb + 260 + 4 * j, true) + av.getInt16(yb + 262 + 4 * j, true);
-      imin += subScale(w, xb + 4, j, 1) * bsum;
+      imin += scaleMinK4(w, xb + 4, j, 1) * bsum;
       if ((j + 1) % perStep === 0) {
         acc = fmaF32(Math.fround(isum), scale, acc);
         accMin = fmaF32(Math.fround(imin), minScale, accMin);
