@@ -32,9 +32,9 @@ export interface LoadOptions {
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...FAMILIES.keys()];
 
 /**
- * 'auto' is the wasm backend where it runs (its kernels only speed up the
- * quantized products; the all-f32 mode stays in the reference backend), else
- * the reference backend, with the reason in its description.
+ * 'auto' is WebGPU where webgpuForAuto says so, else the wasm backend where it
+ * runs, else the reference backend (which also keeps the all-f32 mode), with
+ * the reason in the backend's description.
  */
 async function createBackend(opts: LoadOptions, weightBytes: number): Promise<Backend> {
   const requested = opts.backend ?? 'auto';
@@ -49,12 +49,12 @@ async function createBackend(opts: LoadOptions, weightBytes: number): Promise<Ba
   if (requested === 'auto') {
     const { createWebGPUBackend, webgpuForAuto } = await import('../backend/webgpu/index.ts');
     const choice = await webgpuForAuto();
-    autoReason = `; ${choice.reason}`;
+    autoReason = choice.reason;
     if (choice.use) {
       try {
         return withDescription(await createWebGPUBackend(jsOptions), choice.reason);
       } catch (e) {
-        autoReason = `; webgpu failed: ${(e as Error).message}`;
+        autoReason = `webgpu failed: ${(e as Error).message}`;
       }
     }
   }
@@ -67,18 +67,14 @@ async function createBackend(opts: LoadOptions, weightBytes: number): Promise<Ba
         weightBytes,
         ...jsOptions,
       });
-      return autoReason ? withDescription(wasm, autoReason.slice(2)) : wasm;
+      return autoReason ? withDescription(wasm, autoReason) : wasm;
     } catch (e) {
       // A model too big for wasm32 would not fit the reference backend's memory either (a
       // browser tab has less): say so rather than fall back.
       if (requested === 'wasm' || (e instanceof ChordError && e.code === 'OUT_OF_MEMORY')) {
         throw e instanceof ChordError ? e : new ChordError('BACKEND_UNAVAILABLE', `wasm: ${(e as Error).message}`);
       }
-      const js = new JsBackend(jsOptions);
-      Object.defineProperty(js, 'description', {
-        value: `${js.description}; wasm unavailable: ${(e as Error).message}`,
-      });
-      return js;
+      return withDescription(new JsBackend(jsOptions), `wasm unavailable: ${(e as Error).message}`);
     }
   }
   throw new ChordError('BACKEND_UNAVAILABLE', `the ${requested} backend is not available in this build`);
