@@ -25,15 +25,7 @@ import { fixture } from '../helpers/fixtures.ts';
 import { chordForced, chordGreedy } from './chord.ts';
 import { compareRuns, describeComparison, medianStepDiff } from './compare.ts';
 import { disposeOracle, llamaCppForced, llamaCppGreedy, llamaCppTokenize } from './llama-cpp.ts';
-
-const PROMPT = 'Once upon a time';
-const GREEDY_TOKENS = 30;
-/** Not the greedy story, so teacher forcing visits flatter distributions too. */
-const FORCED_TEXT =
-  'Once upon a time, there was a big dog named Max. Max liked to run in the sun with his red ball. ' +
-  'One day, the ball went into the water and Max was sad.';
-/** Prompt tokens evaluated as one batch before the forced steps. */
-const FORCED_PROMPT = 6;
+import { FORCED_PROMPT, FORCED_TEXT, GREEDY_TOKENS, PROMPT, STORIES_FILES } from './stories260k.ts';
 
 interface Tolerances {
   /** Top-5 |dp| with F16 KV on both sides. */
@@ -54,11 +46,11 @@ const HALF: Tolerances = { probTolF16Kv: 1e-5, probTolF32Kv: 2e-3, medianF32Kv: 
 const QUANT: Tolerances = { probTolF16Kv: 1e-5, probTolF32Kv: 1e-5, medianF32Kv: 1e-5, clearMargin: 0.05 };
 
 const FORMATS: [string, string, Tolerances][] = [
-  ['F32', 'models/stories260K.gguf', FLOAT],
-  ['F16', 'models/stories260K-F16.gguf', HALF],
-  ['Q8_0', 'models/stories260K-Q8_0.gguf', QUANT],
-  ['Q4_0', 'models/stories260K-Q4_0.gguf', QUANT],
-  ['Q5_1', 'models/stories260K-Q5_1.gguf', QUANT],
+  ['F32', STORIES_FILES.F32, FLOAT],
+  ['F16', STORIES_FILES.F16, HALF],
+  ['Q8_0', STORIES_FILES.Q8_0, QUANT],
+  ['Q4_0', STORIES_FILES.Q4_0, QUANT],
+  ['Q5_1', STORIES_FILES.Q5_1, QUANT],
 ];
 
 afterAll(disposeOracle);

@@ -20,22 +20,17 @@ import { fixture } from '../helpers/fixtures.ts';
 import { chordForced, chordGreedy } from './chord.ts';
 import { compareRuns, describeComparison } from './compare.ts';
 import { disposeOracle, llamaCppForced, llamaCppGreedy, llamaCppTokenize } from './llama-cpp.ts';
+import { FORCED_PROMPT, FORCED_TEXT, GREEDY_TOKENS, PROMPT, STORIES_FILES } from './stories260k.ts';
 
-const PROMPT = 'Once upon a time';
-const GREEDY_TOKENS = 30;
-const FORCED_TEXT =
-  'Once upon a time, there was a big dog named Max. Max liked to run in the sun with his red ball. ' +
-  'One day, the ball went into the water and Max was sad.';
-const FORCED_PROMPT = 6;
 const CLEAR_MARGIN = 0.05;
 const THREADS = 2;
 
 const FORMATS: [string, string, number][] = [
-  ['F32', 'models/stories260K.gguf', 1e-3],
-  ['F16', 'models/stories260K-F16.gguf', 1e-5],
-  ['Q8_0', 'models/stories260K-Q8_0.gguf', 1e-5],
-  ['Q4_0', 'models/stories260K-Q4_0.gguf', 1e-5],
-  ['Q5_1', 'models/stories260K-Q5_1.gguf', 1e-5],
+  ['F32', STORIES_FILES.F32, 1e-3],
+  ['F16', STORIES_FILES.F16, 1e-5],
+  ['Q8_0', STORIES_FILES.Q8_0, 1e-5],
+  ['Q4_0', STORIES_FILES.Q4_0, 1e-5],
+  ['Q5_1', STORIES_FILES.Q5_1, 1e-5],
 ];
 
 afterAll(disposeOracle);

@@ -32,18 +32,17 @@ import { gpuAvailable, relativeError } from '../unit/engine/backend/webgpu/gpu.t
 import { chordForced, chordGreedy } from './chord.ts';
 import { compareRuns, describeComparison, medianStepDiff } from './compare.ts';
 import { disposeOracle, llamaCppForced, llamaCppGreedy, llamaCppTokenize } from './llama-cpp.ts';
+import { FORCED_PROMPT, PROMPT, STORIES_FILES } from './stories260k.ts';
 
-const PROMPT = 'Once upon a time';
+/** Fewer tokens and a shorter forced text than the other oracle files: SwiftShader takes ~0.5 s a token here. */
 const GREEDY_TOKENS = 10;
-/** Shorter than the reference backend's oracle text: SwiftShader takes ~0.5 s a token here. */
 const FORCED_TEXT = 'Once upon a time, there was a big dog named Max.';
-const FORCED_PROMPT = 6;
 const CLEAR_MARGIN = 0.05;
 
 /** [format, fixture, top-5 tolerance, quantized, logits against the reference]. */
 const FORMATS: [string, string, number, boolean, boolean][] = [
-  ['F32', 'models/stories260K.gguf', 2e-3, false, false],
-  ['Q5_1', 'models/stories260K-Q5_1.gguf', 2e-3, true, true],
+  ['F32', STORIES_FILES.F32, 2e-3, false, false],
+  ['Q5_1', STORIES_FILES.Q5_1, 2e-3, true, true],
 ];
 const REFERENCE_STEPS = 3;
 const REFERENCE_TOL = 1e-4;
