@@ -107,9 +107,14 @@ export class EngineHost {
     if (request.type === 'install') this.downloads.add(request.id);
     this.serve(request, controller)
       .catch((e: unknown) => {
-        const error = controller.signal.aborted
-          ? new ChordError('ABORTED', 'the request was aborted')
-          : toChordError(e);
+        // A generation ended by the loss of the GPU it ran on reports that, not an abort.
+        const { aborted, reason } = controller.signal;
+        const error =
+          aborted && reason instanceof ChordError
+            ? reason
+            : aborted
+              ? new ChordError('ABORTED', 'the request was aborted')
+              : toChordError(e);
         this.send({ type: 'error', id: request.id, error: error.toJSON() });
       })
       .finally(() => {
@@ -178,7 +183,7 @@ export class EngineHost {
     const { model: wanted, ...sampling } = options;
     const modelId = await this.pickModel(wanted);
     const lease = await this.lease(modelId, id, controller);
-    let gpuLost = false;
+    let gpuLost: ChordError | undefined;
     try {
       const { model } = lease;
       if (signal.aborted) throw new ChordError('ABORTED', 'the request was aborted');
@@ -212,14 +217,20 @@ export class EngineHost {
       });
     } catch (e) {
       const error = toChordError(e);
-      gpuLost = lease.model.info.backend.startsWith('webgpu') && GPU_FAILURES.includes(error.code);
-      if (gpuLost) this.gpuFailure ??= `${error.code}: ${error.message}`;
+      if (lease.model.info.backend.startsWith('webgpu') && GPU_FAILURES.includes(error.code) && !signal.aborted) {
+        gpuLost = error;
+        this.gpuFailure ??= `${error.code}: ${error.message}`;
+      }
       throw e;
     } finally {
       lease.release();
-      // This request ends with the GPU's error; the next one reloads the model on wasm
-      // (queued now, so no lease taken after this error can still get the GPU model).
-      if (gpuLost) void this.leases.take(() => this.unload(true));
+      // This request ends with the GPU's error, and so do the others running on that model;
+      // the next one reloads the model on wasm (queued now, so no lease taken after this
+      // error can still get the GPU model).
+      if (gpuLost) {
+        const lost = gpuLost;
+        void this.leases.take(() => this.unload(lost, lease.loaded));
+      }
     }
   }
 
@@ -245,7 +256,7 @@ export class EngineHost {
     modelId: string,
     requestId: string,
     user: AbortController,
-  ): Promise<{ model: Model; release(): void }> {
+  ): Promise<{ model: Model; loaded: Loaded; release(): void }> {
     const loaded = await this.leases.take(async () => {
       let current = this.loaded;
       if (current?.id === modelId) {
@@ -266,7 +277,7 @@ export class EngineHost {
       if (loaded.users.size === 0) for (const resume of loaded.idle.splice(0)) resume();
     };
     try {
-      return { model: await loaded.model, release };
+      return { model: await loaded.model, loaded, release };
     } catch (e) {
       release();
       throw e;
@@ -309,11 +320,15 @@ export class EngineHost {
     }
   }
 
-  /** Unloads the model once the generations using it have ended (`abort`: ends them first). */
-  private async unload(abort = false): Promise<void> {
+  /**
+   * Unloads the model once the generations using it have ended. `abort` ends them
+   * first: `true` as aborted, a ChordError (the GPU they run on is lost) with that error.
+   * `only`: unloads that model only if it is still the loaded one.
+   */
+  private async unload(abort: boolean | ChordError = false, only?: Loaded): Promise<void> {
     const previous = this.loaded;
-    if (!previous) return;
-    if (abort) for (const user of previous.users) user.abort();
+    if (!previous || (only && previous !== only)) return;
+    if (abort) for (const user of previous.users) user.abort(abort === true ? undefined : abort);
     if (previous.users.size > 0) await new Promise<void>((resolve) => previous.idle.push(resolve));
     if (this.loaded === previous) this.loaded = undefined;
     await (await previous.model.catch(() => undefined))?.dispose();

@@ -94,9 +94,13 @@ describe.skipIf(!modelPath || !q8Path || !oraclePath)('engine host', () => {
     expect(last('after')).toMatchObject({ type: 'error', error: { code: 'MODEL_NOT_FOUND' } });
   });
 
-  it('a GPU device lost mid-generation ends that request; the next one runs on wasm and says why', async () => {
-    // 'auto' answers with a model whose (fake) GPU is lost after 3 forward passes:
-    // the reference backend, reporting itself as webgpu, throwing as the WebGPU backend does.
+  /**
+   * A load whose 'auto' answers with a model whose (fake) GPU is lost after `reads`
+   * forward passes: the reference backend, reporting itself as webgpu, throwing as
+   * the WebGPU backend does (the failed read, then every later one). `asked` lists
+   * the backends asked for.
+   */
+  function gpuLostAfter(reads: number): { load: LoadModel; asked: (string | undefined)[] } {
     const asked: (string | undefined)[] = [];
     const load: LoadModel = async (input, opts) => {
       asked.push(opts?.backend);
@@ -105,13 +109,18 @@ describe.skipIf(!modelPath || !q8Path || !oraclePath)('engine host', () => {
       model.info.backend = 'webgpu (fake adapter)';
       const backend = (model as unknown as { backend: Backend }).backend;
       const read = backend.read.bind(backend);
-      let reads = 0;
+      let done = 0;
       backend.read = (x) => {
-        if (++reads > 3) return Promise.reject(new ChordError('GPU_DEVICE_LOST', 'webgpu: device lost: test'));
+        if (++done > reads) return Promise.reject(new ChordError('GPU_DEVICE_LOST', 'webgpu: device lost: test'));
         return read(x);
       };
       return model;
     };
+    return { load, asked };
+  }
+
+  it('a GPU device lost mid-generation ends that request; the next one runs on wasm and says why', async () => {
+    const { load, asked } = gpuLostAfter(3);
     const { generate, textOf, last, f32 } = await hostWithModels(load);
     await generate('on-gpu', 30, f32.id);
     expect(last('on-gpu')).toMatchObject({ type: 'error', error: { code: 'GPU_DEVICE_LOST' } });
@@ -127,6 +136,22 @@ describe.skipIf(!modelPath || !q8Path || !oraclePath)('engine host', () => {
     // It stays on wasm: no reload, no second try of the GPU.
     await generate('again', 2, f32.id);
     expect(last('again')).toMatchObject({ type: 'done' });
+    expect(asked).toEqual(['auto', 'wasm']);
+  });
+
+  it('a GPU device lost ends every generation running on it with GPU_DEVICE_LOST, not ABORTED', async () => {
+    const { load, asked } = gpuLostAfter(8);
+    const { generate, textOf, last, f32 } = await hostWithModels(load);
+    await Promise.all(['a', 'b', 'c'].map((id) => generate(id, 30, f32.id)));
+    for (const id of ['a', 'b', 'c']) {
+      expect(last(id)).toMatchObject({
+        type: 'error',
+        error: { code: 'GPU_DEVICE_LOST', message: 'webgpu: device lost: test' },
+      });
+      expect(textOf(id)).toBe(story.slice(0, textOf(id).length));
+    }
+    await generate('after', 30, f32.id);
+    expect(last('after')).toMatchObject({ type: 'done', result: { text: story } });
     expect(asked).toEqual(['auto', 'wasm']);
   });
 
