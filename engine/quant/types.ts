@@ -42,6 +42,23 @@ export enum GGMLType {
 
 export const QK_K = 256;
 
+/** The weight formats the engine computes with and writes: the 13 of the kernels, the quantizer and the oracle tests. */
+export const WEIGHT_TYPES: readonly GGMLType[] = [
+  GGMLType.F32,
+  GGMLType.F16,
+  GGMLType.BF16,
+  GGMLType.Q4_0,
+  GGMLType.Q4_1,
+  GGMLType.Q5_0,
+  GGMLType.Q5_1,
+  GGMLType.Q8_0,
+  GGMLType.Q2_K,
+  GGMLType.Q3_K,
+  GGMLType.Q4_K,
+  GGMLType.Q5_K,
+  GGMLType.Q6_K,
+];
+
 export interface TypeTraits {
   readonly type: GGMLType;
   readonly name: string;

@@ -11,7 +11,7 @@
 import { ChordError } from '../../shared/errors.ts';
 import { optNumber, optNumberArray, optString } from '../gguf/metadata.ts';
 import type { GGUFFile, GGUFTensorInfo } from '../gguf/types.ts';
-import { GGMLType, typeTraits } from '../quant/types.ts';
+import { GGMLType, typeTraits, WEIGHT_TYPES } from '../quant/types.ts';
 
 /** llama.h `enum llama_ftype` (general.file_type), for the file types we write. */
 export const FILE_TYPES = {
@@ -57,32 +57,15 @@ export interface KeepRule {
   readonly type?: GGMLType;
 }
 
-/** Tensor types a --keep rule may name: those we can write and llama.cpp loads as weights. */
-export const KEEP_TYPES: readonly GGMLType[] = [
-  GGMLType.F32,
-  GGMLType.F16,
-  GGMLType.BF16,
-  GGMLType.Q4_0,
-  GGMLType.Q4_1,
-  GGMLType.Q5_0,
-  GGMLType.Q5_1,
-  GGMLType.Q8_0,
-  GGMLType.Q2_K,
-  GGMLType.Q3_K,
-  GGMLType.Q4_K,
-  GGMLType.Q5_K,
-  GGMLType.Q6_K,
-];
-
 /** Parses `GLOB=TYPE` or `GLOB`. */
 export function parseKeepRule(text: string): KeepRule {
   const eq = text.lastIndexOf('=');
   if (eq < 0) return { glob: text };
   const glob = text.slice(0, eq);
   const typeName = text.slice(eq + 1).toUpperCase();
-  const type = KEEP_TYPES.find((t) => GGMLType[t] === typeName);
+  const type = WEIGHT_TYPES.find((t) => GGMLType[t] === typeName);
   if (glob === '' || type === undefined) {
-    const known = KEEP_TYPES.map((t) => GGMLType[t]).join(', ');
+    const known = WEIGHT_TYPES.map((t) => GGMLType[t]).join(', ');
     throw new ChordError('INVALID_ARGUMENT', `--keep '${text}': expected NAME_GLOB=TYPE with TYPE one of ${known}`, {
       rule: text,
     });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { getLlama, type Llama, LlamaLogLevel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGGUF } from '../../../engine/gguf/reader.ts';
-import { GGMLType } from '../../../engine/quant/types.ts';
+import { GGMLType, WEIGHT_TYPES } from '../../../engine/quant/types.ts';
 import { fixture } from '../../helpers/fixtures.ts';
 import { randomLlamaModel, randomModel, writeRandomLlamaModel } from '../../helpers/random-model.ts';
 
@@ -45,24 +45,8 @@ async function runInLlamaCpp(path: string, prompt: string) {
   }
 }
 
-const TYPES = [
-  GGMLType.F32,
-  GGMLType.F16,
-  GGMLType.BF16,
-  GGMLType.Q4_0,
-  GGMLType.Q4_1,
-  GGMLType.Q5_0,
-  GGMLType.Q5_1,
-  GGMLType.Q8_0,
-  GGMLType.Q2_K,
-  GGMLType.Q3_K,
-  GGMLType.Q4_K,
-  GGMLType.Q5_K,
-  GGMLType.Q6_K,
-];
-
 describe.skipIf(!haveStories)('randomLlamaModel loads and runs in llama.cpp', () => {
-  for (const type of TYPES) {
+  for (const type of WEIGHT_TYPES) {
     it(`${GGMLType[type]}`, async () => {
       // K-quants need rows that are whole 256-element blocks; 256 suits every type.
       const bytes = randomLlamaModel({

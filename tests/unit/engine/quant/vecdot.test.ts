@@ -16,7 +16,7 @@ import {
   vecDot,
   vecDotTypeOf,
 } from '../../../../engine/quant/index.ts';
-import { GGMLType } from '../../../../engine/quant/types.ts';
+import { GGMLType, WEIGHT_TYPES } from '../../../../engine/quant/types.ts';
 import { isChordError } from '../../../../shared/errors.ts';
 import {
   concat,
@@ -233,22 +233,7 @@ function randomWeights(type: GGMLType, n: number, next: () => number): Uint8Arra
 }
 
 describe('vecDot agrees with the dot of the dequantized rows', () => {
-  const types = [
-    GGMLType.F32,
-    GGMLType.F16,
-    GGMLType.BF16,
-    GGMLType.Q4_0,
-    GGMLType.Q4_1,
-    GGMLType.Q5_0,
-    GGMLType.Q5_1,
-    GGMLType.Q8_0,
-    GGMLType.Q2_K,
-    GGMLType.Q3_K,
-    GGMLType.Q4_K,
-    GGMLType.Q5_K,
-    GGMLType.Q6_K,
-  ];
-  for (const type of types) {
+  for (const type of WEIGHT_TYPES) {
     it(`${GGMLType[type]}`, () => {
       const aType = vecDotTypeOf(type);
       for (let seed = 1; seed <= 20; seed++) {
