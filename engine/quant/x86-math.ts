@@ -90,7 +90,7 @@ const EXP2F_TAB = [
   0x3fefa4afa2a490dan,
   0x3fefd0765b6e4540n,
 ];
-const EXP2_I32 = (() => {
+export const EXP2_I32 = (() => {
   const f64 = new Float64Array(1);
   const u64 = new BigUint64Array(f64.buffer);
   return Float64Array.from(EXP2F_TAB, (t, i) => {
@@ -98,11 +98,11 @@ const EXP2_I32 = (() => {
     return f64[0];
   });
 })();
-const INV_LN2_N = 0x171547652b82fe * 2 ** -52 * 32; // 0x1.71547652b82fep+0 * N
+export const INV_LN2_N = 0x171547652b82fe * 2 ** -52 * 32; // 0x1.71547652b82fep+0 * N
 const SHIFT_D = 0x18000000000000 * 2 ** 0; // 0x1.8p+52
-const EC0 = (0x1c6af84b912394 * 2 ** -57) / 32 ** 3; // 0x1.c6af84b912394p-5 / N^3
-const EC1 = (0x1ebfce50fac4f3 * 2 ** -55) / 32 ** 2; // 0x1.ebfce50fac4f3p-3 / N^2
-const EC2 = (0x162e42ff0c52d6 * 2 ** -53) / 32; // 0x1.62e42ff0c52d6p-1 / N
+export const EC0 = (0x1c6af84b912394 * 2 ** -57) / 32 ** 3; // 0x1.c6af84b912394p-5 / N^3
+export const EC1 = (0x1ebfce50fac4f3 * 2 ** -55) / 32 ** 2; // 0x1.ebfce50fac4f3p-3 / N^2
+export const EC2 = (0x162e42ff0c52d6 * 2 ** -53) / 32; // 0x1.62e42ff0c52d6p-1 / N
 
 /**
  * glibc's expf (sysdeps/ieee754/flt-32/e_expf.c, from ARM optimized-routines),
