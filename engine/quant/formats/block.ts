@@ -55,6 +55,13 @@ export function int8ViewOf(b: Uint8Array): Int8Array {
 }
 
 /** Unsigned 16-bit little-endian. */
+/** max |x| over n values from `start`: the scale of the 8-bit formats. */
+export function absMax(src: Float32Array, start: number, n: number): number {
+  let amax = 0;
+  for (let j = 0; j < n; j++) amax = Math.max(amax, Math.abs(src[start + j]));
+  return amax;
+}
+
 export function readU16(b: Uint8Array, o: number): number {
   return b[o] | (b[o + 1] << 8);
 }

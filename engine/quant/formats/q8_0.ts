@@ -13,6 +13,7 @@
  */
 import { GGMLType } from '../types.ts';
 import {
+  absMax,
   type BlockCodec,
   fround,
   int8ViewOf,
@@ -35,18 +36,12 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
   }
 }
 
-function blockAbsMax(src: Float32Array, x: number): number {
-  let amax = 0;
-  for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[x + j]));
-  return amax;
-}
-
 /** quantize_row_q8_0_ref. */
 function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   for (let i = 0; i < nBlocks; i++) {
     const x = srcOffset + i * QK;
     const b = dstOffset + i * SIZE;
-    const d = fround(blockAbsMax(src, x) / 127);
+    const d = fround(absMax(src, x, QK) / 127);
     const id = d !== 0 ? fround(1 / d) : 0;
     writeF16(dst, b, d);
     for (let j = 0; j < QK; j++) dst[b + 2 + j] = roundHalfAway(fround(src[x + j] * id)) & 0xff;
@@ -64,7 +59,7 @@ export function quantizeQ8_0Activations(
   for (let i = 0; i < nBlocks; i++) {
     const x = srcOffset + i * QK;
     const b = dstOffset + i * SIZE;
-    const max = blockAbsMax(src, x);
+    const max = absMax(src, x, QK);
     writeF16(dst, b, fround(max / 127));
     const id = max !== 0 ? fround(127 / max) : 0;
     for (let j = 0; j < QK; j++) {

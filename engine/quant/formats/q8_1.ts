@@ -12,7 +12,7 @@
  * There is no Q8_1 x Q8_1 dot product in ggml either.
  */
 import { GGMLType } from '../types.ts';
-import { type BlockCodec, fround, readF16, readI8, roundHalfAway, roundHalfEven, writeF16 } from './block.ts';
+import { absMax, type BlockCodec, fround, readF16, readI8, roundHalfAway, roundHalfEven, writeF16 } from './block.ts';
 
 const QK = 32;
 const SIZE = 36;
@@ -26,18 +26,12 @@ function dequantize(src: Uint8Array, srcOffset: number, dst: Float32Array, dstOf
   }
 }
 
-function blockAbsMax(src: Float32Array, x: number): number {
-  let amax = 0;
-  for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[x + j]));
-  return amax;
-}
-
 /** quantize_row_q8_1_ref. */
 function quantize(src: Float32Array, srcOffset: number, dst: Uint8Array, dstOffset: number, nBlocks: number): void {
   for (let i = 0; i < nBlocks; i++) {
     const x = srcOffset + i * QK;
     const b = dstOffset + i * SIZE;
-    const d = fround(blockAbsMax(src, x) / 127);
+    const d = fround(absMax(src, x, QK) / 127);
     const id = d !== 0 ? fround(1 / d) : 0;
     writeF16(dst, b, d);
     let sum = 0;
@@ -61,7 +55,7 @@ export function quantizeQ8_1Activations(
   for (let i = 0; i < nBlocks; i++) {
     const x = srcOffset + i * QK;
     const b = dstOffset + i * SIZE;
-    const max = blockAbsMax(src, x);
+    const max = absMax(src, x, QK);
     const d = fround(max / 127);
     writeF16(dst, b, d);
     const id = max !== 0 ? fround(127 / max) : 0;
