@@ -43,7 +43,7 @@ import {
   SWIGLU,
 } from './wgsl/ops.ts';
 
-export { probeWebGPU, type WebGPUProbe, webgpuForAuto } from './device.ts';
+export { type GpuNeeds, probeWebGPU, type WebGPUProbe, webgpuForAuto } from './device.ts';
 
 /**
  * The WebGPU backend: weights stay in their GGUF block layout in storage
