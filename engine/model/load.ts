@@ -2,12 +2,13 @@ import { ChordError, throwIfAborted } from '../../shared/errors.ts';
 import type { Backend, BackendName } from '../backend/backend.ts';
 import { JsBackend } from '../backend/js/index.ts';
 import type { SpawnWorker } from '../backend/wasm/pool.ts';
+import type { GpuNeeds } from '../backend/webgpu/device.ts';
 import { readGGUF, readTensorBytes } from '../gguf/reader.ts';
 import type { ByteSource } from '../io/byte-source.ts';
 import { TYPE_TRAITS } from '../quant/types.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { FAMILIES, tensorSpecs } from './family.ts';
-import { readHParams } from './hparams.ts';
+import { type HParams, readHParams } from './hparams.ts';
 import { Model, summarizeTensorTypes } from './model.ts';
 
 export interface LoadProgress {
@@ -31,12 +32,51 @@ export interface LoadOptions {
 /** Architectures whose forward pass we have, by GGUF general.architecture (engine/model/family.ts). */
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...FAMILIES.keys()];
 
+/** Rows of the largest batch a prompt reaches the backend in (sequence.ts's prefillBatches: 64 to 127). */
+const LARGEST_BATCH = 127;
+/** The context of a sequence made without asking for one (Model.createSequence): min(trained, 4096). */
+const DEFAULT_CONTEXT = 4096;
+
 /**
- * 'auto' is WebGPU where webgpuForAuto says so, else the wasm backend where it
- * runs, else the reference backend (which also keeps the all-f32 mode), with
- * the reason in the backend's description.
+ * What the model asks of a GPU: its weights, an F16 KV cache for one sequence of
+ * the default context, and an upper bound of the forward pass's activations
+ * (Forward's scratch for the largest prompt batch and for one row, the logits,
+ * the rounded copy of a product's input).
  */
-async function createBackend(opts: LoadOptions, weightBytes: number): Promise<Backend> {
+export function gpuNeeds(hp: HParams, tensors: readonly { byteSize: number; shape: readonly number[] }[]): GpuNeeds {
+  let weightBytes = 0;
+  let weightRowBytes = 0;
+  for (const t of tensors) {
+    weightBytes += t.byteSize;
+    const rows = t.shape.slice(1).reduce((a, b) => a * b, 1);
+    // vectors are held decoded to f32
+    weightRowBytes = Math.max(weightRowBytes, t.shape.length === 1 ? t.shape[0] * 4 : t.byteSize / rows);
+  }
+  const kvLayerBytes = Math.min(hp.nCtxTrain, DEFAULT_CONTEXT) * hp.nKvHeads * hp.headDim * 2;
+  const q = hp.nHeads * hp.headDim;
+  const kv = hp.nKvHeads * hp.headDim;
+  // x, xb, ao, fo, pn; q, att; k, v; a fused qkv; gate, up and a fused gate|up
+  const rowFloats = 5 * hp.nEmbd + 2 * q + 2 * kv + (q + 2 * kv) + 4 * hp.nFF;
+  const widest = Math.max(hp.nEmbd, q + 2 * kv, 2 * hp.nFF);
+  const activationBytes = 4 * ((LARGEST_BATCH + 1) * rowFloats + 2 * hp.vocabSize + LARGEST_BATCH * widest);
+  return {
+    weightBytes,
+    weightRowBytes,
+    kvCacheBytes: 2 * hp.nLayers * kvLayerBytes,
+    kvLayerBytes,
+    activationBytes,
+    largestActivationBytes: 4 * Math.max(LARGEST_BATCH * widest, hp.vocabSize),
+  };
+}
+
+/**
+ * 'auto' is WebGPU where webgpuForAuto says so (an adapter, and the model's
+ * `needs` fit it), else the wasm backend where it runs, else the reference
+ * backend (which also keeps the all-f32 mode), with the reason in the backend's
+ * description.
+ */
+async function createBackend(opts: LoadOptions, needs: GpuNeeds): Promise<Backend> {
+  const weightBytes = needs.weightBytes;
   const requested = opts.backend ?? 'auto';
   const jsOptions = { exactF32: opts.exactF32, flashAttention: opts.flashAttention };
   if (requested === 'js' || (requested === 'auto' && opts.exactF32)) return new JsBackend(jsOptions);
@@ -48,7 +88,7 @@ async function createBackend(opts: LoadOptions, weightBytes: number): Promise<Ba
   let autoReason = '';
   if (requested === 'auto') {
     const { createWebGPUBackend, webgpuForAuto } = await import('../backend/webgpu/index.ts');
-    const choice = await webgpuForAuto();
+    const choice = await webgpuForAuto(needs);
     autoReason = choice.reason;
     if (choice.use) {
       try {
@@ -101,7 +141,22 @@ export async function loadModelFromOwnedSource(open: () => Promise<ByteSource>, 
 }
 
 /** Reads and validates a GGUF model, loads its weights into a backend, and builds its tokenizer. */
-export async function loadModelFromSource(source: ByteSource, opts: LoadOptions = {}): Promise<Model> {
+export function loadModelFromSource(source: ByteSource, opts: LoadOptions = {}): Promise<Model> {
+  return loadModelOn(source, opts);
+}
+
+/**
+ * Why loading on the backend `auto` chose failed in a way that loading on wasm
+ * cures: the GPU had no room for a weight, or was lost.
+ */
+function gpuLoadFailure(opts: LoadOptions, backend: Backend, e: unknown): string | undefined {
+  if ((opts.backend ?? 'auto') !== 'auto' || backend.name !== 'webgpu' || !(e instanceof ChordError)) return undefined;
+  if (e.code !== 'OUT_OF_MEMORY' && e.code !== 'GPU_DEVICE_LOST') return undefined;
+  return `webgpu failed while loading the weights (${e.code}: ${e.message})`;
+}
+
+/** loadModelFromSource; `fallback`: why this is a second try, on wasm. */
+async function loadModelOn(source: ByteSource, opts: LoadOptions, fallback?: string): Promise<Model> {
   const file = await readGGUF(source, { signal: opts.signal });
   const archValue = file.metadata.get('general.architecture')?.value;
   const family = typeof archValue === 'string' ? FAMILIES.get(archValue) : undefined;
@@ -130,7 +185,8 @@ export async function loadModelFromSource(source: ByteSource, opts: LoadOptions 
   const wanted = new Set(expected.map((e) => e.name));
   const needed = file.tensors.filter((t) => wanted.has(t.name));
   const totalBytes = needed.reduce((a, t) => a + t.byteSize, 0);
-  const backend = await createBackend(opts, totalBytes);
+  const created = await createBackend(opts, gpuNeeds(hparams, needed));
+  const backend = fallback ? withDescription(created, fallback) : created;
   const weights = new Map();
   let loadedBytes = 0;
   try {
@@ -146,6 +202,8 @@ export async function loadModelFromSource(source: ByteSource, opts: LoadOptions 
     }
   } catch (e) {
     await backend.dispose();
+    const gpuFailure = gpuLoadFailure(opts, backend, e);
+    if (gpuFailure) return loadModelOn(source, { ...opts, backend: 'wasm' }, gpuFailure);
     throw e;
   }
   const template = file.metadata.get('tokenizer.chat_template')?.value;
