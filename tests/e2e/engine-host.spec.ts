@@ -1,8 +1,7 @@
 import type { BrowserContext, Page, Worker } from '@playwright/test';
 import type { Browser } from 'wxt/browser';
-import { fixture } from '../helpers/fixtures.ts';
 import { expect, test } from './fixtures.ts';
-import { serveFile } from './serve.ts';
+import { installStoriesModel, storiesModelPath } from './install.ts';
 import { type Site, serveSite } from './site.ts';
 
 // The engine host's life: the offscreen document dying mid-stream, the service
@@ -17,22 +16,6 @@ declare global {
 }
 
 const STORY = ', there was a little girl named Lily. She loved to play outside in the park. One day,';
-const modelPath = fixture('models/stories260K.gguf');
-
-async function installModel(serviceWorker: Worker): Promise<void> {
-  const served = await serveFile(modelPath!);
-  try {
-    await serviceWorker.evaluate(
-      (url) =>
-        (
-          globalThis as unknown as { chordBackground: { install(u: string): Promise<unknown> } }
-        ).chordBackground.install(url),
-      served.url,
-    );
-  } finally {
-    await served.close();
-  }
-}
 
 /** A site whose origin is always allowed (as if the user had clicked "Always allow" before). */
 async function allowedPage(context: BrowserContext, serviceWorker: Worker, site: Site): Promise<Page> {
@@ -70,7 +53,7 @@ const runEnd = (page: Page) =>
   page.waitForFunction(() => window.chordRun?.end, undefined, { timeout: 20_000 }).then((h) => h.jsonValue());
 
 test.describe('engine host', () => {
-  test.skip(modelPath === undefined, 'fixture models/stories260K.gguf is absent');
+  test.skip(storiesModelPath === undefined, 'fixture models/stories260K.gguf is absent');
   let site: Site | undefined;
   test.afterEach(async () => site?.close());
 
@@ -78,7 +61,7 @@ test.describe('engine host', () => {
     context,
     serviceWorker,
   }) => {
-    await installModel(serviceWorker);
+    await installStoriesModel(serviceWorker);
     site = await serveSite();
     const page = await allowedPage(context, serviceWorker, site);
     await startRun(page, 2000);
@@ -98,7 +81,7 @@ test.describe('engine host', () => {
     serviceWorker,
     extensionId,
   }) => {
-    await installModel(serviceWorker);
+    await installStoriesModel(serviceWorker);
     site = await serveSite();
     const page = await allowedPage(context, serviceWorker, site);
     await startRun(page, 2000);
@@ -118,7 +101,7 @@ test.describe('engine host', () => {
   });
 
   test('a malformed request from a page is dropped with BAD_MESSAGE', async ({ context, serviceWorker }) => {
-    await installModel(serviceWorker);
+    await installStoriesModel(serviceWorker);
     site = await serveSite();
     const page = await allowedPage(context, serviceWorker, site);
     const answers = await page.evaluate(async () => {

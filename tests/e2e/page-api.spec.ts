@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { BrowserContext, Page, Worker } from '@playwright/test';
 import { fixture } from '../helpers/fixtures.ts';
 import { expect, test } from './fixtures.ts';
-import { serveFile } from './serve.ts';
+import { installStoriesModel, storiesModelPath } from './install.ts';
 import { type Site, serveSite } from './site.ts';
 
 // window.chord as a web page uses it: the built extension in Chromium, the
@@ -37,24 +37,7 @@ declare global {
   }
 }
 
-const modelPath = fixture('models/stories260K.gguf');
 const oraclePath = fixture('models/stories260K.oracle.json');
-
-async function installModel(serviceWorker: Worker): Promise<void> {
-  const served = await serveFile(modelPath!);
-  try {
-    const model = await serviceWorker.evaluate(
-      (url) =>
-        (
-          globalThis as unknown as { chordBackground: { install(u: string): Promise<{ state: string }> } }
-        ).chordBackground.install(url),
-      served.url,
-    );
-    expect(model.state).toBe('ready');
-  } finally {
-    await served.close();
-  }
-}
 
 async function openSite(context: BrowserContext, site: Site): Promise<Page> {
   const page = await context.newPage();
@@ -110,7 +93,7 @@ async function allowAlways(context: BrowserContext, page: Page): Promise<void> {
 }
 
 test.describe('window.chord', () => {
-  test.skip(modelPath === undefined || oraclePath === undefined, 'stories260K fixtures are absent');
+  test.skip(storiesModelPath === undefined || oraclePath === undefined, 'stories260K fixtures are absent');
   let sites: Site[] = [];
   test.afterEach(async () => {
     await Promise.all(sites.map((s) => s.close()));
@@ -119,7 +102,7 @@ test.describe('window.chord', () => {
 
   /** stories260K installed, and two tabs of one site that is allowed for good. */
   async function twoAllowedTabs(context: BrowserContext, serviceWorker: Worker): Promise<[Page, Page]> {
-    await installModel(serviceWorker);
+    await installStoriesModel(serviceWorker);
     const site = await serveSite();
     sites.push(site);
     const first = await openSite(context, site);
@@ -130,7 +113,7 @@ test.describe('window.chord', () => {
   test("a page allowed once receives llama.cpp's greedy story", async ({ context, serviceWorker }) => {
     const oracle = JSON.parse(readFileSync(oraclePath!, 'utf8')) as { greedyText: string };
     expect(oracle.greedyText).toBe(STORY);
-    await installModel(serviceWorker);
+    await installStoriesModel(serviceWorker);
     const site = await serveSite();
     sites.push(site);
     const page = await openSite(context, site);
@@ -168,7 +151,7 @@ test.describe('window.chord', () => {
   });
 
   test('a denied origin is refused and learns nothing', async ({ context, serviceWorker }) => {
-    await installModel(serviceWorker);
+    await installStoriesModel(serviceWorker);
     const site = await serveSite();
     sites.push(site);
     const page = await openSite(context, site);

@@ -1,7 +1,6 @@
 import { expect, test } from '@playwright/test';
-import { fixture } from '../helpers/fixtures.ts';
 import { type HeadedChromium, launchHeadedChromium, missingHeadedParts } from './headed.ts';
-import { serveFile } from './serve.ts';
+import { installStoriesModel, storiesModelPath } from './install.ts';
 
 // The real side panel (not the side panel page in a tab): headed Chromium under
 // xvfb-run, the panel opened with chrome.sidePanel.open({windowId}) from an extension
@@ -15,14 +14,13 @@ declare const chrome: {
   runtime: { getURL(path: string): string };
 };
 
-const modelPath = fixture('models/stories260K.gguf');
 const testId = (id: string, extra = '') => `[data-testid="${id}"]${extra}`;
 
 test.describe('the real side panel (headed Chromium)', () => {
   const missing = missingHeadedParts();
   if (process.env.CI && missing) throw new Error(missing);
   test.skip(missing !== undefined, missing ?? '');
-  test.skip(modelPath === undefined, 'fixture models/stories260K.gguf is absent');
+  test.skip(storiesModelPath === undefined, 'fixture models/stories260K.gguf is absent');
 
   let chromium: HeadedChromium | undefined;
   test.afterEach(async () => {
@@ -33,20 +31,7 @@ test.describe('the real side panel (headed Chromium)', () => {
   test('opens beside the page, streams a reply, and stops it', async () => {
     chromium = await launchHeadedChromium();
     const { browser, extensionId } = chromium;
-    const served = await serveFile(modelPath!);
-    try {
-      const worker = await chromium.serviceWorker();
-      const model = await worker.evaluate(
-        (url) =>
-          (
-            globalThis as unknown as { chordBackground: { install(u: string): Promise<{ state: string }> } }
-          ).chordBackground.install(url),
-        served.url,
-      );
-      expect(model.state).toBe('ready');
-    } finally {
-      await served.close();
-    }
+    await installStoriesModel(await chromium.serviceWorker());
 
     const tab = await browser.newPage();
     await tab.goto(`chrome-extension://${extensionId}/options.html`);

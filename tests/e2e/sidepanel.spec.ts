@@ -1,30 +1,13 @@
-import type { BrowserContext, Page, Worker } from '@playwright/test';
-import { fixture } from '../helpers/fixtures.ts';
+import type { BrowserContext, Page } from '@playwright/test';
 import { expect, test } from './fixtures.ts';
-import { serveFile } from './serve.ts';
+import { installStoriesModel, storiesModelPath } from './install.ts';
 
 // The side panel as a user drives it (opened as an extension tab: headless Playwright
 // does not show the real panel), with stories260K installed in the store. The model
 // has no chat template, so the panel's chats use the engine's plain fallback format.
 
-const modelPath = fixture('models/stories260K.gguf');
-
 interface BackgroundHooks {
-  install(url: string): Promise<{ state: string }>;
   summarizeSelection(text: string): Promise<string>;
-}
-
-async function installModel(serviceWorker: Worker): Promise<void> {
-  const served = await serveFile(modelPath!);
-  try {
-    const model = await serviceWorker.evaluate(
-      (url) => (globalThis as unknown as { chordBackground: BackgroundHooks }).chordBackground.install(url),
-      served.url,
-    );
-    expect(model.state).toBe('ready');
-  } finally {
-    await served.close();
-  }
 }
 
 async function openPanel(context: BrowserContext, extensionId: string, maxTokens?: number): Promise<Page> {
@@ -38,10 +21,10 @@ async function openPanel(context: BrowserContext, extensionId: string, maxTokens
 }
 
 test.describe('side panel', () => {
-  test.skip(modelPath === undefined, 'fixture models/stories260K.gguf is absent');
+  test.skip(storiesModelPath === undefined, 'fixture models/stories260K.gguf is absent');
 
   test('streams a reply, stops it, and keeps the conversation', async ({ context, serviceWorker, extensionId }) => {
-    await installModel(serviceWorker);
+    await installStoriesModel(serviceWorker);
     const panel = await openPanel(context, extensionId, 2000);
     await expect(panel.getByTestId('model-select')).toHaveValue(/.+/);
     await expect(panel.getByTestId('chat-stop')).toBeDisabled();
@@ -88,7 +71,7 @@ test.describe('side panel', () => {
     serviceWorker,
     extensionId,
   }) => {
-    await installModel(serviceWorker);
+    await installStoriesModel(serviceWorker);
     const panel = await openPanel(context, extensionId, 2000);
     await panel.getByTestId('chat-input').fill('Tell me a long story.');
     await panel.getByTestId('chat-send').click();
@@ -150,7 +133,7 @@ test.describe('side panel', () => {
     serviceWorker,
     extensionId,
   }) => {
-    await installModel(serviceWorker);
+    await installStoriesModel(serviceWorker);
     const panel = await openPanel(context, extensionId, 20);
     const selection = 'Lily went to the park. She saw a big red ball and played with her dog all day.';
     // Context-menu clicks cannot be automated: call the handler the menu calls.
