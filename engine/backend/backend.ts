@@ -93,6 +93,20 @@ export interface AttentionParams {
   window?: number;
 }
 
+/**
+ * The best k values of a row (usually logits) and its log-sum-exp: enough to
+ * sample from the k best tokens and to give their exact probabilities,
+ * p = exp(logit - logSumExp).
+ */
+export interface TopLogits {
+  /** Best first: higher value, and among equal values the lower index (the sampler's rank order). */
+  ids: Int32Array;
+  /** The values of those ids, exactly as the row holds them. */
+  logits: Float32Array;
+  /** log Σ exp(row) over the whole row; NaN when the row holds a NaN or an infinity (read the row then). */
+  logSumExp: number;
+}
+
 export interface BackendOptions {
   /** Accumulate in f32 with no activation quantization and an f32 KV cache. */
   exactF32?: boolean;
@@ -179,5 +193,11 @@ export interface Backend {
 
   /** The f32 contents of an activation; flushes recorded work. */
   read(x: Activation): Promise<Float32Array>;
+  /**
+   * Optional, for backends where reading a whole logits row back costs (WebGPU):
+   * the k largest values of a one-row activation and its log-sum-exp, flushing
+   * recorded work as `read` does. See TopLogits.
+   */
+  readTopK?(x: Activation, k: number): Promise<TopLogits>;
   dispose(): Promise<void>;
 }
