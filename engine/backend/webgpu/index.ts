@@ -11,6 +11,7 @@ import type {
   KVCache,
   KVCacheSpec,
   RopeParams,
+  TopLogits,
   Weight,
 } from '../backend.ts';
 import { describeAdapter, requestAdapter, requestDevice } from './device.ts';
@@ -42,6 +43,7 @@ import {
   SCALE,
   SWIGLU,
 } from './wgsl/ops.ts';
+import { parseTopK, TOP_K, topKWords } from './wgsl/topk.ts';
 
 export { type GpuNeeds, probeWebGPU, type WebGPUProbe, webgpuForAuto } from './device.ts';
 
@@ -175,6 +177,8 @@ export class WebGPUBackend implements Backend {
   private correctionScratch: GPUBuffer | undefined;
   /** Split-K attention parts (grown as needed). */
   private attentionScratch: GPUBuffer | undefined;
+  /** readTopK's output (grown as needed). */
+  private topScratch: GPUBuffer | undefined;
   private failure: ChordError | undefined;
   private disposed = false;
   /** Bytes of GPU buffers held: weights, activations, KV caches. */
@@ -470,13 +474,31 @@ export class WebGPUBackend implements Backend {
   }
 
   async read(x: Activation): Promise<Float32Array> {
+    return new Float32Array(await this.submitAndRead((x as GpuActivation).buffer, x.rows * x.cols * 4));
+  }
+
+  /** The k best logits and the log-sum-exp of a row, computed on the GPU (wgsl/topk.ts): 4 + 2k words come back. */
+  async readTopK(x: Activation, k: number): Promise<TopLogits> {
+    if (x.rows !== 1 || !Number.isInteger(k) || k < 1 || k > x.cols) throw invalid(`top ${k} of ${x.rows}x${x.cols}`);
+    const size = topKWords(k) * 4;
+    if (!this.topScratch || this.topScratch.size < size) this.topScratch = this.createBuffer(size);
+    const params = this.params([x.cols, k]);
+    this.dispatch(
+      this.pipeline('topK', () => TOP_K),
+      [params, (x as GpuActivation).buffer, this.topScratch],
+      [1, 1, 1],
+    );
+    return parseTopK(new Uint32Array(await this.submitAndRead(this.topScratch, size)), k);
+  }
+
+  /** Submits the recorded work with a copy of `size` bytes of `src` to a mappable buffer, and reads them. */
+  private async submitAndRead(src: GPUBuffer, size: number): Promise<ArrayBuffer> {
     this.throwIfFailed();
-    const size = x.rows * x.cols * 4;
     const staging = this.takeStaging(size);
     try {
-      this.recorder.submit({ src: (x as GpuActivation).buffer, dst: staging, size });
+      this.recorder.submit({ src, dst: staging, size });
       await staging.mapAsync(GPUMapMode.READ, 0, size);
-      const data = new Float32Array(staging.getMappedRange(0, size).slice(0));
+      const data = staging.getMappedRange(0, size).slice(0);
       staging.unmap();
       this.throwIfFailed();
       return data;
