@@ -1,5 +1,5 @@
 import { ChordError } from '../../shared/errors.ts';
-import type { Activation, Backend, KVCache, RopeParams, Weight } from '../backend/backend.ts';
+import type { Activation, Backend, KVCache, RopeParams, TopLogits, Weight } from '../backend/backend.ts';
 import { attentionScale, type Family } from './family.ts';
 import type { HParams } from './hparams.ts';
 
@@ -146,8 +146,25 @@ export class Forward {
     this.ropeFactors = w.ropeFreqs ?? (contextSize > hp.nCtxOrigYarn ? w.ropeLong : w.ropeShort);
   }
 
-  /** Evaluates `tokens` at `positions` and returns the logits after the last one. */
-  async forward(tokens: readonly number[], positions: readonly number[]): Promise<Float32Array> {
+  /**
+   * Evaluates `tokens` at `positions` and returns the logits after the last one.
+   * With `best`, where the backend can (readTopK), only the `best` largest logits
+   * and the log-sum-exp come back: a token step then reads a few hundred bytes
+   * instead of the vocabulary. The whole row still comes back when the backend
+   * cannot, or when the row holds a NaN or an infinity (the sampler then decides
+   * from the row, as it always has).
+   */
+  async forward(tokens: readonly number[], positions: readonly number[]): Promise<Float32Array>;
+  async forward(
+    tokens: readonly number[],
+    positions: readonly number[],
+    best: number,
+  ): Promise<Float32Array | TopLogits>;
+  async forward(
+    tokens: readonly number[],
+    positions: readonly number[],
+    best?: number,
+  ): Promise<Float32Array | TopLogits> {
     const { be, hp, f, w, cache } = this;
     let s = this.scratchFor(tokens.length);
     const scale = attentionScale(f, hp);
@@ -219,7 +236,9 @@ export class Forward {
     this.norm(s.last, w.outputNorm, w.outputNormB, s.lastNorm);
     this.linear(w.output, w.outputB, s.lastNorm, s.logits);
     if (hp.finalSoftcap) be.softcap(s.logits, hp.finalSoftcap);
-    return be.read(s.logits);
+    if (best === undefined || !be.readTopK) return be.read(s.logits);
+    const top = await be.readTopK(s.logits, Math.min(best, hp.vocabSize));
+    return Number.isFinite(top.logSumExp) ? top : be.read(s.logits);
   }
 
   private ropeParams(swa: boolean): RopeParams {

@@ -1,6 +1,7 @@
 import { ChordError, throwIfAborted } from '../../shared/errors.ts';
+import type { TopLogits } from '../backend/backend.ts';
 import type { ChatMessage } from '../chat/template.ts';
-import { Sampler, topKProbabilities } from '../sampling/index.ts';
+import { Sampler, type TokenProbability, topKProbabilities, topLogitProbabilities } from '../sampling/index.ts';
 import { StopMatcher } from '../sampling/stop.ts';
 import type { Forward } from './forward.ts';
 import type { FinishReason, GenerateOptions, GenerationChunk, GenerationResult } from './generation.ts';
@@ -10,6 +11,11 @@ import type { Model } from './model.ts';
 const PREFILL_BATCH = 64;
 /** llama.cpp's ubatch as node-llama-cpp sets it: min(context size, 512) tokens per decode. */
 const UBATCH = 512;
+/**
+ * Generation reads back only the best logits (Backend.readTopK) when the sampler
+ * and topLogprobs need at most this many of them; else the whole row.
+ */
+export const MAX_BEST_LOGITS = 128;
 
 /**
  * Batch sizes for evaluating n tokens: llama.cpp's ubatches of 512, each cut into
@@ -53,7 +59,16 @@ export class Sequence {
   }
 
   /** Evaluates tokens after those already cached and returns the logits after the last. */
-  async evaluate(tokens: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+  evaluate(tokens: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+    return this.evaluateTo(tokens, signal) as Promise<Float32Array>;
+  }
+
+  /** evaluate, returning only the `best` largest logits where the backend can (Forward.forward). */
+  private async evaluateTo(
+    tokens: readonly number[],
+    signal: AbortSignal | undefined,
+    best?: number,
+  ): Promise<Float32Array | TopLogits> {
     if (tokens.length === 0) throw new ChordError('INVALID_ARGUMENT', 'nothing to evaluate');
     if (this.cached.length + tokens.length > this.contextSize) {
       throw new ChordError(
@@ -66,17 +81,18 @@ export class Sequence {
       if (!Number.isInteger(t) || t < 0 || t >= vocab)
         throw new ChordError('INVALID_ARGUMENT', `token id ${t} is outside the vocabulary`);
     }
-    let logits: Float32Array | undefined;
+    let logits: Float32Array | TopLogits | undefined;
     let i = 0;
     for (const size of prefillBatches(tokens.length)) {
       throwIfAborted(signal);
       const batch = tokens.slice(i, i + size);
       i += size;
       const start = this.cached.length;
-      logits = await this.forwardPass.forward(
-        batch,
-        batch.map((_, j) => start + j),
-      );
+      const positions = batch.map((_, j) => start + j);
+      logits =
+        best === undefined
+          ? await this.forwardPass.forward(batch, positions)
+          : await this.forwardPass.forward(batch, positions, best);
       this.cached.push(...batch);
     }
     return logits!;
@@ -132,6 +148,11 @@ export class Sequence {
     const sampler = new Sampler(opts, model.info.hparams.vocabSize);
     const stop = new StopMatcher(opts.stop ?? []);
     const decoder = tokenizer.createStreamDecoder();
+    // The best logits suffice when the sampler needs only them (greedy, top-k) and
+    // topLogprobs asks for no more: a token step then reads back ~k values, not the vocabulary.
+    const needed = sampler.bestNeeded;
+    const want = needed === undefined ? undefined : Math.max(needed, opts.topLogprobs ?? 0);
+    const best = want !== undefined && want <= MAX_BEST_LOGITS ? want : undefined;
 
     // Reuse the longest cached prefix, but always evaluate at least the last prompt token.
     let common = 0;
@@ -144,7 +165,7 @@ export class Sequence {
     this.truncate(common);
 
     const t0 = performance.now();
-    let logits = await this.evaluate(promptTokens.slice(common), opts.signal);
+    let logits = await this.evaluateTo(promptTokens.slice(common), opts.signal, best);
     const t1 = performance.now();
 
     const history = [...promptTokens];
@@ -156,8 +177,15 @@ export class Sequence {
         finishReason = 'abort';
         break;
       }
-      const top = opts.topLogprobs ? topKProbabilities(logits, opts.topLogprobs) : undefined;
-      const id = sampler.sample(logits, history);
+      let top: TokenProbability[] | undefined;
+      let id: number;
+      if (logits instanceof Float32Array) {
+        top = opts.topLogprobs ? topKProbabilities(logits, opts.topLogprobs) : undefined;
+        id = sampler.sample(logits, history);
+      } else {
+        top = opts.topLogprobs ? topLogitProbabilities(logits, opts.topLogprobs) : undefined;
+        id = sampler.sampleTop(logits);
+      }
       generated.push(id);
       history.push(id);
       if (tokenizer.isEog(id) && !opts.ignoreEog) {
@@ -182,7 +210,7 @@ export class Sequence {
         finishReason = 'context';
         break;
       }
-      logits = await this.evaluate([id], opts.signal);
+      logits = await this.evaluateTo([id], opts.signal, best);
     }
     if (finishReason !== 'stop') {
       const tail = stop.push(decoder.flush()).emit + stop.flush();

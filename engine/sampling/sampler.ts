@@ -16,6 +16,7 @@
  * preallocated id list; nothing of vocabulary size is allocated after construction.
  */
 import { ChordError } from '../../shared/errors.ts';
+import type { TopLogits } from '../backend/backend.ts';
 import {
   allCandidates,
   applyMinP,
@@ -148,6 +149,40 @@ export class Sampler {
     applyTopP(c, p.topP);
     applyMinP(c, p.minP);
     return sampleCandidate(c, p.temperature, this.rng, this.weights);
+  }
+
+  /**
+   * How many of the best logits decide the next token, so that sampleTop from
+   * them draws what sample draws from the whole row: 1 when greedy, top_k when
+   * the chain starts with it. Undefined when the whole row matters: penalties
+   * (they lift or lower tokens of the history wherever they rank) or no top-k.
+   */
+  get bestNeeded(): number | undefined {
+    const p = this.params;
+    if (penaltiesEnabled(p)) return undefined;
+    if (p.temperature <= 0) return 1;
+    return p.topK > 0 ? Math.min(p.topK, this.vocabSize) : undefined;
+  }
+
+  /**
+   * sample() from the best logits alone (at least bestNeeded of them, in rank
+   * order): the same token, the same random draw. The stages run on ranks into
+   * `top`, which order as ids do (equal logits are listed lower id first).
+   */
+  sampleTop(top: TopLogits): number {
+    const need = this.bestNeeded;
+    const size = top.ids.length;
+    if (need === undefined || size < need) {
+      throw invalid(`sampling needs ${need ?? 'all'} of the best logits, got ${size}`);
+    }
+    const p = this.params;
+    if (p.temperature <= 0) return top.ids[0];
+    for (let r = 0; r < size; r++) this.ids[r] = r;
+    const c = { logits: top.logits, ids: this.ids, size, sorted: true };
+    applyTopK(c, p.topK);
+    applyTopP(c, p.topP);
+    applyMinP(c, p.minP);
+    return top.ids[sampleCandidate(c, p.temperature, this.rng, this.weights)];
   }
 
   /** Restarts the random sequence: the same seed again, or a fresh random one when none was given. */

@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../../../../engine/backend/backend.ts';
 import type { Forward } from '../../../../engine/model/forward.ts';
+import type { GenerateOptions, GenerationChunk } from '../../../../engine/model/generation.ts';
 import type { Model } from '../../../../engine/model/model.ts';
 import { prefillBatches, Sequence } from '../../../../engine/model/sequence.ts';
 import { loadModel } from '../../../../engine/node/index.ts';
+import { topLogits } from '../../../../engine/sampling/top.ts';
 import { isChordError } from '../../../../shared/errors.ts';
 import { fixture } from '../../../helpers/fixtures.ts';
 
@@ -163,6 +166,57 @@ describe('prefillBatches', () => {
       const b = prefillBatches(n);
       expect(sum(b)).toBe(n);
       expect(b.every((x) => x > 0 && x < 128)).toBe(true);
+    }
+  });
+});
+
+describe.skipIf(!modelPath)('generation from the best logits (Backend.readTopK)', () => {
+  async function run(model: Model, opts: GenerateOptions): Promise<GenerationChunk[]> {
+    const chunks: GenerationChunk[] = [];
+    for await (const c of model.createSequence({ contextSize: 128 }).generate('Once upon a time', opts)) chunks.push(c);
+    return chunks;
+  }
+
+  it('gives the tokens and top probabilities of the whole-row path, and is used only where it can be', async () => {
+    const whole = await loadModel(modelPath!, { backend: 'js' });
+    // The reference backend given readTopK as the reference computes it.
+    const best = await loadModel(modelPath!, { backend: 'js' });
+    const backend = (best as unknown as { backend: Backend }).backend;
+    const asked: number[] = [];
+    backend.readTopK = async (x, k) => {
+      asked.push(k);
+      return topLogits(await backend.read(x), k);
+    };
+    try {
+      const cases: [GenerateOptions, number | undefined][] = [
+        [{ temperature: 0, topLogprobs: 5 }, 5],
+        [{ temperature: 0 }, 1],
+        [{ seed: 7, topLogprobs: 3 }, 40],
+        [{ seed: 8, temperature: 1.5, topK: 100, topP: 0.9, minP: 0 }, 100],
+        [{ seed: 9, topK: 0 }, undefined], // no top-k: the whole row
+        [{ seed: 10, repeatPenalty: 1.3 }, undefined], // penalties: the whole row
+        [{ temperature: 0, topLogprobs: 200 }, undefined], // more than MAX_BEST_LOGITS
+      ];
+      for (const [opts, k] of cases) {
+        asked.length = 0;
+        const a = await run(whole, { maxTokens: 12, ...opts });
+        const b = await run(best, { maxTokens: 12, ...opts });
+        const name = JSON.stringify(opts);
+        expect(
+          b.map((c) => c.tokenId),
+          name,
+        ).toEqual(a.map((c) => c.tokenId));
+        expect(b.map((c) => c.top?.map((t) => t.id))).toEqual(a.map((c) => c.top?.map((t) => t.id)));
+        for (let i = 0; i < a.length; i++) {
+          for (let j = 0; j < (a[i].top?.length ?? 0); j++) {
+            expect(Math.abs(b[i].top![j].p - a[i].top![j].p)).toBeLessThan(1e-12);
+          }
+        }
+        expect(new Set(asked), name).toEqual(new Set(k === undefined ? [] : [k]));
+      }
+    } finally {
+      await whole.dispose();
+      await best.dispose();
     }
   });
 });
