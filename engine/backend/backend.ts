@@ -126,6 +126,13 @@ export interface Backend {
 
   /** Takes a tensor's bytes, in its GGUF layout, into the backend's memory. */
   loadWeight(info: GGUFTensorInfo, bytes: Uint8Array): Promise<Weight>;
+  /**
+   * Optional, for backends whose weights live in this process's memory (wasm):
+   * loads a tensor of `info.byteSize` bytes that `fill` writes straight into the
+   * backend's memory, so that no other copy of it is ever held. When `fill`
+   * rejects, the backend keeps nothing of the tensor and rethrows its error.
+   */
+  loadWeightInto?(info: GGUFTensorInfo, fill: (dest: Uint8Array) => Promise<void>): Promise<Weight>;
   createActivation(rows: number, cols: number): Activation;
   createKVCache(spec: KVCacheSpec): KVCache;
 

@@ -181,6 +181,7 @@ export class WasmBackend implements Backend {
     const heap = new WasmHeap(memory);
     const k = instantiateKernels(compiled.module, memory);
     const ctrlPtr = heap.alloc(CTRL_BYTES);
+    if (opts.weightBytes !== undefined) heap.reserve(opts.weightBytes);
     let pool: WorkerPool | undefined;
     if (compiled.shared && threads > 1) {
       try {
@@ -210,6 +211,14 @@ export class WasmBackend implements Backend {
     const ptr = this.heap.alloc(bytes.length);
     this.heap.u8().set(bytes, ptr);
     return new WasmWeight(this.heap, info.name, info.type, info.shape, ptr, bytes.length, rowBytes);
+  }
+
+  /** The tensor read by `fill` straight into the wasm memory (heap.ts allocFilled). */
+  async loadWeightInto(info: GGUFTensorInfo, fill: (dest: Uint8Array) => Promise<void>): Promise<Weight> {
+    const traits = TYPE_TRAITS.get(info.type);
+    const rowBytes = traits ? (info.shape[0] / traits.blockSize) * traits.typeSize : 0;
+    const ptr = await this.heap.allocFilled(info.byteSize, fill);
+    return new WasmWeight(this.heap, info.name, info.type, info.shape, ptr, info.byteSize, rowBytes);
   }
 
   createActivation(rows: number, cols: number): Activation {
