@@ -13,6 +13,9 @@ export function fromBytes(data: ArrayBuffer | Uint8Array, name = 'buffer'): Byte
       checkReadRange(source, offset, length);
       return bytes.subarray(offset, offset + length);
     },
+    async readInto(offset, dest, signal) {
+      dest.set(await source.read(offset, dest.length, signal));
+    },
   };
   return source;
 }

@@ -2,10 +2,11 @@
  * A small block cache in front of a slow ByteSource (the network): reads no
  * longer than a block are served from whole aligned blocks kept in a short LRU
  * list, so the many small sequential reads a header walk makes cost one request
- * per block, not one each. Longer reads (tensor data) go straight through.
+ * per block, not one each. Longer reads (tensor data) go straight through,
+ * into the caller's destination where the source can (readInto).
  */
 import { ChordError, throwIfAborted } from '../../shared/errors.ts';
-import type { ByteSource } from './byte-source.ts';
+import { type ByteSource, readInto } from './byte-source.ts';
 import { checkReadRange } from './range.ts';
 
 export interface ReadCacheOptions {
@@ -66,6 +67,10 @@ export function withReadCache(source: ByteSource, opts: ReadCacheOptions = {}): 
       out.set(fromA);
       out.set(b.subarray(0, length - fromA.length), fromA.length);
       return out;
+    },
+    async readInto(offset, dest, signal) {
+      if (dest.length > blockSize) return readInto(source, offset, dest, signal);
+      dest.set(await cached.read(offset, dest.length, signal));
     },
     close: source.close ? () => source.close!() : undefined,
   };

@@ -12,6 +12,7 @@ import type { ByteSource } from './byte-source.ts';
 import { fromBytes } from './bytes.ts';
 import { withReadCache } from './cache.ts';
 import { checkReadRange } from './range.ts';
+import { copyStreamInto } from './stream.ts';
 
 export interface URLSourceOptions {
   /** The fetch to use (default: globalThis.fetch). */
@@ -78,35 +79,39 @@ export async function fromURL(url: string | URL, opts: URLSourceOptions = {}): P
     return head.ok && Number.isSafeInteger(n) ? n : undefined;
   }
 
+  /** A 206 answer for bytes [offset, offset + length), its body not read yet. */
+  async function rangeResponse(offset: number, length: number, signal?: AbortSignal): Promise<Response> {
+    const res = await request(`bytes=${offset}-${offset + length - 1}`, signal);
+    if (res.status !== 206) {
+      await res.body?.cancel();
+      if (res.ok) throw new ChordError('RANGE_NOT_SUPPORTED', `${href}: the server ignored a Range request`);
+      throw httpError(href, res);
+    }
+    const m = CONTENT_RANGE.exec(res.headers.get('Content-Range') ?? '');
+    if (m && Number(m[1]) !== offset) {
+      await res.body?.cancel();
+      throw new ChordError('IO_ERROR', `${href}: asked for bytes from ${offset}, got from ${m[1]}`);
+    }
+    return res;
+  }
+
   const remote: ByteSource = {
     size,
     name: href,
     async read(offset, length, signal) {
-      throwIfAborted(signal);
-      checkReadRange(remote, offset, length);
-      if (length === 0) return new Uint8Array(0);
-      const res = await request(`bytes=${offset}-${offset + length - 1}`, signal);
-      if (res.status !== 206) {
-        await res.body?.cancel();
-        if (res.ok) throw new ChordError('RANGE_NOT_SUPPORTED', `${href}: the server ignored a Range request`);
-        throw httpError(href, res);
-      }
-      const m = CONTENT_RANGE.exec(res.headers.get('Content-Range') ?? '');
-      if (m && Number(m[1]) !== offset) {
-        await res.body?.cancel();
-        throw new ChordError('IO_ERROR', `${href}: asked for bytes from ${offset}, got from ${m[1]}`);
-      }
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(await res.arrayBuffer());
-      } catch (e) {
-        throwIfAborted(signal);
-        throw new ChordError('IO_ERROR', `${href}: reading the body failed: ${e instanceof Error ? e.message : e}`);
-      }
-      if (bytes.length !== length) {
-        throw new ChordError('IO_ERROR', `${href}: got ${bytes.length} bytes, expected ${length}`);
-      }
+      const bytes = new Uint8Array(length);
+      await remote.readInto!(offset, bytes, signal);
       return bytes;
+    },
+    // The body is copied into `dest` as it arrives: no buffer of the whole range
+    // (as Response.arrayBuffer() builds) is held beside it.
+    async readInto(offset, dest, signal) {
+      throwIfAborted(signal);
+      checkReadRange(remote, offset, dest.length);
+      if (dest.length === 0) return;
+      const res = await rangeResponse(offset, dest.length, signal);
+      if (res.body === null) throw new ChordError('IO_ERROR', `${href}: got no body for bytes from ${offset}`);
+      await copyStreamInto(res.body, dest, href, signal);
     },
   };
   return withReadCache(remote, { blockSize, maxBlocks: opts.cacheBlocks, seed: new Map([[0, first]]) });

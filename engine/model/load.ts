@@ -1,10 +1,11 @@
 import { ChordError, throwIfAborted } from '../../shared/errors.ts';
-import type { Backend, BackendName } from '../backend/backend.ts';
+import type { Backend, BackendName, Weight } from '../backend/backend.ts';
 import { JsBackend } from '../backend/js/index.ts';
 import type { SpawnWorker } from '../backend/wasm/pool.ts';
 import type { GpuNeeds } from '../backend/webgpu/device.ts';
 import { readGGUF, readTensorBytes } from '../gguf/reader.ts';
-import type { ByteSource } from '../io/byte-source.ts';
+import type { GGUFFile, GGUFTensorInfo } from '../gguf/types.ts';
+import { type ByteSource, readInto } from '../io/byte-source.ts';
 import { TYPE_TRAITS } from '../quant/types.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { FAMILIES, tensorSpecs } from './family.ts';
@@ -127,6 +128,22 @@ function withDescription(backend: Backend, reason: string): Backend {
 }
 
 /**
+ * One tensor into the backend: read straight into the backend's memory where it
+ * has a place for it (wasm), so the weights are copied once and no second copy
+ * of a tensor is held in JS; else read, then handed over.
+ */
+function loadWeight(
+  backend: Backend,
+  source: ByteSource,
+  file: GGUFFile,
+  t: GGUFTensorInfo,
+  signal: AbortSignal | undefined,
+): Promise<Weight> {
+  if (backend.loadWeightInto) return backend.loadWeightInto(t, (dest) => readInto(source, t.fileOffset, dest, signal));
+  return readTensorBytes(source, file, t, signal).then((bytes) => backend.loadWeight(t, bytes));
+}
+
+/**
  * Loads a model from a source that `open` creates for this load alone: the
  * weights are copied into the backend, so the source is closed afterwards,
  * whether loading worked or not.
@@ -195,8 +212,7 @@ async function loadModelOn(source: ByteSource, opts: LoadOptions, fallback?: str
       if (!TYPE_TRAITS.get(t.type)?.supported) {
         throw new ChordError('UNSUPPORTED_QUANT_TYPE', `tensor ${t.name} has unsupported type ${t.type}`);
       }
-      const bytes = await readTensorBytes(source, file, t, opts.signal);
-      weights.set(t.name, await backend.loadWeight(t, bytes));
+      weights.set(t.name, await loadWeight(backend, source, file, t, opts.signal));
       loadedBytes += t.byteSize;
       opts.onProgress?.({ loadedBytes, totalBytes });
     }

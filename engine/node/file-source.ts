@@ -29,16 +29,21 @@ export async function fromFile(path: string): Promise<ByteSource> {
     size,
     name,
     async read(offset, length, signal) {
-      throwIfAborted(signal);
-      checkReadRange(source, offset, length);
-      if (closed) throw new ChordError('IO_ERROR', `${name}: read after close`);
       const out = new Uint8Array(length);
+      await source.readInto!(offset, out, signal);
+      return out;
+    },
+    // Positioned reads straight into `dest` (a view of wasm memory, for weights).
+    async readInto(offset, dest, signal) {
+      throwIfAborted(signal);
+      checkReadRange(source, offset, dest.length);
+      if (closed) throw new ChordError('IO_ERROR', `${name}: read after close`);
       let done = 0;
-      while (done < length) {
-        const want = Math.min(length - done, MAX_READ_BYTES);
+      while (done < dest.length) {
+        const want = Math.min(dest.length - done, MAX_READ_BYTES);
         let bytesRead: number;
         try {
-          ({ bytesRead } = await handle.read(out, done, want, offset + done));
+          ({ bytesRead } = await handle.read(dest, done, want, offset + done));
         } catch (e) {
           throw new ChordError('IO_ERROR', `${name}: read failed: ${e instanceof Error ? e.message : String(e)}`);
         }
@@ -48,7 +53,6 @@ export async function fromFile(path: string): Promise<ByteSource> {
         done += bytesRead;
         throwIfAborted(signal);
       }
-      return out;
     },
     async close() {
       if (closed) return;

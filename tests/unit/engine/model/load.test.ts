@@ -7,8 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { parseGGUF } from '../../../../engine/gguf/reader.ts';
 import { kv, planGGUF, writeGGUF } from '../../../../engine/gguf/writer.ts';
 import { fromBlob } from '../../../../engine/io/blob.ts';
+import type { ByteSource } from '../../../../engine/io/byte-source.ts';
+import { fromBytes } from '../../../../engine/io/bytes.ts';
 import { loadModelFromSource, SUPPORTED_ARCHITECTURES } from '../../../../engine/model/load.ts';
 import { GGMLType } from '../../../../engine/quant/types.ts';
+import { ChordError } from '../../../../shared/errors.ts';
 import { type RandomArch, randomLlamaSpec, randomModel } from '../../../helpers/random-model.ts';
 
 const SHAPE = {
@@ -114,5 +117,55 @@ describe('models over the wasm32 limit', () => {
       });
     }
     expect(tensorReads).toBe(0);
+  });
+});
+
+describe('weights read straight into the wasm memory', () => {
+  const bytes = randomModel({ ...SHAPE, weightType: GGMLType.Q4_0, dim: 64, ffn: 128, arch: 'llama', vocabSize: 259 });
+
+  it('hold the file bytes of every tensor, bit for bit', async () => {
+    const file = parseGGUF(bytes);
+    const model = await loadModelFromSource(fromBlob(new Blob([new Uint8Array(bytes)])), {
+      backend: 'wasm',
+      threads: 1,
+    });
+    try {
+      const weights = (model as unknown as { weights: Map<string, { bytes: Uint8Array }> }).weights;
+      expect(weights.size).toBe(file.tensors.length);
+      for (const t of file.tensors) {
+        expect(
+          Buffer.from(weights.get(t.name)!.bytes).equals(bytes.subarray(t.fileOffset, t.fileOffset + t.byteSize)),
+        ).toBe(true);
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('a source failing mid-tensor fails the load with its typed error; the next load works', async () => {
+    const file = parseGGUF(bytes);
+    const victim = file.tensors[3];
+    const inner = fromBytes(bytes);
+    let failures = 0;
+    const flaky: ByteSource = {
+      size: inner.size,
+      name: 'flaky.gguf',
+      read: (o, l, s) => inner.read(o, l, s),
+      async readInto(offset, dest, signal) {
+        if (offset === victim.fileOffset && failures++ === 0) {
+          dest.set(bytes.subarray(offset, offset + dest.length / 2));
+          throw new ChordError('IO_ERROR', 'flaky.gguf: connection reset');
+        }
+        return inner.readInto!(offset, dest, signal);
+      },
+    };
+    await expect(loadModelFromSource(flaky, { backend: 'wasm', threads: 1 })).rejects.toMatchObject({
+      code: 'IO_ERROR',
+      message: 'flaky.gguf: connection reset',
+    });
+    const model = await loadModelFromSource(flaky, { backend: 'wasm', threads: 1 });
+    const logits = await model.createSequence({ contextSize: 8 }).evaluate([1, 2]);
+    expect(logits.every(Number.isFinite)).toBe(true);
+    await model.dispose();
   });
 });

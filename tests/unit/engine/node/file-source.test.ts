@@ -28,6 +28,32 @@ describe('fromFile', () => {
     }
   });
 
+  it('readInto fills a view of shared memory (a wasm memory) with positioned reads', async () => {
+    const path = join(dir, 'pattern.bin');
+    const data = Buffer.alloc(100_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 131) & 0xff;
+    const fd = openSync(path, 'w');
+    writeSync(fd, data);
+    closeSync(fd);
+    const s = await fromFile(path);
+    try {
+      const mem = new Uint8Array(new SharedArrayBuffer(70_002));
+      const dest = mem.subarray(1, 70_001);
+      await s.readInto!(20_000, dest);
+      expect(Buffer.from(dest).equals(data.subarray(20_000, 90_000))).toBe(true);
+      expect([mem[0], mem[70_001]]).toEqual([0, 0]);
+      await expect(s.readInto!(40_000, dest)).rejects.toSatisfy((e) => isChordError(e, 'GGUF_TRUNCATED'));
+      // A file cut short after it was opened: the read that reaches its new end fails, typed.
+      const shrink = openSync(path, 'r+');
+      ftruncateSync(shrink, 50_000);
+      closeSync(shrink);
+      await expect(s.readInto!(20_000, dest)).rejects.toSatisfy((e) => isChordError(e, 'GGUF_TRUNCATED'));
+    } finally {
+      await s.close!();
+    }
+    await expect(s.readInto!(0, new Uint8Array(1))).rejects.toSatisfy((e) => isChordError(e, 'IO_ERROR'));
+  });
+
   it('opens paths and file: URLs through openNodeSource; a missing file is IO_ERROR', async () => {
     const path = join(dir, 'small.bin');
     const fd = openSync(path, 'w');
