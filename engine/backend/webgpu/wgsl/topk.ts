@@ -5,12 +5,14 @@ import type { TopLogits } from '../../backend.ts';
  * back a few dozen words instead of the whole vocabulary (Backend.readTopK).
  *
  * One workgroup per row, TOP_K_THREADS threads, thread t owning the elements
- * t, t + TOP_K_THREADS, ... Each thread keeps the best element of its share it
- * has not yet given up; a round reduces those candidates to the best one (a
- * tree in workgroup memory), writes it out, and only the thread that owned it
- * scans its share again for the next one below it. k rounds give the k best in
- * rank order: higher value first, among equal values the lower index (the
- * sampler's order, so ties break as on the CPU). The values are copied, never
+ * t, t + TOP_K_THREADS, ... Each thread holds, in rank order, the best
+ * TOP_K_HELD elements of its share that it has not yet given up. A round
+ * reduces the threads' first candidates to the best one (a tree in workgroup
+ * memory) and writes it out; its owner moves on to its next, and scans its
+ * share again only when it has given up all it held. k rounds give the k best
+ * in rank order: higher value first, among equal values the lower index (the
+ * sampler's order, so ties break as on the CPU). With the best logits spread
+ * over the shares, the row is scanned about once. The values are copied, never
  * recomputed: sampling from them is sampling from the row.
  *
  * Then Σ exp(x - max) in f32: each thread sums its share in order, a tree adds
@@ -23,6 +25,8 @@ import type { TopLogits } from '../../backend.ts';
  */
 
 export const TOP_K_THREADS = 256;
+/** Candidates each thread holds between scans of its share. */
+export const TOP_K_HELD = 8;
 
 /** Words of output per row for k. */
 export function topKWords(k: number): number {
@@ -50,18 +54,32 @@ fn before(av: f32, ai: u32, bv: f32, bi: u32) -> bool {
   return av > bv || (av == bv && ai < bi);
 }
 
-struct Candidate { v: f32, i: u32 }
+const M = ${TOP_K_HELD}u;
+// This thread's candidates in rank order, cand[first..held) not yet given up.
+var<private> cand_v: array<f32, ${TOP_K_HELD}>;
+var<private> cand_i: array<u32, ${TOP_K_HELD}>;
+var<private> held: u32;
+var<private> first: u32;
 
-// The best finite element of thread t's share ranking after (after_v, after_i) (NONE: the best of all).
-fn best_after(base: u32, t: u32, after_v: f32, after_i: u32) -> Candidate {
-  var c = Candidate(0.0, NONE);
+// Holds the M best finite elements of thread t's share that rank after (after_v, after_i) (NONE: the best of all).
+fn hold_best_after(base: u32, t: u32, after_v: f32, after_i: u32) {
+  held = 0u;
+  first = 0u;
   for (var i = t; i < p.n; i += WG) {
     let v = X[base + i];
-    if (is_finite(v) && (after_i == NONE || before(after_v, after_i, v, i)) && before(v, i, c.v, c.i)) {
-      c = Candidate(v, i);
+    if (!is_finite(v) || (after_i != NONE && !before(after_v, after_i, v, i))) { continue; }
+    if (held == M && !before(v, i, cand_v[M - 1u], cand_i[M - 1u])) { continue; }
+    // insertion into the ranked list; a full list drops its last
+    var j = min(held, M - 1u);
+    while (j > 0u && before(v, i, cand_v[j - 1u], cand_i[j - 1u])) {
+      cand_v[j] = cand_v[j - 1u];
+      cand_i[j] = cand_i[j - 1u];
+      j--;
     }
+    cand_v[j] = v;
+    cand_i[j] = i;
+    held = min(held + 1u, M);
   }
-  return c;
 }
 
 @compute @workgroup_size(${TOP_K_THREADS})
@@ -71,11 +89,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
   var bad = 0u;
   for (var i = t; i < p.n; i += WG) { if (!is_finite(X[base + i])) { bad += 1u; } }
   atomicAdd(&non_finite, bad);
-  var mine = best_after(base, t, 0.0, NONE);
+  hold_best_after(base, t, 0.0, NONE);
   var max_v = 0.0;
   for (var r = 0u; r < p.k; r++) {
-    best_v[t] = mine.v;
-    best_i[t] = mine.i;
+    if (first < held) {
+      best_v[t] = cand_v[first];
+      best_i[t] = cand_i[first];
+    } else {
+      best_v[t] = 0.0;
+      best_i[t] = NONE;
+    }
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
       if (t < s && before(best_v[t + s], best_i[t + s], best_v[t], best_i[t])) {
@@ -84,14 +107,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
       }
       workgroupBarrier();
     }
-    let win = Candidate(best_v[0], best_i[0]);
+    let win_v = best_v[0];
+    let win_i = best_i[0];
     workgroupBarrier(); // everyone has read the winner before the next round writes
-    if (r == 0u) { max_v = win.v; }
+    if (r == 0u) { max_v = win_v; }
     if (t == 0u) {
-      out[o + 4u + r] = win.i;
-      out[o + 4u + p.k + r] = bitcast<u32>(win.v);
+      out[o + 4u + r] = win_i;
+      out[o + 4u + p.k + r] = bitcast<u32>(win_v);
     }
-    if (win.i != NONE && win.i % WG == t) { mine = best_after(base, t, win.v, win.i); }
+    if (win_i != NONE && win_i % WG == t) {
+      first++;
+      // all given up, and the share may hold more: scan it again below the winner
+      if (first == M) { hold_best_after(base, t, win_v, win_i); }
+    }
   }
   var sum = 0.0;
   for (var i = t; i < p.n; i += WG) {

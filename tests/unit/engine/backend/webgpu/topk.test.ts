@@ -38,6 +38,12 @@ describe.skipIf(!gpuAvailable)('webgpu readTopK', () => {
       // logits on a grid of 1/8: many ties, at the cut-off too
       cases.push(['ties', Float32Array.from({ length: 5003 }, () => Math.round((next() - 0.5) * 64) / 8), 40]);
       cases.push(['all equal', new Float32Array(300).fill(1.5), 7]);
+      // the 20 best all in one thread's share (every 256th): that thread scans its share again
+      cases.push([
+        'one share',
+        Float32Array.from({ length: 5003 }, (_, i) => (i % 256 === 0 ? 9 - i / 1e4 : next())),
+        40,
+      ]);
       // a vocabulary-sized row of realistic spread
       const wide = Float32Array.from({ length: 32000 }, () => (next() + next() + next() - 1.5) * 6);
       cases.push(['32000 logits', wide, 64]);
