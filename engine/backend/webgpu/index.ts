@@ -2,6 +2,7 @@ import { ChordError } from '../../../shared/errors.ts';
 import type { GGUFTensorInfo } from '../../gguf/types.ts';
 import { dequantizeRow, rowBytes as rowBytesOf } from '../../quant/index.ts';
 import { GGMLType, TYPE_TRAITS } from '../../quant/types.ts';
+import { isRepackedOnX86, usesTinyBlas } from '../../quant/x86.ts';
 import { cosF32, sinF32 } from '../../quant/x86-math.ts';
 import type {
   Activation,
@@ -19,9 +20,12 @@ import { type Binding, f, packParams, Recorder } from './recorder.ts';
 import { hasGpuDequant } from './wgsl/formats.ts';
 import {
   type ActivationRounding,
+  EXACT_THREADS,
   getRowsWGSL,
+  matmulExactWGSL,
   matmulTiledWGSL,
   matvecWGSL,
+  type ProductOrder,
   roundActivationsWGSL,
   TILE_OUT,
   TILE_ROWS,
@@ -77,6 +81,18 @@ const ACTIVATION_ROUNDING = new Map<GGMLType, ActivationRounding>([
   [GGMLType.F16, 'f16'],
   [GGMLType.BF16, 'bf16'],
 ]);
+
+/**
+ * The order in which llama.cpp's x86 CPU build sums a product (see ProductOrder),
+ * where the GPU mirrors it: the 32-block formats and F32/F16. The K-quants and
+ * BF16 run the faster kernels below, in GPU order.
+ */
+function productOrder(type: GGMLType, nOut: number, nIn: number, rows: number): ProductOrder | undefined {
+  if (type === GGMLType.F32 || type === GGMLType.F16) return usesTinyBlas(type, nIn, rows) ? 'tinyblas' : 'vecdot';
+  if (isRepackedOnX86(type, nOut)) return 'repacked';
+  const blocks = [GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q8_0];
+  return blocks.includes(type) ? 'blocks' : undefined;
+}
 
 /** Matrix products with at most this many rows of X use the matrix × vector kernel. */
 const MATVEC_MAX_ROWS = 4;
@@ -172,9 +188,9 @@ export class WebGPUBackend implements Backend {
   private readonly staging: GPUBuffer[] = [];
   private readonly maxBindingBytes: number;
   private readonly exactF32: boolean;
-  /** Rounded activations on their way into a product, and Q8_1's block-sum corrections (grown as needed). */
+  /** Rounded activations on their way into a product, and their Q8 block scales and sums (grown as needed). */
   private roundedScratch: GPUBuffer | undefined;
-  private correctionScratch: GPUBuffer | undefined;
+  private scaleScratch: GPUBuffer | undefined;
   /** Split-K attention parts (grown as needed). */
   private attentionScratch: GPUBuffer | undefined;
   /** readTopK's output (grown as needed). */
@@ -303,13 +319,24 @@ export class WebGPUBackend implements Backend {
     if (x.cols !== nIn || out.cols !== nOut || out.rows !== x.rows) {
       throw invalid(`matmul ${wt.name} [${wt.shape}] with ${x.rows}x${x.cols} into ${out.rows}x${out.cols}`);
     }
-    const [xs, corrections] = this.roundedForProduct(x as GpuActivation, wt.type);
+    const [xs, scales] = this.roundedForProduct(x as GpuActivation, wt.type);
     const ys = (out as GpuActivation).buffer;
+    const order = this.exactF32 ? undefined : productOrder(wt.type, nOut, nIn, x.rows);
+    if (order !== undefined) {
+      const pipeline = this.pipeline(`matmulExact:${wt.type}:${order}`, () => matmulExactWGSL(wt.type, order));
+      for (const part of wt.parts) {
+        const params = this.params([nIn, part.rows, wt.rowBytes, x.rows, nOut, part.rowStart]);
+        const groups = Math.ceil(part.rows / EXACT_THREADS);
+        const gx = Math.min(groups, MAX_GROUPS);
+        const bindings = [params, part.buffer, xs, ys, ...(scales ? [scales] : [])];
+        this.dispatch(pipeline, bindings, [gx, Math.ceil(groups / gx), x.rows]);
+      }
+      return;
+    }
     const vector = x.rows <= MATVEC_MAX_ROWS;
-    const c = corrections !== undefined;
     const pipeline = vector
-      ? this.pipeline(`matvec:${wt.type}:${c}`, () => matvecWGSL(wt.type, c))
-      : this.pipeline(`matmul:${wt.type}:${c}`, () => matmulTiledWGSL(wt.type, c));
+      ? this.pipeline(`matvec:${wt.type}`, () => matvecWGSL(wt.type))
+      : this.pipeline(`matmul:${wt.type}`, () => matmulTiledWGSL(wt.type));
     for (const part of wt.parts) {
       const params = this.params([nIn, part.rows, wt.rowBytes, x.rows, nOut, part.rowStart]);
       let groups: [number, number, number];
@@ -319,7 +346,7 @@ export class WebGPUBackend implements Backend {
       } else {
         groups = [Math.ceil(part.rows / TILE_OUT), Math.ceil(x.rows / TILE_ROWS), 1];
       }
-      this.dispatch(pipeline, [params, part.buffer, xs, ys, ...(corrections ? [corrections] : [])], groups);
+      this.dispatch(pipeline, [params, part.buffer, xs, ys], groups);
     }
   }
 
@@ -398,7 +425,15 @@ export class WebGPUBackend implements Backend {
   }
 
   swiglu(gate: Activation, up: Activation): void {
-    this.elementwise('swiglu', SWIGLU, gate, up);
+    if (gate.rows * gate.cols !== up.rows * up.cols) throw invalid(`swiglu of ${gate.cols} and ${up.cols} columns`);
+    const grid = elementGrid(gate.rows * gate.cols);
+    const params = this.params([gate.rows * gate.cols, grid.gridX, gate.cols]);
+    const bindings = [params, (gate as GpuActivation).buffer, (up as GpuActivation).buffer];
+    this.dispatch(
+      this.pipeline('swiglu', () => SWIGLU),
+      bindings,
+      grid.groups,
+    );
   }
 
   geglu(gate: Activation, up: Activation): void {
@@ -519,28 +554,31 @@ export class WebGPUBackend implements Backend {
     this.device.destroy();
   }
 
-  /** x as llama.cpp's CPU backend feeds it to a product with weights of `type` (see ACTIVATION_ROUNDING). */
+  /**
+   * x as llama.cpp's CPU backend feeds it to a product with weights of `type` (see
+   * ACTIVATION_ROUNDING); for Q8_0/Q8_1 also the blocks' scales and sums.
+   */
   private roundedForProduct(x: GpuActivation, type: GGMLType): [GPUBuffer, GPUBuffer | undefined] {
     const kind = this.exactF32 ? undefined : ACTIVATION_ROUNDING.get(TYPE_TRAITS.get(type)!.vecDotType);
     if (kind === undefined) return [x.buffer, undefined];
     const n = x.rows * x.cols;
     if (!this.roundedScratch || this.roundedScratch.size < n * 4) this.roundedScratch = this.createBuffer(n * 4);
-    const block = kind === 'q8_0' || kind === 'q8_1' ? 32 : kind === 'q8_k' ? 256 : 1;
+    const q8 = kind === 'q8_0' || kind === 'q8_1';
+    const block = q8 ? 32 : kind === 'q8_k' ? 256 : 1;
     const grid = elementGrid(n / block);
     const params = this.params([n, grid.gridX]);
     const bindings = [params, x.buffer, this.roundedScratch];
-    if (kind === 'q8_1') {
-      if (!this.correctionScratch || this.correctionScratch.size < (n / 32) * 4) {
-        this.correctionScratch = this.createBuffer((n / 32) * 4);
-      }
-      bindings.push(this.correctionScratch);
+    if (q8) {
+      if (!this.scaleScratch || this.scaleScratch.size < (n / 32) * 8)
+        this.scaleScratch = this.createBuffer((n / 32) * 8);
+      bindings.push(this.scaleScratch);
     }
     this.dispatch(
       this.pipeline(`round:${kind}`, () => roundActivationsWGSL(kind)),
       bindings,
       grid.groups,
     );
-    return [this.roundedScratch, kind === 'q8_1' ? this.correctionScratch : undefined];
+    return [this.roundedScratch, q8 ? this.scaleScratch : undefined];
   }
 
   private scaleOrCap(x: Activation, s: number, cap: number, mode: number): void {

@@ -280,15 +280,57 @@ const DEQUANT16 = new Map<GGMLType, string>([
   [GGMLType.Q6_K, Q6_K],
 ]);
 
-/** fn block_min(rb, blk): the f16 min of 32-weight block blk, for the formats that have one. */
-const BLOCK_MIN = new Map<GGMLType, string>([
-  [GGMLType.Q4_1, 'fn block_min(rb: u32, blk: u32) -> f32 { return wf16(rb + blk * 20u + 2u); }\n'],
-  [GGMLType.Q5_1, 'fn block_min(rb: u32, blk: u32) -> f32 { return wf16(rb + blk * 24u + 2u); }\n'],
+/**
+ * The 32-weight block formats as llama.cpp's integer dot products see them:
+ * BLOCK_BYTES, fn block_d(b) (the f16 scale of the block at byte b), fn
+ * block_m(b) (its f16 min, Q4_1/Q5_1) and fn block_q(b, j) (weight j's integer,
+ * offset included: Q4_0 q-8, Q5_0 q-16).
+ */
+const BLOCK_INTS = new Map<GGMLType, string>([
+  [
+    GGMLType.Q4_0,
+    `const BLOCK_BYTES = 18u;
+fn block_d(b: u32) -> f32 { return wf16(b); }
+fn block_q(b: u32, j: u32) -> i32 { return i32((wbyte(b + 2u + (j & 15u)) >> ((j >> 4u) * 4u)) & 15u) - 8; }`,
+  ],
+  [
+    GGMLType.Q4_1,
+    `const BLOCK_BYTES = 20u;
+fn block_d(b: u32) -> f32 { return wf16(b); }
+fn block_m(b: u32) -> f32 { return wf16(b + 2u); }
+fn block_q(b: u32, j: u32) -> i32 { return i32((wbyte(b + 4u + (j & 15u)) >> ((j >> 4u) * 4u)) & 15u); }`,
+  ],
+  [
+    GGMLType.Q5_0,
+    `const BLOCK_BYTES = 22u;
+fn block_d(b: u32) -> f32 { return wf16(b); }
+fn block_q(b: u32, j: u32) -> i32 {
+  let lo = (wbyte(b + 6u + (j & 15u)) >> ((j >> 4u) * 4u)) & 15u;
+  return i32(lo | (((wu32(b + 2u) >> j) & 1u) << 4u)) - 16;
+}`,
+  ],
+  [
+    GGMLType.Q5_1,
+    `const BLOCK_BYTES = 24u;
+fn block_d(b: u32) -> f32 { return wf16(b); }
+fn block_m(b: u32) -> f32 { return wf16(b + 2u); }
+fn block_q(b: u32, j: u32) -> i32 {
+  let lo = (wbyte(b + 8u + (j & 15u)) >> ((j >> 4u) * 4u)) & 15u;
+  return i32(lo | (((wu32(b + 4u) >> j) & 1u) << 4u));
+}`,
+  ],
+  [
+    GGMLType.Q8_0,
+    `const BLOCK_BYTES = 34u;
+fn block_d(b: u32) -> f32 { return wf16(b); }
+fn block_q(b: u32, j: u32) -> i32 { return wi8(b + 2u + j); }`,
+  ],
 ]);
 
-export function blockMinWGSL(type: GGMLType): string {
-  const src = BLOCK_MIN.get(type);
-  if (src === undefined) throw new Error(`${GGMLType[type]} has no block min`);
+/** BLOCK_BYTES, block_d, block_m and block_q of a 32-weight block format (W and the readers declared by the caller). */
+export function blockIntsWGSL(type: GGMLType): string {
+  const src = BLOCK_INTS.get(type);
+  if (src === undefined) throw new Error(`${GGMLType[type]} is not a 32-weight block format`);
   return src;
 }
 

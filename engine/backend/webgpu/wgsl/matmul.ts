@@ -1,5 +1,6 @@
-import type { GGMLType } from '../../../quant/types.ts';
-import { blockMinWGSL, dequantWGSL } from './formats.ts';
+import { GGMLType } from '../../../quant/types.ts';
+import { dotFloatWGSL, EXACT_FLOAT, HSUM8 } from './float.ts';
+import { blockIntsWGSL, dequantWGSL, WEIGHT_READERS } from './formats.ts';
 
 /**
  * Matrix products with weights in their GGUF layout: Y[r][o] = Σ_k W[o][k] X[r][k].
@@ -22,18 +23,8 @@ struct Params { n_in: u32, part_rows: u32, row_bytes: u32, rows: u32, n_out: u32
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 `;
 
-/**
- * With Q8_1-rounded activations (Q4_1, Q5_1 weights): C holds, per 32-block of X,
- * what llama.cpp's f16 block sum adds to the block's min term (see
- * roundActivationsWGSL), and block_min reads the weight block's min.
- */
-const MIN_CORRECTION = /* wgsl */ `
-@group(0) @binding(4) var<storage, read_write> C: array<f32>;
-fn min_correction(rb: u32, blk: u32, xblk: u32) -> f32 { return block_min(rb, blk) * C[xblk]; }
-`;
-
-function header(type: GGMLType, corrected: boolean): string {
-  return PARAMS + dequantWGSL(type) + (corrected ? MIN_CORRECTION + blockMinWGSL(type) : '');
+function header(type: GGMLType): string {
+  return PARAMS + dequantWGSL(type);
 }
 
 /** Threads per output row in the matrix × vector kernel. */
@@ -44,8 +35,8 @@ export const MATVEC_THREADS = 64;
  * take 16-weight groups in turn, then sum their partial dots in shared memory.
  * The grid's x and y together number the output rows (x is capped at 65535).
  */
-export function matvecWGSL(type: GGMLType, corrected = false): string {
-  return `${header(type, corrected)}
+export function matvecWGSL(type: GGMLType): string {
+  return `${header(type)}
 var<workgroup> partial: array<f32, ${MATVEC_THREADS}>;
 
 @compute @workgroup_size(${MATVEC_THREADS})
@@ -63,7 +54,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       let k = g * 16u;
       let m = min(16u, p.n_in - k);
       for (var j = 0u; j < m; j++) { acc += w[j] * X[xb + k + j]; }
-      ${corrected ? 'if ((g & 1u) == 0u) { acc += min_correction(rb, g / 2u, r * (p.n_in / 32u) + g / 2u); }' : ''}
     }
   }
   partial[t] = acc;
@@ -87,8 +77,8 @@ export const TILE_ROWS = 16;
  * groups each) and load 16 x 32 values of X into shared memory; then each
  * thread accumulates one output for 8 rows of X, reusing every weight 8 times.
  */
-export function matmulTiledWGSL(type: GGMLType, corrected = false): string {
-  return `${header(type, corrected)}
+export function matmulTiledWGSL(type: GGMLType): string {
+  return `${header(type)}
 const TK = 32u;
 var<workgroup> Ws: array<array<f32, 32>, ${TILE_OUT}>;
 var<workgroup> Xs: array<array<f32, 32>, ${TILE_ROWS}>;
@@ -126,18 +116,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
       let wv = Ws[o_local][kk];
       for (var i = 0u; i < 8u; i++) { acc[i] += wv * Xs[half * 8u + i][kk]; }
     }
-    ${
-      corrected
-        ? `if (o0 + o_local < p.part_rows) {
-      for (var i = 0u; i < 8u; i++) {
-        let row = r0 + half * 8u + i;
-        if (row < p.rows) {
-          acc[i] += min_correction((o0 + o_local) * p.row_bytes, k0 / 32u, row * (p.n_in / 32u) + k0 / 32u);
-        }
-      }
-    }`
-        : ''
-    }
   }
   let o = o0 + o_local;
   if (o < p.part_rows) {
@@ -146,6 +124,97 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
       if (row < p.rows) { Y[row * p.n_out + p.out_offset + o] = acc[i]; }
     }
   }
+}
+`;
+}
+
+/**
+ * How llama.cpp's x86 (AVX2) CPU build orders a product's float operations (see
+ * engine/quant/x86.ts), for the weight formats whose order the GPU mirrors:
+ *   'blocks'   Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (ggml_vec_dot_*_q8_0/q8_1): per 32-block,
+ *              8 lanes of integer sums over 4 elements each, lane = fma(dw*da, sum,
+ *              lane); hsum_float_8; the Q4_1/Q5_1 mins as an FMA chain over the
+ *              blocks (min * Q8_1's f16 block sum), added last;
+ *   'repacked' Q4_0 with a multiple of 8 rows (ggml_gemv/gemm_q4_0_8x8_q8_0):
+ *              acc = fma(float(sumi), dw*da, acc) per block;
+ *   'vecdot'   F32/F16 weights, one activation row (ggml_vec_dot_f32/f16);
+ *   'tinyblas' F32/F16 weights, 2+ rows, n % 8 == 0 (llamafile's tinyBLAS):
+ *              8 FMA lanes over the row, hsum_float_8.
+ */
+export type ProductOrder = 'blocks' | 'repacked' | 'vecdot' | 'tinyblas';
+
+/** Outputs per workgroup of the exact-order kernel. */
+export const EXACT_THREADS = 64;
+
+/**
+ * Products in llama.cpp's CPU order (ProductOrder), for its default numerics: one
+ * thread per (output, row of X) walks the whole row in that order, with fmaf
+ * mirrored exactly (wgsl/float.ts), so the result is llama.cpp's (and the
+ * reference backend's) to the bit. No shared memory, no reduction across threads:
+ * slower than matvecWGSL/matmulTiledWGSL on a real GPU, but a 1-ulp difference in
+ * a product is what flips the Q8 and F16 roundings downstream.
+ * For the block formats X holds the activations' Q8 integers and S, per 32-block,
+ * their scale d and (Q8_1) the f16 block sum s (roundActivationsWGSL).
+ * The grid: x and y number groups of EXACT_THREADS outputs, z the rows of X.
+ */
+export function matmulExactWGSL(type: GGMLType, order: ProductOrder): string {
+  const floatWeights = order === 'vecdot' || order === 'tinyblas';
+  const half = type === GGMLType.F16;
+  const weight = half ? 'wf16(rb + 2u * (k))' : 'bitcast<f32>(W[(rb >> 2u) + (k)])';
+  const w = (k: string) => weight.replace('(k)', `(${k})`);
+  const x = (k: string) => `X[xb + ${k}]`;
+  let body: string;
+  if (order === 'vecdot') {
+    body = 'return dot_row(p.n_in, rb, xb);';
+  } else if (order === 'tinyblas') {
+    body = `var lanes: array<f32, 8>;
+  for (var k = 0u; k < p.n_in; k += 8u) {
+    for (var l = 0u; l < 8u; l++) { lanes[l] = fma_exact(${w('k + l')}, ${x('k + l')}, lanes[l]); }
+  }
+  return hsum8(lanes);`;
+  } else {
+    const withMin = type === GGMLType.Q4_1 || type === GGMLType.Q5_1;
+    const block =
+      order === 'repacked'
+        ? `var sumi = 0;
+    for (var j = 0u; j < 32u; j++) { sumi += block_q(b, j) * i32(X[xo + j]); }
+    acc = fma_exact(f32(sumi), d, acc);`
+        : `for (var l = 0u; l < 8u; l++) {
+      var q = 0;
+      for (var j = 4u * l; j < 4u * l + 4u; j++) { q += block_q(b, j) * i32(X[xo + j]); }
+      lanes[l] = fma_exact(d, f32(q), lanes[l]);
+    }`;
+    body = `let nb = p.n_in / 32u;
+  var lanes: array<f32, 8>;
+  var acc = 0.0;
+  var mins = 0.0;
+  for (var i = 0u; i < nb; i++) {
+    let b = rb + i * BLOCK_BYTES;
+    let xo = xb + i * 32u;
+    let sb = 2u * (xb / 32u + i);
+    let d = block_d(b) * S[sb];
+    ${withMin ? 'mins = fma_exact(block_m(b), S[sb + 1u], mins);' : ''}
+    ${block}
+  }
+  return ${order === 'repacked' ? 'acc' : withMin ? 'hsum8(lanes) + mins' : 'hsum8(lanes)'};`;
+  }
+  return `${PARAMS}${floatWeights ? '' : '@group(0) @binding(4) var<storage, read_write> S: array<f32>;'}
+${WEIGHT_READERS}
+${floatWeights ? '' : blockIntsWGSL(type)}
+${EXACT_FLOAT}
+${HSUM8}
+${order === 'vecdot' ? dotFloatWGSL('dot_row', ', rb: u32, xb: u32', w, x, half) : ''}
+fn product(rb: u32, xb: u32) -> f32 {
+  ${body}
+}
+
+@compute @workgroup_size(${EXACT_THREADS})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) t: u32) {
+  let o = (wid.x + wid.y * nwg.x) * ${EXACT_THREADS}u + t;
+  let r = wid.z;
+  if (o >= p.part_rows) { return; }
+  Y[r * p.n_out + p.out_offset + o] = product(o * p.row_bytes, r * p.n_in);
 }
 `;
 }
@@ -181,16 +250,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /**
  * What llama.cpp's CPU backend does to activations before a product with
- * weights of a given type (TYPE_TRAITS vecDotType), applied in place of the
- * integer dot products: each block of x is replaced by the values its
- * quantized form stands for, and the product then runs in f32.
+ * weights of a given type (TYPE_TRAITS vecDotType):
  *   Q8_0 / Q8_1 (x86 quantize_row_q8_0/1): blocks of 32, d = f16(amax / 127),
- *     q = round-half-even(x * (127 / amax)) saturated to int8, x' = q * d;
- *     Q8_1 also keeps s = f16(float(amax / 127) * Σq), which llama.cpp multiplies
- *     by the weight block's min (Q4_1, Q5_1): C[block] = s - d * Σq is what the
- *     products must add, times that min, to the f32 sum over x';
+ *     q = round-half-even(x * (127 / amax)) saturated to int8; Y holds the q (as
+ *     floats) for matmulExactWGSL's integer sums and S, per block, d and (Q8_1)
+ *     s = f16(float(amax / 127) * Σq), which llama.cpp multiplies by the weight
+ *     block's min (Q4_1, Q5_1);
  *   Q8_K (quantize_row_q8_K_ref): blocks of 256, iscale = -127 / (the value of
- *     largest magnitude), q = min(127, nearest(iscale * x)), x' = q / iscale;
+ *     largest magnitude), q = min(127, nearest(iscale * x)); Y holds x' = q / iscale,
+ *     the values the K-quant kernels multiply in f32;
  *   F16 / BF16: x rounded to that format.
  * One thread per block (the pass is small next to the product that follows).
  */
@@ -208,10 +276,11 @@ export function roundActivationsWGSL(kind: ActivationRounding): string {
   var sum = 0.0;
   for (var j = 0u; j < 32u; j++) {
     let q = clamp(round(X[b + j] * id), -128.0, 127.0);
-    Y[b + j] = q * d;
+    Y[b + j] = q;
     sum += q;
   }
-  ${kind === 'q8_1' ? 'C[i] = unpack2x16float(pack2x16float(vec2f((amax / 127.0) * sum, 0.0))).x - d * sum;' : ''}`
+  S[2u * i] = d;
+  S[2u * i + 1u] = unpack2x16float(pack2x16float(vec2f((amax / 127.0) * sum, 0.0))).x;`
       : kind === 'q8_k'
         ? `var amax = 0.0;
   var vmax = 0.0;
@@ -235,7 +304,7 @@ struct Params { n: u32, grid_x: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
-${kind === 'q8_1' ? '@group(0) @binding(3) var<storage, read_write> C: array<f32>;' : ''}
+${block === 32 ? '@group(0) @binding(3) var<storage, read_write> S: array<f32>;' : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.grid_x;

@@ -9,6 +9,8 @@
  * 65535 workgroups), `grid_x` being the grid's width in threads.
  */
 
+import { dotFloatWGSL, EXACT_FLOAT, GLIBC_EXPF, V_EXPF } from './float.ts';
+
 /** Threads per workgroup of the element-wise kernels. */
 export const ELEMENTWISE_THREADS = 64;
 
@@ -45,14 +47,22 @@ export const ADD = elementwise(
   'X[i] = X[i] + Y[i];',
 );
 
-/** gate = silu(gate) * up = gate / (1 + e^-gate) * up. */
+/**
+ * gate = silu(gate) * up = gate / (1 + e^-gate) * up, as ggml_vec_swiglu_f32 on
+ * AVX2 (the reference's swigluX86): ggml_v_expf on each whole group of 8 of a
+ * row, glibc's expf on the rest; the division and product rounded once each.
+ */
 export const SWIGLU = elementwise(
-  '',
+  ', cols: u32',
   [
     ['G', 'read_write'],
     ['U', 'read_write'],
   ],
-  'let g = G[i];\n  G[i] = g / (1.0 + exp(-g)) * U[i];',
+  `let g = G[i];
+  let col = i % p.cols;
+  let e = select(glibc_expf(-g), v_expf(-g), col < (p.cols & ~7u));
+  G[i] = div_rn(g, 1.0 + e) * U[i];`,
+  EXACT_FLOAT + GLIBC_EXPF + V_EXPF,
 );
 
 /** out[i] = x[row * n + i]. */
@@ -68,26 +78,38 @@ export const COPY_ROW = elementwise(
 /** Threads per row of RMSNorm and per (query row, head) of attention. */
 export const ROW_THREADS = 64;
 
-/** out = x / sqrt(mean(x²) + eps) * g, one workgroup per row. */
+/**
+ * out = x / sqrt(mean(x²) + eps) * g, one workgroup per row, as ggml_rms_norm:
+ * the float squares summed in double (double-float here, the threads' partial sums
+ * added pairwise), mean = float(sum / n), scale = 1 / sqrtf(mean + eps), then
+ * (x * scale) * g, every operation rounded once.
+ */
 export const RMS_NORM = /* wgsl */ `
 struct Params { n: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> X: array<f32>;
 @group(0) @binding(2) var<storage, read> G: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
-var<workgroup> partial: array<f32, 64>;
+var<workgroup> partial: array<vec2f, 64>;
+${EXACT_FLOAT}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
   let base = wid.x * p.n;
-  var sum = 0.0;
-  for (var i = t; i < p.n; i += 64u) { let v = X[base + i]; sum += v * v; }
+  var sum = vec2f(0.0, 0.0);
+  for (var i = t; i < p.n; i += 64u) { let v = X[base + i]; sum = ff_add(sum, vec2f(v * v, 0.0)); }
   partial[t] = sum;
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {
-    if (t < s) { partial[t] += partial[t + s]; }
+    if (t < s) { partial[t] = ff_add(partial[t], partial[t + s]); }
     workgroupBarrier();
   }
-  let scale = 1.0 / sqrt(partial[0] / f32(p.n) + p.eps);
+  // float(sum / n): the quotient of the double-float sum, rounded once
+  let total = partial[0];
+  let n = f32(p.n);
+  let q = total.x / n;
+  let rest = two_prod(q, n);
+  let mean = q + (((total.x - rest.x) - rest.y) + total.y) / n;
+  let scale = div_rn(opaque(1.0), sqrt_rn(mean + p.eps));
   for (var i = t; i < p.n; i += 64u) { Y[base + i] = X[base + i] * scale * G[i]; }
 }
 `;
@@ -102,6 +124,7 @@ struct Params { n_heads: u32, head_dim: u32, half_dims: u32, neox: u32, rows: u3
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> X: array<f32>;
 @group(0) @binding(2) var<storage, read> cs: array<vec2f>;
+${EXACT_FLOAT}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x;
@@ -117,8 +140,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let c = cs[r * p.half_dims + pair];
   let x0 = X[a];
   let x1 = X[b];
-  X[a] = x0 * c.x - x1 * c.y;
-  X[b] = x0 * c.y + x1 * c.x;
+  // the first product fused, as GCC contracts ggml's rotate_pairs
+  X[a] = fma_exact(x0, c.x, -(x1 * c.y));
+  X[b] = fma_exact(x0, c.y, x1 * c.x);
 }
 `;
 
@@ -166,6 +190,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * keep them. Soft-capping (Gemma 2) arrives as scale/cap and cap; a sliding
  * window starts the scan later.
  *
+ * The arithmetic is the reference's onlineSoftmaxWeightedSum (llama.cpp's for
+ * fewer than 64 query rows), operation for operation: K·q in ggml's order
+ * (ggml_vec_dot_f16/f32, dotFloatWGSL), glibc's expf and fmaf (wgsl/float.ts), S's product and sum rounded
+ * separately. An F16 running sum rounds every update, so one ulp of difference
+ * in a weight flips a half now and then, and those flips are what moved the
+ * logits of Q8_0/Q4_0 models by ~1e-2 before (see docs/webgpu.md). Not mirrored:
+ * tanh (soft-capping), and llama.cpp's tiled kernel for 64+ query rows.
+ *
  * Split-K (flash-decoding, `split`): for a few queries over a long cache the
  * positions are cut into grid.z parts of split_len, each workgroup walks one
  * part and writes its running maximum, sum and weighted V sum to O as
@@ -194,7 +226,15 @@ ${helpers}
 ${split ? 'fn to_sum(x: f32) -> f32 { return x; }' : 'fn to_sum(x: f32) -> f32 { return to_cache(x); }'}
 var<workgroup> qs: array<f32, 256>;
 var<workgroup> sc: array<f32, 64>;
-
+${EXACT_FLOAT}
+${GLIBC_EXPF}
+${dotFloatWGSL(
+  'qk_dot',
+  ', kb: u32',
+  (i) => `kv_k(kb + ${i})`,
+  (i) => `qs[${i}]`,
+  half,
+)}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) t: u32) {
@@ -216,10 +256,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var j0 = first; j0 < n_kv; j0 += 64u) {
     let j = j0 + t;
     if (j < n_kv) {
-      var dot = 0.0;
-      let kb = j * kv_width + kv_off;
-      for (var d = 0u; d < hd; d++) { dot += qs[d] * kv_k(kb + d); }
-      var s = dot * p.scale;
+      var s = qk_dot(hd, j * kv_width + kv_off) * p.scale;
       if (p.cap != 0.0) { s = p.cap * tanh(clamp(s, -15.0, 15.0)); }
       sc[t] = s;
     }
@@ -230,18 +267,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       var ms = 1.0;
       var vs = 1.0;
       if (s > m) {
-        ms = exp(m - s);
+        ms = glibc_expf(m - s);
         m = s;
         for (var c = 0u; c < 4u; c++) { acc[c] = to_sum(acc[c] * ms); }
       } else {
-        vs = exp(s - m);
+        vs = glibc_expf(s - m);
       }
       let vb = (j0 + jj) * kv_width + kv_off;
       for (var c = 0u; c < 4u; c++) {
         let d = t + 64u * c;
-        if (d < hd) { acc[c] = to_sum(fma(kv_v(vb + d), vs, acc[c])); }
+        if (d < hd) { acc[c] = to_sum(fma_exact(kv_v(vb + d), vs, acc[c])); }
       }
-      l = fma(l, ms, vs);
+      let lm = l * ms;
+      l = lm + vs;
     }
     workgroupBarrier();
   }

@@ -3,13 +3,14 @@
  * bit against the reference's: fma_exact against fmaF32 (libm's fmaf), glibc_expf
  * against expF32 (glibc's expf), on inputs where the plain WGSL operations differ
  * (SwiftShader's fma is unfused, its exp is off by up to ~6 ulp in most inputs).
- * Both helpers give every one of 32768 random inputs bit for bit.
+ * Every helper gives each of 32768 random inputs bit for bit (where results and
+ * error terms are normal floats: GPUs may flush subnormals).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestAdapter, requestDevice } from '../../../../../engine/backend/webgpu/device.ts';
-import { EXACT_FLOAT, GLIBC_EXPF } from '../../../../../engine/backend/webgpu/wgsl/float.ts';
+import { EXACT_FLOAT, GLIBC_EXPF, V_EXPF } from '../../../../../engine/backend/webgpu/wgsl/float.ts';
 import { fmaF32 } from '../../../../../engine/quant/x86.ts';
-import { expF32 } from '../../../../../engine/quant/x86-math.ts';
+import { expF32, vExpF32 } from '../../../../../engine/quant/x86-math.ts';
 import { rng } from '../../../../helpers/rng.ts';
 import { gpuAvailable } from './gpu.ts';
 
@@ -26,7 +27,7 @@ describe.skipIf(!gpuAvailable)('webgpu exact float helpers', () => {
 
   /** Runs `expr` (over a[i], b[i], c[i]) for N inputs and returns the results. */
   async function run(expr: string, a: Float32Array, b: Float32Array, c: Float32Array): Promise<Float32Array> {
-    const code = `${EXACT_FLOAT}${GLIBC_EXPF}
+    const code = `${EXACT_FLOAT}${GLIBC_EXPF}${V_EXPF}
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(2) var<storage, read> C: array<f32>;
@@ -39,7 +40,7 @@ describe.skipIf(!gpuAvailable)('webgpu exact float helpers', () => {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const buffers = [a, b, c, new Float32Array(N)].map((data) => {
       const buffer = device.createBuffer({ size: N * 4, usage });
-      device.queue.writeBuffer(buffer, 0, data);
+      device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
       return buffer;
     });
     const module = device.createShaderModule({ code });
@@ -91,5 +92,29 @@ describe.skipIf(!gpuAvailable)('webgpu exact float helpers', () => {
     const want = (i: number) => expF32(x[i]);
     expect(mismatches(plain, want)).toBeGreaterThan(N / 10);
     expect(mismatches(glibc, want)).toBe(0);
+  });
+
+  it("v_expf is ggml's vectorized expf (ggml_v_expf) above e^-80", async () => {
+    // Further down the error terms of its FMAs are subnormal, which the GPU may flush.
+    const x = new Float32Array(N);
+    for (let i = 0; i < N; i++) x[i] = i % 4 ? -next() * 20 : -80 + next() * 168;
+    const zero = new Float32Array(N);
+    const got = await run('v_expf(a)', x, zero, zero);
+    const bad = [...x.keys()].filter((i) => !Object.is(got[i], Math.fround(vExpF32(x[i]))));
+    expect(bad.slice(0, 5).map((i) => [x[i], got[i], vExpF32(x[i])])).toEqual([]);
+  });
+
+  it('div_rn and sqrt_rn round to nearest', async () => {
+    const a = new Float32Array(N);
+    const b = new Float32Array(N);
+    for (let i = 0; i < N; i++) {
+      a[i] = (next() - 0.5) * 2 ** Math.floor(next() * 40 - 20);
+      b[i] = (next() + 0.01) * 2 ** Math.floor(next() * 40 - 20);
+    }
+    const zero = new Float32Array(N);
+    const div = await run('div_rn(a, b)', a, b, zero);
+    const sqrt = await run('sqrt_rn(b)', a, b, zero);
+    expect(mismatches(div, (i) => a[i] / b[i])).toBe(0);
+    expect(mismatches(sqrt, (i) => Math.sqrt(b[i]))).toBe(0);
   });
 });
