@@ -1,7 +1,7 @@
 import { ChordError, throwIfAborted } from '../../shared/errors.ts';
 import type { TopLogits } from '../backend/backend.ts';
 import type { ChatMessage } from '../chat/template.ts';
-import { Sampler, type TokenProbability, topKProbabilities, topLogitProbabilities } from '../sampling/index.ts';
+import { argmax, Sampler, type TokenProbability, topKProbabilities, topLogitProbabilities } from '../sampling/index.ts';
 import { StopMatcher } from '../sampling/stop.ts';
 import type { Forward } from './forward.ts';
 import type { FinishReason, GenerateOptions, GenerationChunk, GenerationResult } from './generation.ts';
@@ -61,6 +61,15 @@ export class Sequence {
   /** Evaluates tokens after those already cached and returns the logits after the last. */
   evaluate(tokens: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
     return this.evaluateTo(tokens, signal) as Promise<Float32Array>;
+  }
+
+  /**
+   * evaluate, then the greedy choice after the last token (the largest logit, the
+   * lowest id among equals), reading back only that where the backend can.
+   */
+  async evaluateGreedy(tokens: readonly number[], signal?: AbortSignal): Promise<number> {
+    const out = await this.evaluateTo(tokens, signal, 1);
+    return out instanceof Float32Array ? argmax(out) : out.ids[0];
   }
 
   /** evaluate, returning only the `best` largest logits where the backend can (Forward.forward). */

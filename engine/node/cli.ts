@@ -12,7 +12,7 @@ import { readHParams } from '../model/hparams.ts';
 import type { LoadOptions } from '../model/load.ts';
 import type { Model } from '../model/model.ts';
 import { GGMLType } from '../quant/types.ts';
-import { argmax, topKProbabilities } from '../sampling/index.ts';
+import { topKProbabilities } from '../sampling/index.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { CONVERT_USAGE, convertCommand } from './commands/convert.ts';
 import { QUANTIZE_USAGE, quantizeCommand } from './commands/quantize.ts';
@@ -266,9 +266,10 @@ async function bench(args: string[]): Promise<number> {
     const vocab = model.info.hparams.vocabSize;
     const prompt = Array.from({ length: nPrompt }, (_, i) => (i * 7919 + 13) % vocab);
     const t1 = performance.now();
-    let logits = await seq.evaluate(prompt);
+    // Greedy, as a generation reads it back: on WebGPU only the chosen token leaves the GPU.
+    let next = await seq.evaluateGreedy(prompt);
     const t2 = performance.now();
-    for (let i = 0; i < nGen; i++) logits = await seq.evaluate([argmax(logits)]);
+    for (let i = 0; i < nGen; i++) next = await seq.evaluateGreedy([next]);
     const t3 = performance.now();
     const result = {
       loadS,

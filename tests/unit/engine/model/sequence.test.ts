@@ -5,6 +5,7 @@ import type { GenerateOptions, GenerationChunk } from '../../../../engine/model/
 import type { Model } from '../../../../engine/model/model.ts';
 import { prefillBatches, Sequence } from '../../../../engine/model/sequence.ts';
 import { loadModel } from '../../../../engine/node/index.ts';
+import { argmax } from '../../../../engine/sampling/index.ts';
 import { topLogits } from '../../../../engine/sampling/top.ts';
 import { isChordError } from '../../../../shared/errors.ts';
 import { fixture } from '../../../helpers/fixtures.ts';
@@ -217,6 +218,35 @@ describe.skipIf(!modelPath)('generation from the best logits (Backend.readTopK)'
     } finally {
       await whole.dispose();
       await best.dispose();
+    }
+  });
+
+  it('evaluateGreedy picks what argmax of the whole row picks, reading back one logit where it can', async () => {
+    const model = await loadModel(modelPath!, { backend: 'js' });
+    const backend = (model as unknown as { backend: Backend }).backend;
+    try {
+      const prompt = model.tokenize('Once upon a time', { addSpecial: true });
+      const whole = model.createSequence({ contextSize: 64 });
+      const wholeIds = [argmax(await whole.evaluate(prompt))];
+      for (let i = 0; i < 8; i++) wholeIds.push(argmax(await whole.evaluate([wholeIds[i]])));
+
+      const withoutTopK = model.createSequence({ contextSize: 64 });
+      const plainIds = [await withoutTopK.evaluateGreedy(prompt)];
+      for (let i = 0; i < 8; i++) plainIds.push(await withoutTopK.evaluateGreedy([plainIds[i]]));
+      expect(plainIds).toEqual(wholeIds);
+
+      const asked: number[] = [];
+      backend.readTopK = async (x, k) => {
+        asked.push(k);
+        return topLogits(await backend.read(x), k);
+      };
+      const short = model.createSequence({ contextSize: 64 });
+      const shortIds = [await short.evaluateGreedy(prompt)];
+      for (let i = 0; i < 8; i++) shortIds.push(await short.evaluateGreedy([shortIds[i]]));
+      expect(shortIds).toEqual(wholeIds);
+      expect(new Set(asked)).toEqual(new Set([1]));
+    } finally {
+      await model.dispose();
     }
   });
 });
