@@ -120,7 +120,7 @@ export interface PromptRun {
  */
 /** Where chord runs, and the attention both sides use (default: llama.cpp's, flash attention over an F16 cache). */
 export interface RunOptions {
-  backend?: 'js' | 'wasm';
+  backend?: 'js' | 'wasm' | 'webgpu';
   flashAttention?: boolean;
   kvType?: 'f16' | 'f32';
 }
