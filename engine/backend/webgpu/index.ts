@@ -71,6 +71,8 @@ export interface WebGPUBackendOptions extends BackendOptions {
    * (and ceiling): the device's maxStorageBufferBindingSize and maxBufferSize.
    */
   maxBindingBytes?: number;
+  /** Use subgroup operations where the device has them (default true); false keeps the shared-memory kernels. */
+  subgroups?: boolean;
 }
 
 /** How activations are rounded before products with weights whose partner format (vecDotType) is this. */
@@ -188,6 +190,8 @@ export class WebGPUBackend implements Backend {
   private readonly staging: GPUBuffer[] = [];
   private readonly maxBindingBytes: number;
   private readonly exactF32: boolean;
+  /** Whether the kernels use subgroup operations (the device has them and the options allow them). */
+  readonly subgroups: boolean;
   /** Rounded activations on their way into a product, and their Q8 block scales and sums (grown as needed). */
   private roundedScratch: GPUBuffer | undefined;
   private scaleScratch: GPUBuffer | undefined;
@@ -207,6 +211,7 @@ export class WebGPUBackend implements Backend {
   ) {
     this.recorder = new Recorder(device);
     this.exactF32 = opts.exactF32 ?? false;
+    this.subgroups = (opts.subgroups ?? true) && device.features.has('subgroups');
     const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     this.maxBindingBytes = Math.min(opts.maxBindingBytes ?? limit, limit);
     device.lost.then((info) => {
@@ -227,7 +232,7 @@ export class WebGPUBackend implements Backend {
     } catch (e) {
       throw new ChordError('BACKEND_UNAVAILABLE', `webgpu: no device: ${(e as Error).message}`);
     }
-    const features = device.features.has('subgroups') ? ', subgroups' : '';
+    const features = opts.subgroups !== false && device.features.has('subgroups') ? ', subgroups' : '';
     return new WebGPUBackend(device, `webgpu (${describeAdapter(adapter)}${features}; f32 kernels)`, opts);
   }
 
@@ -335,7 +340,7 @@ export class WebGPUBackend implements Backend {
     }
     const vector = x.rows <= MATVEC_MAX_ROWS;
     const pipeline = vector
-      ? this.pipeline(`matvec:${wt.type}`, () => matvecWGSL(wt.type))
+      ? this.pipeline(`matvec:${wt.type}`, () => matvecWGSL(wt.type, this.subgroups))
       : this.pipeline(`matmul:${wt.type}`, () => matmulTiledWGSL(wt.type));
     for (const part of wt.parts) {
       const params = this.params([nIn, part.rows, wt.rowBytes, x.rows, nOut, part.rowStart]);

@@ -32,16 +32,38 @@ export const MATVEC_THREADS = 64;
 
 /**
  * Decode (few rows of X): one workgroup per (output row, X row); its threads
- * take 16-weight groups in turn, then sum their partial dots in shared memory.
- * The grid's x and y together number the output rows (x is capped at 65535).
+ * take 16-weight groups in turn, then sum their partial dots. With `subgroups`
+ * (the device has the feature) each subgroup adds its threads' sums with
+ * subgroupAdd and its first thread stores the total, the others a 0, so one
+ * barrier and one thread's pass over the slots in order finish the sum (WGSL
+ * does not say which threads share a subgroup, so the slots are the threads');
+ * without, a shared-memory tree (6 barriers). The two differ only in the order of
+ * the f32 additions. The grid's x and y together number the output rows (x is
+ * capped at 65535).
  */
-export function matvecWGSL(type: GGMLType): string {
-  return `${header(type)}
+export function matvecWGSL(type: GGMLType, subgroups = false): string {
+  const reduce = subgroups
+    ? `let total = subgroupAdd(acc);
+  partial[t] = select(0.0, total, lane == 0u);
+  workgroupBarrier();
+  if (t == 0u && o < p.part_rows) {
+    var sum = 0.0;
+    for (var i = 0u; i < ${MATVEC_THREADS}u; i++) { sum += partial[i]; }
+    Y[r * p.n_out + p.out_offset + o] = sum;
+  }`
+    : `partial[t] = acc;
+  workgroupBarrier();
+  for (var s = ${MATVEC_THREADS / 2}u; s > 0u; s >>= 1u) {
+    if (t < s) { partial[t] += partial[t + s]; }
+    workgroupBarrier();
+  }
+  if (t == 0u && o < p.part_rows) { Y[r * p.n_out + p.out_offset + o] = partial[0]; }`;
+  return `${subgroups ? 'enable subgroups;\n' : ''}${header(type)}
 var<workgroup> partial: array<f32, ${MATVEC_THREADS}>;
 
 @compute @workgroup_size(${MATVEC_THREADS})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) t: u32) {
+        @builtin(local_invocation_index) t: u32${subgroups ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
   let o = wid.x + wid.y * nwg.x;
   let r = wid.z;
   let n_groups = (p.n_in + 15u) / 16u;
@@ -56,13 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       for (var j = 0u; j < m; j++) { acc += w[j] * X[xb + k + j]; }
     }
   }
-  partial[t] = acc;
-  workgroupBarrier();
-  for (var s = ${MATVEC_THREADS / 2}u; s > 0u; s >>= 1u) {
-    if (t < s) { partial[t] += partial[t + s]; }
-    workgroupBarrier();
-  }
-  if (t == 0u && o < p.part_rows) { Y[r * p.n_out + p.out_offset + o] = partial[0]; }
+  ${reduce}
 }
 `;
 }

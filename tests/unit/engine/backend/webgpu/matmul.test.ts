@@ -8,6 +8,10 @@
  * ~6e-7). With llama.cpp's arithmetic, F32, F16 and the 32-block formats run
  * llama.cpp's own order (matmulExactWGSL) and must equal the reference bit for
  * bit; BF16 and the K-quants run in GPU order, within 1e-5 (measured <= 2.2e-7).
+ * The matrix x vector kernel reduces with subgroupAdd where the device has
+ * subgroups (SwiftShader does) and in shared memory otherwise: both paths are
+ * checked (3 rows, all-f32 mode), each within the same 1e-5, as they differ only
+ * in the order of f32 additions.
  * Shapes are tiny (SwiftShader runs ~0.3 GFLOP/s) but cover the edges: an
  * output count that is not a multiple of the 64-wide tile, a float row length
  * that is not a multiple of 16, matrix × vector (3 of its 1-4 rows) and tiled (9 rows)
@@ -54,6 +58,7 @@ const TILED_SPLIT_TOO = new Set([GGMLType.F16, GGMLType.Q5_0, GGMLType.Q6_K]);
 
 describe.skipIf(!gpuAvailable)('webgpu matmul and getRows vs the reference', () => {
   let exact: WebGPUBackend;
+  let shared: WebGPUBackend;
   let rounded: WebGPUBackend;
   const jsExact = new JsBackend({ exactF32: true });
   const jsRounded = new JsBackend();
@@ -62,13 +67,19 @@ describe.skipIf(!gpuAvailable)('webgpu matmul and getRows vs the reference', () 
   beforeAll(async () => {
     const { createWebGPUBackend } = await import('../../../../../engine/backend/webgpu/index.ts');
     exact = await createWebGPUBackend({ exactF32: true });
+    // The matrix x vector kernel's shared-memory reduction, where the device would take subgroups.
+    shared = await createWebGPUBackend({ exactF32: true, subgroups: false });
     // llama.cpp's activation rounding, and buffers of at most 4 KiB: every matrix here is split.
     rounded = await createWebGPUBackend({ maxBindingBytes: 4096 });
   });
 
   afterAll(async () => {
-    console.info(`webgpu matmul, max relative error per format (f32, rounded): ${errors.join(', ')}`);
+    console.info(
+      `webgpu matmul (subgroups: ${exact?.subgroups}), max relative error per format ` +
+        `(f32, f32 shared-memory reduction, rounded): ${errors.join(', ')}`,
+    );
     await exact?.dispose();
+    await shared?.dispose();
     await rounded?.dispose();
   });
 
@@ -112,10 +123,11 @@ describe.skipIf(!gpuAvailable)('webgpu matmul and getRows vs the reference', () 
     // 3 rows: the matrix x vector kernel's several-row path (1 row is the same loop); 9: the tiled
     // kernel. Rounded, F32/F16 take tinyBLAS's order for both; 1 row is their vec_dot order.
     const f32 = await compare(exact, jsExact, info, bytes, [3, 9], TOLERANCE, next);
+    const sharedMemory = await compare(shared, jsExact, info, bytes, [3], TOLERANCE, next);
     const rows = TILED_SPLIT_TOO.has(type) ? [3, 9] : [3];
     if (type === GGMLType.F32 || type === GGMLType.F16) rows.push(1);
     const r = await compare(rounded, jsRounded, info, bytes, rows, EXACT_ORDER.has(type) ? 0 : TOLERANCE, next);
-    errors.push(`${name} ${f32.toExponential(1)} ${r.toExponential(1)}`);
+    errors.push(`${name} ${f32.toExponential(1)} ${sharedMemory.toExponential(1)} ${r.toExponential(1)}`);
   });
 
   it('Q4_0 with a multiple of 8 rows: the repacked order llama.cpp takes for it', async () => {
@@ -123,5 +135,12 @@ describe.skipIf(!gpuAvailable)('webgpu matmul and getRows vs the reference', () 
     const bytes = randomWeightBytes(GGMLType.Q4_0, 64, 72, next);
     const info = tensorInfo('w.Q4_0x8', GGMLType.Q4_0, [64, 72]);
     await compare(rounded, jsRounded, info, bytes, [1, 3, 9], 0, next);
+  });
+
+  it('reduces the matrix x vector sums with subgroups where the device has them', async () => {
+    const { requestAdapter } = await import('../../../../../engine/backend/webgpu/device.ts');
+    const adapter = await requestAdapter();
+    expect(exact.subgroups).toBe(adapter.features.has('subgroups'));
+    expect(shared.subgroups).toBe(false);
   });
 });
