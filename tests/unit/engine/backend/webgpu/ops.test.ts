@@ -1,22 +1,23 @@
 /**
  * The WebGPU row and element-wise kernels against the reference backend, on
  * random inputs. Errors are relative to the largest value compared:
- * - RMSNorm, RoPE (norm and neox), add: 1e-6 (f32 both sides; the
- *   reference sums squares in double, RoPE tables are the same floats);
- * - SwiGLU: 1e-6 (the reference uses ggml's vectorized expf, the GPU its exp);
+ * - RMSNorm, RoPE (norm, neox, with frequency and attention factors), SwiGLU:
+ *   equal to the bit (the GPU runs llama.cpp's float operations: squares summed
+ *   in double-float, fused multiply-adds, ggml's vectorized expf and glibc's);
+ * - attention as llama.cpp's CPU flash attention (online softmax, F16 running
+ *   sums with an F16 cache) for fewer than 64 query rows, and for any number with
+ *   an F32 cache: equal to the bit;
  * - GELU, GeGLU: 1e-5 (the reference reads ggml's F16 table, the GPU computes the
  *   formula and rounds input and result to F16 likewise; measured 2.5e-8);
- * - LayerNorm, bias, scale, soft-capping (tanh), copyCols, RoPE with frequency
- *   and attention factors, attention with soft-capping and a sliding window: 1e-6 .. 1e-5;
- * - attention with an F32 cache: 1e-5 against the reference's online softmax
- *   (flash attention) and its softmax-then-V form, over 70 positions (two chunks
- *   of the GPU kernel), grouped-query heads, a prompt batch then one token;
- * - attention with an F16 cache: both round q, K and V to f16; the reference
- *   also rounds its running V sums to f16 (ggml_vec_mad_f16), the GPU keeps them
- *   in f32: 2e-3 (measured 1.6e-3 on one decode step, 5e-4 on the prompt).
- * Measured on SwiftShader: f32 cache ~2e-7. Split-K (a few queries over more
- * than 512 positions, cut into parts merged afterwards) is held to the same
- * tolerances against softmax-then-V (measured 3.4e-7 F32, 3.2e-4 F16 cache).
+ * - LayerNorm, bias, scale, soft-capping (tanh), copyCols, add, attention with
+ *   soft-capping and a sliding window: 1e-6 .. 1e-5;
+ * - attention against the reference's softmax-then-V form, and against
+ *   llama.cpp's tiled flash attention (64+ query rows, F16 cache), which the GPU
+ *   does not mirror: 1e-5 with an F32 cache, 2e-3 with an F16 one (its running
+ *   sums are rounded to F16 by one form and not the other).
+ * Split-K (a few queries over more than 512 positions, cut into parts merged
+ * afterwards, f32 running sums) is held to the same tolerances against
+ * softmax-then-V (measured 3.4e-7 F32, 3.2e-4 F16 cache).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activation, Backend } from '../../../../../engine/backend/backend.ts';
@@ -63,7 +64,7 @@ describe.skipIf(!gpuAvailable)('webgpu ops vs the reference', () => {
     const [oj, og] = both(5, 96);
     js.rmsNorm(xj, wj, 1e-5, oj);
     gpu.rmsNorm(xg, wg, 1e-5, og);
-    await expectClose(oj, og, 1e-6, 'rmsNorm');
+    await expectClose(oj, og, 0, 'rmsNorm');
   });
 
   it('layerNorm, addBias', async () => {
@@ -117,7 +118,7 @@ describe.skipIf(!gpuAvailable)('webgpu ops vs the reference', () => {
     const [xj, xg] = both(positions.length, 48);
     js.rope(xj, positions, p);
     gpu.rope(xg, positions, p);
-    await expectClose(xj, xg, 1e-6, `rope ${mode}`);
+    await expectClose(xj, xg, 0, `rope ${mode}`);
   });
 
   it('swiglu, add, copyRow', async () => {
@@ -125,7 +126,7 @@ describe.skipIf(!gpuAvailable)('webgpu ops vs the reference', () => {
     const [uj, ug] = both(3, 172);
     js.swiglu(gj, uj);
     gpu.swiglu(gg, ug);
-    await expectClose(gj, gg, 1e-6, 'swiglu');
+    await expectClose(gj, gg, 0, 'swiglu');
     js.add(gj, uj);
     gpu.add(gg, ug);
     await expectClose(gj, gg, 1e-6, 'add');
@@ -143,7 +144,7 @@ describe.skipIf(!gpuAvailable)('webgpu ops vs the reference', () => {
     const [xj, xg] = both(positions.length, 48);
     js.rope(xj, positions, { ...p, freqFactors: fj, attnFactor: 1.2 });
     gpu.rope(xg, positions, { ...p, freqFactors: fg, attnFactor: 1.2 });
-    await expectClose(xj, xg, 1e-6, 'rope factors');
+    await expectClose(xj, xg, 0, 'rope factors');
   });
 
   it('attention with soft-capping and a sliding window (Gemma 2)', async () => {
@@ -185,7 +186,9 @@ describe.skipIf(!gpuAvailable)('webgpu ops vs the reference', () => {
         gpu.attention(cg, 1, qg, positions, p, og);
         const err = relativeError(await gpu.read(og), await ref.read(oj));
         console.info(`attention ${type} cache, ${n} rows, flash ${flash}: ${err.toExponential(2)}`);
-        expect(err).toBeLessThanOrEqual(tol);
+        // llama.cpp's flash attention as the GPU mirrors it: not its tiled kernel (64+ rows, F16 cache)
+        const mirrored = flash && (type === 'f32' || n < 64);
+        expect(err).toBeLessThanOrEqual(mirrored ? 0 : tol);
       }
     });
   });
