@@ -34,6 +34,7 @@ import {
   ADD,
   ADD_BIAS,
   ATTENTION_COMBINE,
+  attentionTiledWGSL,
   attentionWGSL,
   COPY_COLS,
   COPY_ROW,
@@ -412,7 +413,11 @@ export class WebGPUBackend implements Backend {
     const o = (out as GpuActivation).buffer;
     const kv = [(q as GpuActivation).buffer, pos, c.k[layer], c.v[layer]];
     if (parts === 1) {
-      const pipeline = this.pipeline(`attention:${half}`, () => attentionWGSL(half));
+      // llama.cpp's CPU flash attention takes its tiled kernel for 64+ query rows over an F16 cache
+      const tiled = half && q.rows >= 64 && p.headDim % 8 === 0;
+      const pipeline = tiled
+        ? this.pipeline('attention:tiled', () => attentionTiledWGSL())
+        : this.pipeline(`attention:${half}`, () => attentionWGSL(half));
       this.dispatch(pipeline, [params, ...kv, o], [p.nHeads, q.rows, 1]);
       return;
     }

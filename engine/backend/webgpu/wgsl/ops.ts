@@ -9,7 +9,7 @@
  * 65535 workgroups), `grid_x` being the grid's width in threads.
  */
 
-import { dotFloatWGSL, EXACT_FLOAT, GLIBC_EXPF, V_EXPF } from './float.ts';
+import { dotFloatWGSL, EXACT_FLOAT, GLIBC_EXPF, HSUM8, V_EXPF } from './float.ts';
 
 /** Threads per workgroup of the element-wise kernels. */
 export const ELEMENTWISE_THREADS = 64;
@@ -196,7 +196,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * separately. An F16 running sum rounds every update, so one ulp of difference
  * in a weight flips a half now and then, and those flips are what moved the
  * logits of Q8_0/Q4_0 models by ~1e-2 before (see docs/webgpu.md). Not mirrored:
- * tanh (soft-capping), and llama.cpp's tiled kernel for 64+ query rows.
+ * tanh (soft-capping). llama.cpp's tiled kernel for 64+ query rows is
+ * attentionTiledWGSL.
  *
  * Split-K (flash-decoding, `split`): for a few queries over a long cache the
  * positions are cut into grid.z parts of split_len, each workgroup walks one
@@ -288,6 +289,101 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 `;
 }
 
+/**
+ * llama.cpp's tiled CPU flash attention (ggml_compute_forward_flash_attn_ext_tiled),
+ * which it runs for batches of 64 query rows and more over an F16 cache: the
+ * reference's tiledAttentionRow, operation for operation. One workgroup per
+ * (query row, head), tiles of 64 cache positions from a multiple of 64: q stays
+ * F32; each thread scores one position (an FMA chain over the head); the tile's
+ * maximum moves the running one (rescaling the F32 sums by glibc's expf); each
+ * thread takes exp(score - max) with ggml_v_expf, and the tile's sum is
+ * ggml_vec_soft_max_f32's (hsum_float_8 per group of 8, the groups added in
+ * double); every thread then adds the weighted V rows of the tile to its head
+ * dimensions by FMA, position by position. Positions before a sliding window
+ * weigh 0.
+ */
+export function attentionTiledWGSL(): string {
+  return `
+struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, scale: f32, q_cols: u32, cap: f32, window: u32, split_len: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> Q: array<f32>;
+@group(0) @binding(2) var<storage, read> pos: array<u32>;
+@group(0) @binding(3) var<storage, read> K: array<u32>;
+@group(0) @binding(4) var<storage, read> V: array<u32>;
+@group(0) @binding(5) var<storage, read_write> O: array<f32>;
+fn kv_k(e: u32) -> f32 { let v = unpack2x16float(K[e >> 1u]); return select(v.x, v.y, (e & 1u) != 0u); }
+fn kv_v(e: u32) -> f32 { let v = unpack2x16float(V[e >> 1u]); return select(v.x, v.y, (e & 1u) != 0u); }
+var<workgroup> qs: array<f32, 256>;
+var<workgroup> sc: array<f32, 64>;
+var<workgroup> pr: array<f32, 64>;
+${EXACT_FLOAT}
+${GLIBC_EXPF}
+${V_EXPF}
+${HSUM8}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let h = wid.x;
+  let r = wid.y;
+  let hd = p.head_dim;
+  let kv_width = p.n_kv_heads * hd;
+  let kv_off = (h / (p.n_heads / p.n_kv_heads)) * hd;
+  let n_kv = pos[r] + 1u;
+  var first = 0u;
+  if (p.window != 0u && n_kv > p.window) { first = n_kv - p.window; }
+  for (var d = t; d < hd; d += 64u) { qs[d] = Q[r * p.q_cols + h * hd + d]; }
+  workgroupBarrier();
+  var m = -3.0e38;
+  var started = false;
+  var l = 0.0;
+  var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  for (var t0 = (first / 64u) * 64u; t0 < n_kv; t0 += 64u) {
+    let j = t0 + t;
+    let visible = j >= first && j < n_kv;
+    if (visible) {
+      var a = 0.0;
+      for (var d = 0u; d < hd; d++) { a = fma_exact(kv_k(j * kv_width + kv_off + d), qs[d], a); }
+      var s = a * p.scale;
+      if (p.cap != 0.0) { s = tanh(clamp(s, -15.0, 15.0)) * p.cap; }
+      sc[t] = s;
+    }
+    workgroupBarrier();
+    let lo = max(first, t0);
+    let hi = min(n_kv, t0 + 64u);
+    var tile_max = -3.0e38;
+    for (var jj = lo; jj < hi; jj++) { tile_max = max(tile_max, sc[jj - t0]); }
+    if (!started || tile_max > m) {
+      // a new maximum rescales what was summed (the first one zeroes it: e^-inf)
+      var ms = 0.0;
+      if (started) { ms = glibc_expf(m - tile_max); }
+      for (var c = 0u; c < 4u; c++) { acc[c] = acc[c] * ms; }
+      l = l * ms;
+      m = tile_max;
+      started = true;
+    }
+    pr[t] = select(0.0, v_expf(sc[t] - m), visible);
+    workgroupBarrier();
+    var sum = vec2f(0.0, 0.0);
+    for (var g = 0u; g < 64u; g += 8u) {
+      var v: array<f32, 8>;
+      for (var i = 0u; i < 8u; i++) { v[i] = pr[g + i]; }
+      sum = ff_add(sum, vec2f(hsum8(v), 0.0));
+    }
+    l = ff_add(vec2f(l, 0.0), sum).x;
+    for (var c = 0u; c < 4u; c++) {
+      let d = t + 64u * c;
+      if (d < hd) {
+        var a = acc[c];
+        for (var jj = lo; jj < hi; jj++) { a = fma_exact(kv_v(jj * kv_width + kv_off + d), pr[jj - t0], a); }
+        acc[c] = a;
+      }
+    }
+    workgroupBarrier();
+  }
+  ${WHOLE_OUT}
+}
+`;
+}
+
 /** Split-K: this workgroup's part of the positions. */
 const SPLIT_RANGE = /* wgsl */ `first = first + wid.z * p.split_len;
   n_kv = min(n_kv, first + p.split_len);`;
@@ -300,7 +396,7 @@ const SPLIT_OUT = /* wgsl */ `let base = ((r * p.n_heads + h) * nwg.z + wid.z) *
     if (d < hd) { O[base + 2u + d] = acc[c]; }
   }`;
 
-const WHOLE_OUT = /* wgsl */ `let inv = 1.0 / l;
+const WHOLE_OUT = /* wgsl */ `let inv = select(div_rn(opaque(1.0), l), 0.0, l == 0.0);
   for (var c = 0u; c < 4u; c++) {
     let d = t + 64u * c;
     if (d < hd) { O[r * p.q_cols + h * hd + d] = acc[c] * inv; }
