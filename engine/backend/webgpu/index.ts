@@ -21,6 +21,7 @@ import { hasGpuDequant } from './wgsl/formats.ts';
 import {
   type ActivationRounding,
   EXACT_THREADS,
+  exactLanes,
   getRowsWGSL,
   matmulExactWGSL,
   matmulTiledWGSL,
@@ -332,7 +333,7 @@ export class WebGPUBackend implements Backend {
       const pipeline = this.pipeline(`matmulExact:${wt.type}:${order}`, () => matmulExactWGSL(wt.type, order));
       for (const part of wt.parts) {
         const params = this.params([nIn, part.rows, wt.rowBytes, x.rows, nOut, part.rowStart]);
-        const groups = Math.ceil(part.rows / EXACT_THREADS);
+        const groups = Math.ceil(part.rows / (EXACT_THREADS / exactLanes(order)));
         const gx = Math.min(groups, MAX_GROUPS);
         const bindings = [params, part.buffer, xs, ys, ...(scales ? [scales] : [])];
         this.dispatch(pipeline, bindings, [gx, Math.ceil(groups / gx), x.rows]);

@@ -159,19 +159,29 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
  */
 export type ProductOrder = 'blocks' | 'repacked' | 'vecdot' | 'tinyblas';
 
-/** Outputs per workgroup of the exact-order kernel. */
+/** Threads per workgroup of the exact-order kernel. */
 export const EXACT_THREADS = 64;
 
 /**
- * Products in llama.cpp's CPU order (ProductOrder), for its default numerics: one
- * thread per (output, row of X) walks the whole row in that order, with fmaf
- * mirrored exactly (wgsl/float.ts), so the result is llama.cpp's (and the
- * reference backend's) to the bit. No shared memory, no reduction across threads:
- * slower than matvecWGSL/matmulTiledWGSL on a real GPU, but a 1-ulp difference in
- * a product is what flips the Q8 and F16 roundings downstream.
+ * Threads per output in the exact-order kernel: one per FMA lane of llama.cpp's
+ * order where the lanes are independent chains ('blocks', 'tinyblas': 8), else one.
+ */
+export function exactLanes(order: ProductOrder): number {
+  return order === 'blocks' || order === 'tinyblas' ? 8 : 1;
+}
+
+/**
+ * Products in llama.cpp's CPU order (ProductOrder), for its default numerics, with
+ * fmaf mirrored exactly (wgsl/float.ts), so the result is llama.cpp's (and the
+ * reference backend's) to the bit. Where the order keeps 8 independent FMA lanes
+ * ('blocks', 'tinyblas'), 8 threads per output run one lane each and the first adds
+ * them as hsum_float_8 does; otherwise one thread walks the whole row. Slower than
+ * matvecWGSL/matmulTiledWGSL on a real GPU (no tiling, at most 8 threads per
+ * output), but a 1-ulp difference in a product is what flips the Q8 and F16
+ * roundings downstream.
  * For the block formats X holds the activations' Q8 integers and S, per 32-block,
  * their scale d and (Q8_1) the f16 block sum s (roundActivationsWGSL).
- * The grid: x and y number groups of EXACT_THREADS outputs, z the rows of X.
+ * The grid: x and y number groups of EXACT_THREADS / exactLanes outputs, z the rows of X.
  */
 export function matmulExactWGSL(type: GGMLType, order: ProductOrder): string {
   const floatWeights = order === 'vecdot' || order === 'tinyblas';
@@ -179,58 +189,75 @@ export function matmulExactWGSL(type: GGMLType, order: ProductOrder): string {
   const weight = half ? 'wf16(rb + 2u * (k))' : 'bitcast<f32>(W[(rb >> 2u) + (k)])';
   const w = (k: string) => weight.replace('(k)', `(${k})`);
   const x = (k: string) => `X[xb + ${k}]`;
-  let body: string;
+  const lanes = exactLanes(order);
+  const withMin = type === GGMLType.Q4_1 || type === GGMLType.Q5_1;
+  // fn chain(rb, xb, l): lane l's FMA chain over the row (the whole product where lanes == 1)
+  let chain: string;
   if (order === 'vecdot') {
-    body = 'return dot_row(p.n_in, rb, xb);';
+    chain = 'return dot_row(p.n_in, rb, xb);';
   } else if (order === 'tinyblas') {
-    body = `var lanes: array<f32, 8>;
-  for (var k = 0u; k < p.n_in; k += 8u) {
-    for (var l = 0u; l < 8u; l++) { lanes[l] = fma_exact(${w('k + l')}, ${x('k + l')}, lanes[l]); }
-  }
-  return hsum8(lanes);`;
+    chain = `var acc = 0.0;
+  for (var k = l; k < p.n_in; k += 8u) { acc = fma_exact(${w('k')}, ${x('k')}, acc); }
+  return acc;`;
   } else {
-    const withMin = type === GGMLType.Q4_1 || type === GGMLType.Q5_1;
-    const block =
+    const step =
       order === 'repacked'
         ? `var sumi = 0;
     for (var j = 0u; j < 32u; j++) { sumi += block_q(b, j) * i32(X[xo + j]); }
-    acc = fma_exact(f32(sumi), d, acc);`
-        : `for (var l = 0u; l < 8u; l++) {
-      var q = 0;
-      for (var j = 4u * l; j < 4u * l + 4u; j++) { q += block_q(b, j) * i32(X[xo + j]); }
-      lanes[l] = fma_exact(d, f32(q), lanes[l]);
-    }`;
-    body = `let nb = p.n_in / 32u;
-  var lanes: array<f32, 8>;
-  var acc = 0.0;
-  var mins = 0.0;
-  for (var i = 0u; i < nb; i++) {
+    acc = fma_exact(f32(sumi), block_d(b) * S[2u * (xb / 32u + i)], acc);`
+        : `var q = 0;
+    for (var j = 4u * l; j < 4u * l + 4u; j++) { q += block_q(b, j) * i32(X[xo + j]); }
+    acc = fma_exact(block_d(b) * S[2u * (xb / 32u + i)], f32(q), acc);`;
+    chain = `var acc = 0.0;
+  for (var i = 0u; i < p.n_in / 32u; i++) {
     let b = rb + i * BLOCK_BYTES;
     let xo = xb + i * 32u;
-    let sb = 2u * (xb / 32u + i);
-    let d = block_d(b) * S[sb];
-    ${withMin ? 'mins = fma_exact(block_m(b), S[sb + 1u], mins);' : ''}
-    ${block}
+    ${step}
   }
-  return ${order === 'repacked' ? 'acc' : withMin ? 'hsum8(lanes) + mins' : 'hsum8(lanes)'};`;
+  return acc;`;
   }
+  const mins = withMin
+    ? `
+// Q4_1/Q5_1: the weight mins times Q8_1's f16 block sums, an FMA chain over the blocks
+fn mins(rb: u32, xb: u32) -> f32 {
+  var acc = 0.0;
+  for (var i = 0u; i < p.n_in / 32u; i++) { acc = fma_exact(block_m(rb + i * BLOCK_BYTES), S[2u * (xb / 32u + i) + 1u], acc); }
+  return acc;
+}`
+    : '';
+  const main =
+    lanes === 1
+      ? `let o = (wid.x + wid.y * nwg.x) * ${EXACT_THREADS}u + t;
+  if (o >= p.part_rows) { return; }
+  Y[r * p.n_out + p.out_offset + o] = chain(o * p.row_bytes, r * p.n_in, 0u);`
+      : `let o = (wid.x + wid.y * nwg.x) * ${EXACT_THREADS / lanes}u + t / ${lanes}u;
+  let l = t % ${lanes}u;
+  let live = o < p.part_rows;
+  var v = 0.0;
+  if (live) { v = chain(o * p.row_bytes, r * p.n_in, l); }
+  lane_sums[t] = v;
+  workgroupBarrier();
+  if (live && l == 0u) {
+    var lanes: array<f32, 8>;
+    for (var i = 0u; i < 8u; i++) { lanes[i] = lane_sums[t + i]; }
+    Y[r * p.n_out + p.out_offset + o] = hsum8(lanes)${withMin ? ' + mins(o * p.row_bytes, r * p.n_in)' : ''};
+  }`;
   return `${PARAMS}${floatWeights ? '' : '@group(0) @binding(4) var<storage, read_write> S: array<f32>;'}
 ${WEIGHT_READERS}
 ${floatWeights ? '' : blockIntsWGSL(type)}
 ${EXACT_FLOAT}
 ${HSUM8}
 ${order === 'vecdot' ? dotFloatWGSL('dot_row', ', rb: u32, xb: u32', w, x, half) : ''}
-fn product(rb: u32, xb: u32) -> f32 {
-  ${body}
+var<workgroup> lane_sums: array<f32, ${EXACT_THREADS}>;
+fn chain(rb: u32, xb: u32, l: u32) -> f32 {
+  ${chain}
 }
-
+${mins}
 @compute @workgroup_size(${EXACT_THREADS})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) t: u32) {
-  let o = (wid.x + wid.y * nwg.x) * ${EXACT_THREADS}u + t;
   let r = wid.z;
-  if (o >= p.part_rows) { return; }
-  Y[r * p.n_out + p.out_offset + o] = product(o * p.row_bytes, r * p.n_in);
+  ${main}
 }
 `;
 }
