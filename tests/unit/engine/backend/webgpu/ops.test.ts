@@ -162,6 +162,26 @@ describe.skipIf(!gpuAvailable)('webgpu ops vs the reference', () => {
     await expectClose(oj, og, 1e-5, 'attention softcap window');
   });
 
+  it.each(['f32', 'f16'] as const)(
+    'attention with a sliding window over a %s cache, 75 rows: to the bit',
+    async (type) => {
+      // F16: llama.cpp's tiled kernel (64+ rows), whose tiles start at a multiple of 64 before the window
+      const spec = { nLayers: 1, nCtx: 80, nKvHeads: 1, headDim: 32, type };
+      const p = { nHeads: 2, nKvHeads: 1, headDim: 32, scale: 0.5, window: 20 };
+      const [cj, cg] = [js.createKVCache(spec), gpu.createKVCache(spec)];
+      const positions = Array.from({ length: 75 }, (_, i) => i);
+      const [kj, kg] = both(75, 32, randomValues(75 * 32, next, 3));
+      const [vj, vg] = both(75, 32);
+      const [qj, qg] = both(75, 64, randomValues(75 * 64, next, 3));
+      const [oj, og] = both(75, 64);
+      js.kvStore(cj, 0, kj, vj, positions);
+      gpu.kvStore(cg, 0, kg, vg, positions);
+      js.attention(cj, 0, qj, positions, p, oj);
+      gpu.attention(cg, 0, qg, positions, p, og);
+      await expectClose(oj, og, 0, `attention window ${type}`);
+    },
+  );
+
   describe.each([
     ['f32', 1e-5],
     ['f16', 2e-3],
