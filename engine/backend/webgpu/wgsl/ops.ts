@@ -490,7 +490,15 @@ export const COPY_COLS = elementwise(
   'Y[i] = X[(i / p.out_cols) * p.in_cols + p.offset + i % p.out_cols];',
 );
 
-/** out = (x - mean) / sqrt(var + eps) * g + b, one workgroup per row. */
+/**
+ * out = (x - mean) / sqrt(var + eps) * g + b, one workgroup per row, as ggml_norm
+ * then the weight and bias (the reference's layerNorm): mean = float(sum in
+ * double) / n; the squares of x - mean summed as ggml_vec_cvar_f32 on AVX2 (each
+ * group of 8 reduced in float, ((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7)), the groups
+ * and the tail's squares added in double); variance = float(that / n);
+ * ((x - mean) * 1/sqrtf(variance + eps)) * g + b, each operation rounded once.
+ * Double sums are double-float here, the threads' partial sums added pairwise.
+ */
 export const LAYER_NORM = /* wgsl */ `
 struct Params { n: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -498,27 +506,44 @@ struct Params { n: u32, eps: f32 }
 @group(0) @binding(2) var<storage, read> G: array<f32>;
 @group(0) @binding(3) var<storage, read> B: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
-var<workgroup> partial: array<f32, 64>;
-fn row_sum(t: u32, x: f32) -> f32 {
+var<workgroup> partial: array<vec2f, 64>;
+${EXACT_FLOAT}
+fn row_sum(t: u32, x: vec2f) -> vec2f {
   partial[t] = x;
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {
-    if (t < s) { partial[t] += partial[t + s]; }
+    if (t < s) { partial[t] = ff_add(partial[t], partial[t + s]); }
     workgroupBarrier();
   }
   let total = partial[0];
   workgroupBarrier();
   return total;
 }
+// float(s / n) for a double-float s: the quotient rounded once
+fn ff_div_n(s: vec2f, n: f32) -> f32 {
+  let q = s.x / n;
+  let rest = two_prod(q, n);
+  return q + (((s.x - rest.x) - rest.y) + s.y) / n;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
   let base = wid.x * p.n;
-  var sum = 0.0;
-  for (var i = t; i < p.n; i += 64u) { sum += X[base + i]; }
-  let mean = row_sum(t, sum) / f32(p.n);
-  var sq = 0.0;
-  for (var i = t; i < p.n; i += 64u) { let d = X[base + i] - mean; sq += d * d; }
-  let scale = 1.0 / sqrt(row_sum(t, sq) / f32(p.n) + p.eps);
+  let n = f32(p.n);
+  var sum = vec2f(0.0, 0.0);
+  for (var i = t; i < p.n; i += 64u) { sum = ff_add(sum, vec2f(X[base + i], 0.0)); }
+  let mean = div_rn(row_sum(t, sum).x, n);
+  var sq = vec2f(0.0, 0.0);
+  let groups = p.n / 8u;
+  for (var g = t; g < groups; g += 64u) {
+    var s: array<f32, 8>;
+    for (var k = 0u; k < 8u; k++) { let v = X[base + 8u * g + k] - mean; s[k] = v * v; }
+    sq = ff_add(sq, vec2f(((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7])), 0.0));
+  }
+  if (t == 0u) {
+    for (var i = 8u * groups; i < p.n; i++) { let v = X[base + i] - mean; sq = ff_add(sq, vec2f(v * v, 0.0)); }
+  }
+  let variance = ff_div_n(row_sum(t, sq), n);
+  let scale = div_rn(opaque(1.0), sqrt_rn(variance + p.eps));
   for (var i = t; i < p.n; i += 64u) { Y[base + i] = (X[base + i] - mean) * scale * G[i] + B[i]; }
 }
 `;
