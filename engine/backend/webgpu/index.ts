@@ -15,6 +15,7 @@ import type {
   TopLogits,
   Weight,
 } from '../backend.ts';
+import { geluTableF16 } from '../js/gelu.ts';
 import { describeAdapter, requestAdapter, requestDevice } from './device.ts';
 import { type Binding, f, packParams, Recorder } from './recorder.ts';
 import { hasGpuDequant } from './wgsl/formats.ts';
@@ -197,6 +198,8 @@ export class WebGPUBackend implements Backend {
   /** Rounded activations on their way into a product, and their Q8 block scales and sums (grown as needed). */
   private roundedScratch: GPUBuffer | undefined;
   private scaleScratch: GPUBuffer | undefined;
+  /** ggml's GELU table, once a model uses GELU. */
+  private geluTableBuffer: GPUBuffer | undefined;
   /** Split-K attention parts (grown as needed). */
   private attentionScratch: GPUBuffer | undefined;
   /** readTopK's output (grown as needed). */
@@ -448,7 +451,15 @@ export class WebGPUBackend implements Backend {
   }
 
   geglu(gate: Activation, up: Activation): void {
-    this.elementwise('geglu', GEGLU, gate, up);
+    if (gate.rows * gate.cols !== up.rows * up.cols) throw invalid(`geglu of ${gate.cols} and ${up.cols} columns`);
+    const grid = elementGrid(gate.rows * gate.cols);
+    const params = this.params([gate.rows * gate.cols, grid.gridX]);
+    const bindings = [params, (gate as GpuActivation).buffer, (up as GpuActivation).buffer, this.geluTable()];
+    this.dispatch(
+      this.pipeline('geglu', () => GEGLU),
+      bindings,
+      grid.groups,
+    );
   }
 
   gelu(x: Activation): void {
@@ -456,7 +467,7 @@ export class WebGPUBackend implements Backend {
     const params = this.params([x.rows * x.cols, grid.gridX]);
     this.dispatch(
       this.pipeline('gelu', () => GELU_INPLACE),
-      [params, (x as GpuActivation).buffer],
+      [params, (x as GpuActivation).buffer, this.geluTable()],
       grid.groups,
     );
   }
@@ -590,6 +601,16 @@ export class WebGPUBackend implements Backend {
       grid.groups,
     );
     return [this.roundedScratch, q8 ? this.scaleScratch : undefined];
+  }
+
+  /** ggml's F16 GELU table (the reference's), uploaded on first use: 65536 halves. */
+  private geluTable(): GPUBuffer {
+    if (!this.geluTableBuffer) {
+      const table = geluTableF16();
+      this.geluTableBuffer = this.createBuffer(table.byteLength);
+      this.device.queue.writeBuffer(this.geluTableBuffer, 0, table as Uint16Array<ArrayBuffer>);
+    }
+    return this.geluTableBuffer;
   }
 
   private scaleOrCap(x: Activation, s: number, cap: number, mode: number): void {

@@ -433,26 +433,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
 `;
 
 /**
- * ggml's CPU GELU: the tanh approximation, read from a table of F16 results
- * indexed by x rounded to F16; 0 at x <= -10, x at x >= 10. The GPU computes
- * the formula and rounds input and result to F16 as the table does. tanh's
- * argument is clamped, since some implementations of WGSL's tanh overflow.
+ * ggml's CPU GELU: 0 at x <= -10, x at x >= 10, else ggml_table_gelu_f16 read at x
+ * rounded to F16 (pack2x16float rounds to nearest even, as ggml's conversion).
+ * The table (65536 F16 results, two per u32) is the reference's geluTableF16,
+ * uploaded once, bound at `binding`.
  */
-const GELU = /* wgsl */ `
-fn round_f16(x: f32) -> f32 { return unpack2x16float(pack2x16float(vec2f(x, 0.0))).x; }
+function geluWGSL(binding: number): string {
+  return `
+@group(0) @binding(${binding}) var<storage, read> T: array<u32>;
 fn gelu(x: f32) -> f32 {
   if (x <= -10.0) { return 0.0; }
   if (x >= 10.0) { return x; }
-  let h = round_f16(x);
-  let inner = clamp(0.7978845608 * h * (1.0 + 0.044715 * h * h), -15.0, 15.0);
-  return round_f16(0.5 * h * (1.0 + tanh(inner)));
+  let h = pack2x16float(vec2f(x, 0.0)) & 0xffffu;
+  let pair = unpack2x16float(T[h >> 1u]);
+  return select(pair.x, pair.y, (h & 1u) != 0u);
 }
 `;
+}
 
-/** x = gelu(x). */
-export const GELU_INPLACE = elementwise('', [['X', 'read_write']], 'X[i] = gelu(X[i]);', GELU);
+/** x = gelu(x); the table at binding 2. */
+export const GELU_INPLACE = elementwise('', [['X', 'read_write']], 'X[i] = gelu(X[i]);', geluWGSL(2));
 
-/** gate = gelu(gate) * up. */
+/** gate = gelu(gate) * up (ggml_vec_geglu_f32: one product); the table at binding 3. */
 export const GEGLU = elementwise(
   '',
   [
@@ -460,7 +462,7 @@ export const GEGLU = elementwise(
     ['U', 'read_write'],
   ],
   'G[i] = gelu(G[i]) * U[i];',
-  GELU,
+  geluWGSL(3),
 );
 
 /** x = x * s (mode 0), or x = cap * tanh(x / cap) with s = 1/cap, cap (mode 1). */
