@@ -200,3 +200,91 @@ fn v_expf(x: f32) -> f32 {
   return fma_exact(s2, j, s2) * s1;
 }
 `;
+
+/**
+ * glibc's tanhf through its expm1f (fdlibm's, every operation in float): the
+ * reference's tanhF32, which ggml's soft-capping calls. Its argument reduction
+ * compensates rounding errors against constants (hi - lo, (hi - x) - lo), so every
+ * constant goes through `opaque`. Needs EXACT_FLOAT.
+ */
+export const GLIBC_TANHF = /* wgsl */ `
+fn glibc_expm1f(x_in: f32) -> f32 {
+  var x = x_in;
+  let one = opaque(1.0);
+  let half = opaque(0.5);
+  let ln2_hi = opaque(${f32Literal(6.9313812256e-1)});
+  let ln2_lo = opaque(${f32Literal(9.0580006145e-6)});
+  let hx = bitcast<u32>(x) & 0x7fffffffu;
+  let negative = x < 0.0;
+  if (hx >= 0x4195b844u) {
+    if (hx >= 0x42b17218u && x > 88.72167968) { return x * 3.0e38; } // overflows to +inf
+    if (negative) { return -one; }
+  }
+  var k = 0;
+  var c = 0.0;
+  if (hx > 0x3eb17218u) {
+    var hi: f32;
+    var lo: f32;
+    if (hx < 0x3f851592u) {
+      hi = select(x - ln2_hi, x + ln2_hi, negative);
+      lo = select(ln2_lo, -ln2_lo, negative);
+      k = select(1, -1, negative);
+    } else {
+      k = i32(trunc(opaque(${f32Literal(1.4426950216)}) * x + select(half, -half, negative)));
+      let t = f32(k);
+      hi = x - t * ln2_hi;
+      lo = t * ln2_lo;
+    }
+    x = hi - lo;
+    c = (hi - x) - lo;
+  } else if (hx < 0x33000000u) {
+    return x;
+  }
+  let hfx = half * x;
+  let hxs = x * hfx;
+  let r1 = one + hxs * (opaque(${f32Literal(-3.3333335072e-2)}) + hxs * (opaque(${f32Literal(1.5873016091e-3)}) +
+    hxs * (opaque(${f32Literal(-7.936507609e-5)}) + hxs * (opaque(${f32Literal(4.0082177293e-6)}) +
+    hxs * opaque(${f32Literal(-2.0109921195e-7)})))));
+  var t = opaque(3.0) - r1 * hfx;
+  var e = hxs * div_rn(r1 - t, opaque(6.0) - x * t);
+  if (k == 0) { return x - (x * e - hxs); }
+  e = x * (e - c) - c;
+  e = e - hxs;
+  if (k == -1) { return half * (x - e) - half; }
+  if (k == 1) {
+    if (x < -0.25) { return opaque(-2.0) * (e - (x + half)); }
+    return one + opaque(2.0) * (x - e);
+  }
+  if (k <= -2 || k > 56) {
+    let y = one - (e - x);
+    return bitcast<f32>(bitcast<i32>(y) + (k << 23u)) - one;
+  }
+  if (k < 23) {
+    t = bitcast<f32>(0x3f800000 - (0x1000000 >> u32(k))); // 1 - 2^-k
+    let y = t - (e - x);
+    return bitcast<f32>(bitcast<i32>(y) + (k << 23u));
+  }
+  t = bitcast<f32>((0x7f - k) << 23u); // 2^-k
+  let y = (x - (e + t)) + one;
+  return bitcast<f32>(bitcast<i32>(y) + (k << 23u));
+}
+fn glibc_tanhf(x: f32) -> f32 {
+  let ix = bitcast<u32>(x) & 0x7fffffffu;
+  let one = opaque(1.0);
+  let two = opaque(2.0);
+  var z = one; // |x| >= 22: 1 - tiny
+  if (ix < 0x41b00000u) {
+    if (ix == 0u) { return x; }
+    if (ix < 0x24000000u) { return x * (one + x); }
+    let ax = abs(x);
+    if (ix >= 0x3f800000u) {
+      let t = glibc_expm1f(two * ax);
+      z = one - div_rn(two, t + two);
+    } else {
+      let t = glibc_expm1f(-two * ax);
+      z = div_rn(-t, t + two);
+    }
+  }
+  return select(-z, z, x >= 0.0);
+}
+`;

@@ -9,7 +9,7 @@
  * 65535 workgroups), `grid_x` being the grid's width in threads.
  */
 
-import { dotFloatWGSL, EXACT_FLOAT, GLIBC_EXPF, HSUM8, V_EXPF } from './float.ts';
+import { dotFloatWGSL, EXACT_FLOAT, GLIBC_EXPF, GLIBC_TANHF, HSUM8, V_EXPF } from './float.ts';
 
 /** Threads per workgroup of the element-wise kernels. */
 export const ELEMENTWISE_THREADS = 64;
@@ -195,8 +195,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * (ggml_vec_dot_f16/f32, dotFloatWGSL), glibc's expf and fmaf (wgsl/float.ts), S's product and sum rounded
  * separately. An F16 running sum rounds every update, so one ulp of difference
  * in a weight flips a half now and then, and those flips are what moved the
- * logits of Q8_0/Q4_0 models by ~1e-2 before (see docs/webgpu.md). Not mirrored:
- * tanh (soft-capping). llama.cpp's tiled kernel for 64+ query rows is
+ * logits of Q8_0/Q4_0 models by ~1e-2 before (see docs/webgpu.md); soft-capping
+ * with glibc's tanhf. llama.cpp's tiled kernel for 64+ query rows is
  * attentionTiledWGSL.
  *
  * Split-K (flash-decoding, `split`): for a few queries over a long cache the
@@ -229,6 +229,7 @@ var<workgroup> qs: array<f32, 256>;
 var<workgroup> sc: array<f32, 64>;
 ${EXACT_FLOAT}
 ${GLIBC_EXPF}
+${GLIBC_TANHF}
 ${dotFloatWGSL(
   'qk_dot',
   ', kb: u32',
@@ -258,7 +259,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let j = j0 + t;
     if (j < n_kv) {
       var s = qk_dot(hd, j * kv_width + kv_off) * p.scale;
-      if (p.cap != 0.0) { s = p.cap * tanh(clamp(s, -15.0, 15.0)); }
+      if (p.cap != 0.0) { s = p.cap * glibc_tanhf(s); }
       sc[t] = s;
     }
     workgroupBarrier();
@@ -318,6 +319,7 @@ var<workgroup> sc: array<f32, 64>;
 var<workgroup> pr: array<f32, 64>;
 ${EXACT_FLOAT}
 ${GLIBC_EXPF}
+${GLIBC_TANHF}
 ${V_EXPF}
 ${HSUM8}
 @compute @workgroup_size(64)
@@ -343,7 +345,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
       var a = 0.0;
       for (var d = 0u; d < hd; d++) { a = fma_exact(kv_k(j * kv_width + kv_off + d), qs[d], a); }
       var s = a * p.scale;
-      if (p.cap != 0.0) { s = tanh(clamp(s, -15.0, 15.0)) * p.cap; }
+      if (p.cap != 0.0) { s = glibc_tanhf(s) * p.cap; }
       sc[t] = s;
     }
     workgroupBarrier();
@@ -465,11 +467,12 @@ export const GEGLU = elementwise(
   geluWGSL(3),
 );
 
-/** x = x * s (mode 0), or x = cap * tanh(x / cap) with s = 1/cap, cap (mode 1). */
+/** x = x * s (mode 0), or x = cap * tanh(x / cap) with s = 1/cap, cap (mode 1; glibc's tanhf). */
 export const SCALE = elementwise(
   ', s: f32, cap: f32, mode: u32',
   [['X', 'read_write']],
-  'if (p.mode == 0u) { X[i] = X[i] * p.s; } else { X[i] = tanh(clamp(X[i] * p.s, -15.0, 15.0)) * p.cap; }',
+  'if (p.mode == 0u) { X[i] = X[i] * p.s; } else { X[i] = glibc_tanhf(X[i] * p.s) * p.cap; }',
+  EXACT_FLOAT + GLIBC_TANHF,
 );
 
 /** x[r][i] += b[i]. */

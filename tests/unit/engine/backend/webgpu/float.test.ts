@@ -7,8 +7,9 @@
  * error terms are normal floats: GPUs may flush subnormals).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tanhF32 } from '../../../../../engine/backend/js/gelu.ts';
 import { requestAdapter, requestDevice } from '../../../../../engine/backend/webgpu/device.ts';
-import { EXACT_FLOAT, GLIBC_EXPF, V_EXPF } from '../../../../../engine/backend/webgpu/wgsl/float.ts';
+import { EXACT_FLOAT, GLIBC_EXPF, GLIBC_TANHF, V_EXPF } from '../../../../../engine/backend/webgpu/wgsl/float.ts';
 import { fmaF32 } from '../../../../../engine/quant/x86.ts';
 import { expF32, vExpF32 } from '../../../../../engine/quant/x86-math.ts';
 import { rng } from '../../../../helpers/rng.ts';
@@ -27,7 +28,7 @@ describe.skipIf(!gpuAvailable)('webgpu exact float helpers', () => {
 
   /** Runs `expr` (over a[i], b[i], c[i]) for N inputs and returns the results. */
   async function run(expr: string, a: Float32Array, b: Float32Array, c: Float32Array): Promise<Float32Array> {
-    const code = `${EXACT_FLOAT}${GLIBC_EXPF}${V_EXPF}
+    const code = `${EXACT_FLOAT}${GLIBC_EXPF}${V_EXPF}${GLIBC_TANHF}
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(2) var<storage, read> C: array<f32>;
@@ -116,5 +117,13 @@ describe.skipIf(!gpuAvailable)('webgpu exact float helpers', () => {
     const sqrt = await run('sqrt_rn(b)', a, b, zero);
     expect(mismatches(div, (i) => a[i] / b[i])).toBe(0);
     expect(mismatches(sqrt, (i) => Math.sqrt(b[i]))).toBe(0);
+  });
+
+  it("glibc_tanhf is glibc's tanhf (through its expm1f)", async () => {
+    const x = new Float32Array(N);
+    for (let i = 0; i < N; i++) x[i] = (next() - 0.5) * 2 ** Math.floor(next() * 12 - 6);
+    const zero = new Float32Array(N);
+    const got = await run('glibc_tanhf(a)', x, zero, zero);
+    expect(mismatches(got, (i) => tanhF32(x[i]))).toBe(0);
   });
 });
