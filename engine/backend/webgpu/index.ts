@@ -89,14 +89,17 @@ const ACTIVATION_ROUNDING = new Map<GGMLType, ActivationRounding>([
 
 /**
  * The order in which llama.cpp's x86 CPU build sums a product (see ProductOrder),
- * where the GPU mirrors it: the 32-block formats and F32/F16. The K-quants and
- * BF16 run the faster kernels below, in GPU order.
+ * where the GPU mirrors it: the 32-block formats, F32/F16 and the K-quants but
+ * Q4_K (repacked by llama.cpp on x86, another order). Q4_K and BF16 run the
+ * faster kernels below, in GPU order.
  */
 function productOrder(type: GGMLType, nOut: number, nIn: number, rows: number): ProductOrder | undefined {
   if (type === GGMLType.F32 || type === GGMLType.F16) return usesTinyBlas(type, nIn, rows) ? 'tinyblas' : 'vecdot';
   if (isRepackedOnX86(type, nOut)) return 'repacked';
   const blocks = [GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q8_0];
-  return blocks.includes(type) ? 'blocks' : undefined;
+  if (blocks.includes(type)) return 'blocks';
+  const kQuants = [GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q5_K, GGMLType.Q6_K];
+  return kQuants.includes(type) ? 'kquants' : undefined;
 }
 
 /** Matrix products with at most this many rows of X use the matrix × vector kernel. */
@@ -578,15 +581,15 @@ export class WebGPUBackend implements Backend {
 
   /**
    * x as llama.cpp's CPU backend feeds it to a product with weights of `type` (see
-   * ACTIVATION_ROUNDING); for Q8_0/Q8_1 also the blocks' scales and sums.
+   * ACTIVATION_ROUNDING); for Q8_0/Q8_1/Q8_K also the blocks' scales (and Q8_1's sums).
    */
   private roundedForProduct(x: GpuActivation, type: GGMLType): [GPUBuffer, GPUBuffer | undefined] {
     const kind = this.exactF32 ? undefined : ACTIVATION_ROUNDING.get(TYPE_TRAITS.get(type)!.vecDotType);
     if (kind === undefined) return [x.buffer, undefined];
     const n = x.rows * x.cols;
     if (!this.roundedScratch || this.roundedScratch.size < n * 4) this.roundedScratch = this.createBuffer(n * 4);
-    const q8 = kind === 'q8_0' || kind === 'q8_1';
-    const block = q8 ? 32 : kind === 'q8_k' ? 256 : 1;
+    const q8 = kind === 'q8_0' || kind === 'q8_1' || kind === 'q8_k';
+    const block = kind === 'q8_k' ? 256 : q8 ? 32 : 1;
     const grid = elementGrid(n / block);
     const params = this.params([n, grid.gridX]);
     const bindings = [params, x.buffer, this.roundedScratch];

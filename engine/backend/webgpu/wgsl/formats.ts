@@ -327,6 +327,79 @@ fn block_q(b: u32, j: u32) -> i32 { return wi8(b + 2u + j); }`,
   ],
 ]);
 
+/**
+ * The K-quants (but Q4_K) as llama.cpp's AVX2 integer dot products see them
+ * (engine/quant/x86-k.ts), per 256-weight super-block at byte b: SUPER_BYTES,
+ * fn k_d(b) and fn k_dmin(b) (f16 scales), fn k_q(b, e) (weight e's integer, Q3_K
+ * with its -4), fn k_scale(b, g) (the integer scale of 16-group g) and fn k_min(b, g)
+ * (its min, Q2_K and Q5_K). Q6_K's q is unsigned (its -32 comes out per lane).
+ */
+const SUPER_INTS = new Map<GGMLType, string>([
+  [
+    GGMLType.Q2_K,
+    `const SUPER_BYTES = 84u;
+fn k_d(b: u32) -> f32 { return wf16(b + 80u); }
+fn k_dmin(b: u32) -> f32 { return wf16(b + 82u); }
+fn k_scale(b: u32, g: u32) -> i32 { return i32(wbyte(b + g) & 15u); }
+fn k_min(b: u32, g: u32) -> i32 { return i32(wbyte(b + g) >> 4u); }
+fn k_q(b: u32, e: u32) -> i32 {
+  let c = e & 127u;
+  return i32((wbyte(b + 16u + 32u * (e >> 7u) + (c & 31u)) >> (2u * (c >> 5u))) & 3u);
+}`,
+  ],
+  [
+    GGMLType.Q3_K,
+    `const SUPER_BYTES = 110u;
+fn k_d(b: u32) -> f32 { return wf16(b + 108u); }
+fn k_scale(b: u32, g: u32) -> i32 {
+  let low = select(wbyte(b + 96u + g - 8u) >> 4u, wbyte(b + 96u + g) & 15u, g < 8u);
+  let high = (wbyte(b + 104u + (g & 3u)) >> (2u * (g >> 2u))) & 3u;
+  return i32(low | (high << 4u)) - 32;
+}
+fn k_q(b: u32, e: u32) -> i32 {
+  let j = e >> 7u;
+  let l = (e & 127u) >> 5u;
+  let i = e & 31u;
+  let lo = i32((wbyte(b + 32u + 32u * j + i) >> (2u * l)) & 3u);
+  return lo - select(4, 0, ((wbyte(b + i) >> (4u * j + l)) & 1u) != 0u);
+}`,
+  ],
+  [
+    GGMLType.Q5_K,
+    `const SUPER_BYTES = 176u;
+fn k_d(b: u32) -> f32 { return wf16(b); }
+fn k_dmin(b: u32) -> f32 { return wf16(b + 2u); }
+fn k_scale(b: u32, g: u32) -> i32 { return i32(scale_min_k4(g >> 1u, b + 4u).x); }
+fn k_min(b: u32, g: u32) -> i32 { return i32(scale_min_k4(g >> 1u, b + 4u).y); }
+fn k_q(b: u32, e: u32) -> i32 {
+  let m = e >> 5u;
+  let i = e & 31u;
+  let low = (wbyte(b + 48u + 32u * (m >> 1u) + i) >> (4u * (m & 1u))) & 15u;
+  return i32(low | (((wbyte(b + 16u + i) >> m) & 1u) << 4u));
+}`,
+  ],
+  [
+    GGMLType.Q6_K,
+    `const SUPER_BYTES = 210u;
+fn k_d(b: u32) -> f32 { return wf16(b + 208u); }
+fn k_scale(b: u32, g: u32) -> i32 { return wi8(b + 192u + g); }
+fn k_q(b: u32, e: u32) -> i32 {
+  let j = e >> 7u;
+  let l = (e & 127u) >> 5u;
+  let i = e & 31u;
+  let low = (wbyte(b + 64u * j + 32u * (l & 1u) + i) >> (4u * (l >> 1u))) & 15u;
+  return i32(low | (((wbyte(b + 128u + 32u * j + i) >> (2u * l)) & 3u) << 4u));
+}`,
+  ],
+]);
+
+/** The super-block readers of Q2_K, Q3_K, Q5_K or Q6_K (W and the readers declared by the caller). */
+export function superIntsWGSL(type: GGMLType): string {
+  const src = SUPER_INTS.get(type);
+  if (src === undefined) throw new Error(`${GGMLType[type]} has no integer K-quant reader`);
+  return type === GGMLType.Q5_K ? src + SCALE_MIN_K4 : src;
+}
+
 /** BLOCK_BYTES, block_d, block_m and block_q of a 32-weight block format (W and the readers declared by the caller). */
 export function blockIntsWGSL(type: GGMLType): string {
   const src = BLOCK_INTS.get(type);

@@ -1,6 +1,6 @@
 import { GGMLType } from '../../../quant/types.ts';
 import { dotFloatWGSL, EXACT_FLOAT, HSUM8 } from './float.ts';
-import { blockIntsWGSL, dequantWGSL, WEIGHT_READERS } from './formats.ts';
+import { blockIntsWGSL, dequantWGSL, superIntsWGSL, WEIGHT_READERS } from './formats.ts';
 
 /**
  * Matrix products with weights in their GGUF layout: Y[r][o] = Σ_k W[o][k] X[r][k].
@@ -155,9 +155,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
  *              acc = fma(float(sumi), dw*da, acc) per block;
  *   'vecdot'   F32/F16 weights, one activation row (ggml_vec_dot_f32/f16);
  *   'tinyblas' F32/F16 weights, 2+ rows, n % 8 == 0 (llamafile's tinyBLAS):
- *              8 FMA lanes over the row, hsum_float_8.
+ *              8 FMA lanes over the row, hsum_float_8;
+ *   'kquants'  Q2_K, Q3_K, Q5_K, Q6_K (ggml_vec_dot_*_q8_K, x86-k.ts): per
+ *              super-block, lane k's integer sum over elements 4k..4k+3 of each
+ *              32-chunk (scaled per 16-group; Q6_K's -32 from the bsums of groups
+ *              2k, 2k+1), one FMA with dy*d; Q2_K first adds its mins to the lane
+ *              (an FMA with -(dy*dmin)), Q5_K sums its mins in a scalar FMA chain.
  */
-export type ProductOrder = 'blocks' | 'repacked' | 'vecdot' | 'tinyblas';
+export type ProductOrder = 'blocks' | 'repacked' | 'vecdot' | 'tinyblas' | 'kquants';
 
 /** Threads per workgroup of the exact-order kernel. */
 export const EXACT_THREADS = 64;
@@ -167,7 +172,7 @@ export const EXACT_THREADS = 64;
  * order where the lanes are independent chains ('blocks', 'tinyblas': 8), else one.
  */
 export function exactLanes(order: ProductOrder): number {
-  return order === 'blocks' || order === 'tinyblas' ? 8 : 1;
+  return order === 'blocks' || order === 'tinyblas' || order === 'kquants' ? 8 : 1;
 }
 
 /**
@@ -199,6 +204,30 @@ export function matmulExactWGSL(type: GGMLType, order: ProductOrder): string {
     chain = `var acc = 0.0;
   for (var k = l; k < p.n_in; k += 8u) { acc = fma_exact(${w('k')}, ${x('k')}, acc); }
   return acc;`;
+  } else if (order === 'kquants') {
+    const mins2 =
+      type === GGMLType.Q2_K
+        ? `let prod = k_min(b, 2u * l) * bsum(xo, 2u * l, dy) + k_min(b, 2u * l + 1u) * bsum(xo, 2u * l + 1u, dy);
+    acc = fma_exact(-(dy * k_dmin(b)), f32(prod), acc);`
+        : '';
+    const offset6 =
+      type === GGMLType.Q6_K
+        ? 'sumi -= 32 * (bsum(xo, 2u * l, dy) * k_scale(b, 2u * l) + bsum(xo, 2u * l + 1u, dy) * k_scale(b, 2u * l + 1u));'
+        : '';
+    chain = `var acc = 0.0;
+  for (var i = 0u; i < p.n_in / 256u; i++) {
+    let b = rb + i * SUPER_BYTES;
+    let xo = xb + i * 256u;
+    let dy = S[xb / 256u + i];
+    ${mins2}
+    var sumi = 0;
+    for (var c = 0u; c < 256u; c += 32u) {
+      for (var e = c + 4u * l; e < c + 4u * l + 4u; e++) { sumi += k_scale(b, e >> 4u) * k_q(b, e) * q8(xo + e, dy); }
+    }
+    ${offset6}
+    acc = fma_exact(dy * k_d(b), f32(sumi), acc);
+  }
+  return acc;`;
   } else {
     const step =
       order === 'repacked'
@@ -216,15 +245,43 @@ export function matmulExactWGSL(type: GGMLType, order: ProductOrder): string {
   }
   return acc;`;
   }
-  const mins = withMin
-    ? `
+  const kHelpers =
+    order === 'kquants'
+      ? `
+// the Q8_K integer of activation e: X holds q * d (roundActivationsWGSL), |q| <= 127
+fn q8(e: u32, d: f32) -> i32 { return select(i32(round(X[e] / d)), 0, d == 0.0); }
+// the Q8_K block sum of 16-group g (ggml's bsums)
+fn bsum(xo: u32, g: u32, d: f32) -> i32 {
+  var s = 0;
+  for (var e = 16u * g; e < 16u * g + 16u; e++) { s += q8(xo + e, d); }
+  return s;
+}`
+      : '';
+  const mins =
+    type === GGMLType.Q5_K
+      ? `
+// Q5_K: its mins times the Q8_K bsums, a scalar FMA chain over the super-blocks
+fn mins(rb: u32, xb: u32) -> f32 {
+  var acc = 0.0;
+  for (var i = 0u; i < p.n_in / 256u; i++) {
+    let b = rb + i * SUPER_BYTES;
+    let xo = xb + i * 256u;
+    let dy = S[xb / 256u + i];
+    var m = 0;
+    for (var g = 0u; g < 16u; g += 2u) { m += k_min(b, g) * (bsum(xo, g, dy) + bsum(xo, g + 1u, dy)); }
+    acc = fma_exact(-(dy * k_dmin(b)), f32(m), acc);
+  }
+  return acc;
+}`
+      : withMin
+        ? `
 // Q4_1/Q5_1: the weight mins times Q8_1's f16 block sums, an FMA chain over the blocks
 fn mins(rb: u32, xb: u32) -> f32 {
   var acc = 0.0;
   for (var i = 0u; i < p.n_in / 32u; i++) { acc = fma_exact(block_m(rb + i * BLOCK_BYTES), S[2u * (xb / 32u + i) + 1u], acc); }
   return acc;
 }`
-    : '';
+        : '';
   const main =
     lanes === 1
       ? `let o = (wid.x + wid.y * nwg.x) * ${EXACT_THREADS}u + t;
@@ -240,15 +297,15 @@ fn mins(rb: u32, xb: u32) -> f32 {
   if (live && l == 0u) {
     var lanes: array<f32, 8>;
     for (var i = 0u; i < 8u; i++) { lanes[i] = lane_sums[t + i]; }
-    Y[r * p.n_out + p.out_offset + o] = hsum8(lanes)${withMin ? ' + mins(o * p.row_bytes, r * p.n_in)' : ''};
+    Y[r * p.n_out + p.out_offset + o] = hsum8(lanes)${withMin || type === GGMLType.Q5_K ? ' + mins(o * p.row_bytes, r * p.n_in)' : ''};
   }`;
   return `${PARAMS}${floatWeights ? '' : '@group(0) @binding(4) var<storage, read_write> S: array<f32>;'}
 ${WEIGHT_READERS}
-${floatWeights ? '' : blockIntsWGSL(type)}
+${floatWeights ? '' : order === 'kquants' ? superIntsWGSL(type) : blockIntsWGSL(type)}
 ${EXACT_FLOAT}
 ${HSUM8}
 ${order === 'vecdot' ? dotFloatWGSL('dot_row', ', rb: u32, xb: u32', w, x, half) : ''}
-var<workgroup> lane_sums: array<f32, ${EXACT_THREADS}>;
+var<workgroup> lane_sums: array<f32, ${EXACT_THREADS}>;${kHelpers}
 fn chain(rb: u32, xb: u32, l: u32) -> f32 {
   ${chain}
 }
@@ -333,10 +390,12 @@ export function roundActivationsWGSL(kind: ActivationRounding): string {
   }
   if (amax == 0.0) {
     for (var j = 0u; j < 256u; j++) { Y[b + j] = 0.0; }
+    S[i] = 0.0;
     return;
   }
-  let iscale = -127.0 / vmax;
-  let d = 1.0 / iscale;
+  let iscale = div_rn(opaque(-127.0), vmax);
+  let d = div_rn(opaque(1.0), iscale);
+  S[i] = d;
   for (var j = 0u; j < 256u; j++) { Y[b + j] = min(127.0, round(iscale * X[b + j])) * d; }`
         : kind === 'f16'
           ? 'Y[b] = unpack2x16float(pack2x16float(vec2f(X[b], 0.0))).x;'
@@ -347,7 +406,8 @@ struct Params { n: u32, grid_x: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
-${block === 32 ? '@group(0) @binding(3) var<storage, read_write> S: array<f32>;' : ''}
+${block === 32 || block === 256 ? '@group(0) @binding(3) var<storage, read_write> S: array<f32>;' : ''}
+${block === 256 ? EXACT_FLOAT : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.grid_x;

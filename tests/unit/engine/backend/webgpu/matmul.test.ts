@@ -5,9 +5,10 @@
  * In the all-f32 mode both sum f32 products, in different orders: the error
  * allowed is relative to the largest output, 1e-5 for every format (the decoding
  * itself is exact: the same f32 operations on the same f16 scales; measured up to
- * ~6e-7). With llama.cpp's arithmetic, F32, F16 and the 32-block formats run
- * llama.cpp's own order (matmulExactWGSL) and must equal the reference bit for
- * bit; BF16 and the K-quants run in GPU order, within 1e-5 (measured <= 2.2e-7).
+ * ~6e-7). With llama.cpp's arithmetic, F32, F16, the 32-block formats and the
+ * K-quants but Q4_K run llama.cpp's own order (matmulExactWGSL) and must equal the
+ * reference bit for bit; BF16 and Q4_K run in GPU order, within 1e-5 (measured
+ * <= 1.5e-7).
  * The matrix x vector kernel reduces with subgroupAdd where the device has
  * subgroups (SwiftShader does) and in shared memory otherwise: both paths are
  * checked (3 rows, all-f32 mode), each within the same 1e-5, as they differ only
@@ -52,6 +53,10 @@ const EXACT_ORDER = new Set([
   GGMLType.Q5_0,
   GGMLType.Q5_1,
   GGMLType.Q8_0,
+  GGMLType.Q2_K,
+  GGMLType.Q3_K,
+  GGMLType.Q5_K,
+  GGMLType.Q6_K,
 ]);
 /** Formats whose tiled kernel also runs on split weights (each device compiles its own: ~2 s per format). */
 const TILED_SPLIT_TOO = new Set([GGMLType.F16, GGMLType.Q5_0, GGMLType.Q6_K]);
