@@ -27,6 +27,21 @@ function permMod8(j: i32): i32 {
   return ((j & 1) << 3) | (j & 6) | ((j >> 3) & 1);
 }
 
+/**
+ * The Q4_K layout's factor for value k of a super-block, so that the kernels
+ * take each nibble with one mask, where it lies in its i16 lane (dots.ts
+ * q4KNibblesDot): a 32-byte chunk of weights holds values 0-31 of its 64 in
+ * the low nibbles, 32-63 in the high ones; an even value sits in a lane's low
+ * byte, an odd one in its high byte. The masks leave the nibbles at 1x (low
+ * byte, low nibble), 256x (high byte, low nibble), 16x (low byte, high nibble)
+ * and 1x (high byte, high nibble, by a shift), so every product comes out
+ * 256 times the true one, an exact integer factor the kernels divide out.
+ */
+function factorQ4_K(k: i32): i32 {
+  if ((k & 1) === 0) return k & 32 ? 16 : 256;
+  return k & 32 ? 256 : 1;
+}
+
 function absMax(x: usize, n: i32): f32 {
   let m = f32x4.splat(0);
   for (let k = 0; k < n; k += 4) m = f32x4.max(m, f32x4.abs(v128.load(x + ((<usize>k) << 2))));
@@ -67,7 +82,7 @@ export function quantizeQ8(x: usize, nb: i32, dst: usize): void {
 
 /**
  * quantize_row_q8_K_ref: iscale = -127 / (signed value of largest magnitude), q = min(127, nearest(iscale*x)).
- * `mod8`: the quants in the Q4_K layout (permMod8), else in the even-then-odd one.
+ * `mod8`: the quants in the Q4_K layout (permMod8, times factorQ4_K), else in the even-then-odd one.
  */
 export function quantizeQ8K(x: usize, nb: i32, dst: usize, mod8: bool = false): void {
   for (let i = 0; i < nb; i++) {
@@ -94,7 +109,8 @@ export function quantizeQ8K(x: usize, nb: i32, dst: usize, mod8: bool = false): 
         let q = <i32>nearest<f32>(iscale * load<f32>(xb + ((<usize>(16 * g + j)) << 2)));
         if (q > 127) q = 127;
         sum += q;
-        store<i16>(o + 16 + ((<usize>(16 * g + (mod8 ? permMod8(j) : perm(j)))) << 1), <i16>q);
+        const at = o + 16 + ((<usize>(16 * g + (mod8 ? permMod8(j) : perm(j)))) << 1);
+        store<i16>(at, <i16>(mod8 ? q * factorQ4_K(16 * g + j) : q));
       }
       store<i16>(o + K16_BSUMS + ((<usize>g) << 1), <i16>sum);
     }
