@@ -386,7 +386,7 @@ export function dotQ4_KRows4(w: usize, rb: usize, a: usize, nb: i32, gemm: bool)
     for (let r = 0; r < 4; r++) {
       const wr = wb + <usize>r * rb;
       const sm = scalesMinsK4(wr + 4);
-      const q = pairSumsQ4_K(wr + 16, ab + 16, sm);
+      const q = Q4_KRow.pairSums(wr + 16, ab + 16, sm);
       const m = pairMinsK4(ab + <usize>K16_BSUMS, sm);
       if (r === 0) {
         q0 = q;
@@ -476,6 +476,48 @@ export function dotQ4_KRows4(w: usize, rb: usize, a: usize, nb: i32, gemm: bool)
 }
 
 /**
+ * The repacked Q4_K kernel's work on one weight row, inlined into it (a call
+ * per row and block costs ~10% here; binaryen would not inline it by itself):
+ * a static method, the one place a decorator is valid TypeScript as well.
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
+class Q4_KRow {
+  /**
+   * Lane c: scale[2c] * (q4 . q8 over sub-block 2c) + scale[2c + 1] * (... 2c + 1),
+   * for the 128 quant bytes at q against the Q4_K-layout activation quants at aq;
+   * sm from scalesMinsK4. Each 32-byte chunk holds sub-block 2c in its low
+   * nibbles and 2c + 1 in its high ones.
+   */
+  @inline static pairSums(q: usize, aq: usize, sm: v128): v128 {
+    let v0 = mod8Lanes(q);
+    let v1 = mod8Lanes(q + 16);
+    const lo0 = lowNibblesDot(v0, v1, aq);
+    const hi0 = highNibblesDot(v0, v1, aq);
+    v0 = mod8Lanes(q + 32);
+    v1 = mod8Lanes(q + 48);
+    const lo1 = lowNibblesDot(v0, v1, aq + 128);
+    const hi1 = highNibblesDot(v0, v1, aq + 128);
+    let first = hsum4(lo0, hi0, lo1, hi1); // sub-blocks 0-3
+    v0 = mod8Lanes(q + 64);
+    v1 = mod8Lanes(q + 80);
+    const lo2 = lowNibblesDot(v0, v1, aq + 256);
+    const hi2 = highNibblesDot(v0, v1, aq + 256);
+    v0 = mod8Lanes(q + 96);
+    v1 = mod8Lanes(q + 112);
+    const lo3 = lowNibblesDot(v0, v1, aq + 384);
+    const hi3 = highNibblesDot(v0, v1, aq + 384);
+    let second = hsum4(lo2, hi2, lo3, hi3); // sub-blocks 4-7
+    // The layout's factor 256 out (exact: every term is a multiple of it, and under 2^24 here)
+    first = i32x4.shr_s(first, 8);
+    second = i32x4.shr_s(second, 8);
+    const z = i32x4.splat(0);
+    const scLo = i8x16.shuffle(sm, z, 0, 16, 16, 16, 1, 16, 16, 16, 2, 16, 16, 16, 3, 16, 16, 16);
+    const scHi = i8x16.shuffle(sm, z, 4, 16, 16, 16, 5, 16, 16, 16, 6, 16, 16, 16, 7, 16, 16, 16);
+    return pairAdd(i32x4.mul(first, scLo), i32x4.mul(second, scHi));
+  }
+}
+
+/**
  * The 6-bit scales and mins of a Q4_K block (scales at s) as bytes: scales 0-7
  * in bytes 0-7, mins 0-7 in bytes 8-15 (llama.cpp's utmp unpacking of
  * get_scale_min_k4's layout, kmask1-3).
@@ -493,40 +535,6 @@ function scalesMinsK4(s: usize): v128 {
 /** [x0 + x1, x2 + x3, y0 + y1, y2 + y3]. */
 function pairAdd(x: v128, y: v128): v128 {
   return i32x4.add(v128.shuffle<i32>(x, y, 0, 2, 4, 6), v128.shuffle<i32>(x, y, 1, 3, 5, 7));
-}
-
-/**
- * Lane c: scale[2c] * (q4 . q8 over sub-block 2c) + scale[2c + 1] * (... 2c + 1),
- * for the 128 quant bytes at q against the Q4_K-layout activation quants at aq;
- * sm from scalesMinsK4. Each 32-byte chunk holds sub-block 2c in its low
- * nibbles and 2c + 1 in its high ones.
- */
-function pairSumsQ4_K(q: usize, aq: usize, sm: v128): v128 {
-  let v0 = mod8Lanes(q);
-  let v1 = mod8Lanes(q + 16);
-  const lo0 = lowNibblesDot(v0, v1, aq);
-  const hi0 = highNibblesDot(v0, v1, aq);
-  v0 = mod8Lanes(q + 32);
-  v1 = mod8Lanes(q + 48);
-  const lo1 = lowNibblesDot(v0, v1, aq + 128);
-  const hi1 = highNibblesDot(v0, v1, aq + 128);
-  let first = hsum4(lo0, hi0, lo1, hi1); // sub-blocks 0-3
-  v0 = mod8Lanes(q + 64);
-  v1 = mod8Lanes(q + 80);
-  const lo2 = lowNibblesDot(v0, v1, aq + 256);
-  const hi2 = highNibblesDot(v0, v1, aq + 256);
-  v0 = mod8Lanes(q + 96);
-  v1 = mod8Lanes(q + 112);
-  const lo3 = lowNibblesDot(v0, v1, aq + 384);
-  const hi3 = highNibblesDot(v0, v1, aq + 384);
-  let second = hsum4(lo2, hi2, lo3, hi3); // sub-blocks 4-7
-  // The layout's factor 256 out (exact: every term is a multiple of it, and under 2^24 here)
-  first = i32x4.shr_s(first, 8);
-  second = i32x4.shr_s(second, 8);
-  const z = i32x4.splat(0);
-  const scLo = i8x16.shuffle(sm, z, 0, 16, 16, 16, 1, 16, 16, 16, 2, 16, 16, 16, 3, 16, 16, 16);
-  const scHi = i8x16.shuffle(sm, z, 4, 16, 16, 16, 5, 16, 16, 16, 6, 16, 16, 16, 7, 16, 16, 16);
-  return pairAdd(i32x4.mul(first, scLo), i32x4.mul(second, scHi));
 }
 
 /** The low nibbles of a 32-byte chunk (v0, v1 from mod8Lanes) dotted with their 32 activation quants at aq (times 256). */
