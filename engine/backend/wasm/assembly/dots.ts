@@ -295,10 +295,10 @@ function minsDot(s: usize, a: usize, j0: i32 = 0, j1: i32 = 8): i32 {
  * llama.cpp does not repack, i.e. without a multiple of 8 rows): eight int32
  * lanes, lane l = value index mod 8, scaled per sub-block; per block
  * sums[l] += d * float(lane) in f32 and sumf -= dmin * (mins . bsums); at the
- * end sumf + sums[0] + ... + sums[7]. The activations are in the Q4_K layout
- * (activations.ts quantizeQ8K with mod8 set): after a byte shuffle of the
- * weights (mod8Lanes), dot(even) puts lanes 0, 2, 4, 6 in its i32 lanes and
- * dot(odd) 1, 3, 5, 7.
+ * end sumf + sums[0] + ... + sums[7]. After the same shuffle of weights and
+ * activations (mod8Lanes), dot(even) puts lanes 0, 2, 4, 6 in its i32 lanes and
+ * dot(odd) 1, 3, 5, 7. The activations are in the Q4_K layout (activations.ts
+ * quantizeQ8K with q4k set: 256 times each product, factored out below).
  */
 export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
   let sumf: f32 = 0;
@@ -317,13 +317,19 @@ export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
       const ap = a + 16 + ((<usize>c) << 7);
       const v0 = mod8Lanes(q);
       const v1 = mod8Lanes(q + 16);
-      const loE = i32x4.add(dot(v128.and(v0, lowEven), v128.load(ap)), dot(v128.and(v1, lowEven), v128.load(ap, 32)));
-      const loO = i32x4.add(dot(v128.and(v0, lowOdd), v128.load(ap, 16)), dot(v128.and(v1, lowOdd), v128.load(ap, 48)));
-      const hiE = i32x4.add(
-        dot(v128.and(v0, highEven), v128.load(ap, 64)),
-        dot(v128.and(v1, highEven), v128.load(ap, 96)),
+      const loE = i32x4.add(dot(v128.and(v0, lowEven), mod8Lanes(ap)), dot(v128.and(v1, lowEven), mod8Lanes(ap + 32)));
+      const loO = i32x4.add(
+        dot(v128.and(v0, lowOdd), mod8Lanes(ap + 16)),
+        dot(v128.and(v1, lowOdd), mod8Lanes(ap + 48)),
       );
-      const hiO = i32x4.add(dot(i16x8.shr_u(v0, 12), v128.load(ap, 80)), dot(i16x8.shr_u(v1, 12), v128.load(ap, 112)));
+      const hiE = i32x4.add(
+        dot(v128.and(v0, highEven), mod8Lanes(ap + 64)),
+        dot(v128.and(v1, highEven), mod8Lanes(ap + 96)),
+      );
+      const hiO = i32x4.add(
+        dot(i16x8.shr_u(v0, 12), mod8Lanes(ap + 80)),
+        dot(i16x8.shr_u(v1, 12), mod8Lanes(ap + 112)),
+      );
       const sl = i32x4.splat(scaleK4(2 * c, s));
       const sh = i32x4.splat(scaleK4(2 * c + 1, s));
       accE = i32x4.add(accE, i32x4.add(i32x4.mul(loE, sl), i32x4.mul(hiE, sh)));
@@ -349,9 +355,13 @@ export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
   return sumf;
 }
 
-/** 16 quant bytes of a Q4_K block at q, reordered (0, 1, 8, 9, 2, 3, 10, 11, ...) to meet the Q4_K activation layout. */
-function mod8Lanes(q: usize): v128 {
-  const v = v128.load(q);
+/**
+ * The 16 bytes at p with their i16 lanes in the order 0, 4, 1, 5, 2, 6, 3, 7: for
+ * weights, the even bytes' nibbles of values 0, 8, 2, 10, ... (mod 8: 0, 0, 2, 2,
+ * ...) and likewise the odd ones; for activations, the quants to meet them.
+ */
+function mod8Lanes(p: usize): v128 {
+  const v = v128.load(p);
   return i8x16.shuffle(v, v, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
 }
 
@@ -489,21 +499,21 @@ class Q4_KRow {
    * nibbles and 2c + 1 in its high ones.
    */
   @inline static pairSums(q: usize, aq: usize, sm: v128): v128 {
-    let v0 = mod8Lanes(q);
-    let v1 = mod8Lanes(q + 16);
+    let v0 = v128.load(q);
+    let v1 = v128.load(q + 16);
     const lo0 = lowNibblesDot(v0, v1, aq);
     const hi0 = highNibblesDot(v0, v1, aq);
-    v0 = mod8Lanes(q + 32);
-    v1 = mod8Lanes(q + 48);
+    v0 = v128.load(q + 32);
+    v1 = v128.load(q + 48);
     const lo1 = lowNibblesDot(v0, v1, aq + 128);
     const hi1 = highNibblesDot(v0, v1, aq + 128);
     let first = hsum4(lo0, hi0, lo1, hi1); // sub-blocks 0-3
-    v0 = mod8Lanes(q + 64);
-    v1 = mod8Lanes(q + 80);
+    v0 = v128.load(q + 64);
+    v1 = v128.load(q + 80);
     const lo2 = lowNibblesDot(v0, v1, aq + 256);
     const hi2 = highNibblesDot(v0, v1, aq + 256);
-    v0 = mod8Lanes(q + 96);
-    v1 = mod8Lanes(q + 112);
+    v0 = v128.load(q + 96);
+    v1 = v128.load(q + 112);
     const lo3 = lowNibblesDot(v0, v1, aq + 384);
     const hi3 = highNibblesDot(v0, v1, aq + 384);
     let second = hsum4(lo2, hi2, lo3, hi3); // sub-blocks 4-7
@@ -537,7 +547,7 @@ function pairAdd(x: v128, y: v128): v128 {
   return i32x4.add(v128.shuffle<i32>(x, y, 0, 2, 4, 6), v128.shuffle<i32>(x, y, 1, 3, 5, 7));
 }
 
-/** The low nibbles of a 32-byte chunk (v0, v1 from mod8Lanes) dotted with their 32 activation quants at aq (times 256). */
+/** The low nibbles of a 32-byte chunk (v0, v1) dotted with their 32 activation quants at aq (times 256). */
 function lowNibblesDot(v0: v128, v1: v128, aq: usize): v128 {
   const even = i16x8.splat(0x000f);
   const odd = i16x8.splat(0x0f00);
