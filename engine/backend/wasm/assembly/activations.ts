@@ -19,12 +19,18 @@ function perm(j: i32): i32 {
 }
 
 /**
- * The Q4_K layout: even values in the order 0, 8, 2, 10, 4, 12, 6, 14, then the
- * odd ones likewise, so that after the weights' byte shuffle (dots.ts dotQ4_K)
- * the pairs that i32x4.dot_i16x8_s adds are values of the same index mod 8.
+ * The Q4_K layout's factor for value k of a super-block, so that the kernels
+ * take each nibble with one mask, where it lies in its i16 lane (dots.ts
+ * q4KNibblesDot): a 32-byte chunk of weights holds values 0-31 of its 64 in
+ * the low nibbles, 32-63 in the high ones; an even value sits in a lane's low
+ * byte, an odd one in its high byte. The masks leave the nibbles at 1x (low
+ * byte, low nibble), 256x (high byte, low nibble), 16x (low byte, high nibble)
+ * and 1x (high byte, high nibble, by a shift), so every product comes out
+ * 256 times the true one, an exact integer factor the kernels divide out.
  */
-function permMod8(j: i32): i32 {
-  return ((j & 1) << 3) | (j & 6) | ((j >> 3) & 1);
+function factorQ4_K(k: i32): i32 {
+  if ((k & 1) === 0) return k & 32 ? 16 : 256;
+  return k & 32 ? 256 : 1;
 }
 
 function absMax(x: usize, n: i32): f32 {
@@ -67,9 +73,9 @@ export function quantizeQ8(x: usize, nb: i32, dst: usize): void {
 
 /**
  * quantize_row_q8_K_ref: iscale = -127 / (signed value of largest magnitude), q = min(127, nearest(iscale*x)).
- * `mod8`: the quants in the Q4_K layout (permMod8), else in the even-then-odd one.
+ * `q4k`: each quant times its factorQ4_K (the Q4_K layout).
  */
-export function quantizeQ8K(x: usize, nb: i32, dst: usize, mod8: bool = false): void {
+export function quantizeQ8K(x: usize, nb: i32, dst: usize, q4k: bool = false): void {
   for (let i = 0; i < nb; i++) {
     const xb = x + ((<usize>i) << 10);
     const o = dst + <usize>(i * K16_STRIDE);
@@ -94,7 +100,7 @@ export function quantizeQ8K(x: usize, nb: i32, dst: usize, mod8: bool = false): 
         let q = <i32>nearest<f32>(iscale * load<f32>(xb + ((<usize>(16 * g + j)) << 2)));
         if (q > 127) q = 127;
         sum += q;
-        store<i16>(o + 16 + ((<usize>(16 * g + (mod8 ? permMod8(j) : perm(j)))) << 1), <i16>q);
+        store<i16>(o + 16 + ((<usize>(16 * g + perm(j))) << 1), <i16>(q4k ? q * factorQ4_K(16 * g + j) : q));
       }
       store<i16>(o + K16_BSUMS + ((<usize>g) << 1), <i16>sum);
     }

@@ -290,86 +290,54 @@ function minsDot(s: usize, a: usize, j0: i32 = 0, j1: i32 = 8): i32 {
   return summ;
 }
 
-// The three float orders of Q4_K (dotQ4_KOrder's `order`).
-const Q4K_GENERIC: i32 = 0;
-const Q4K_GEMV: i32 = 1;
-const Q4K_GEMM: i32 = 2;
-
 /**
  * ggml_vec_dot_q4_K_q8_K_generic (the reference's order for Q4_K weights that
  * llama.cpp does not repack, i.e. without a multiple of 8 rows): eight int32
  * lanes, lane l = value index mod 8, scaled per sub-block; per block
  * sums[l] += d * float(lane) in f32 and sumf -= dmin * (mins . bsums); at the
- * end sumf + sums[0] + ... + sums[7]. The activations are in the Q4_K layout
- * (activations.ts quantizeQ8K with mod8 set): after a byte shuffle of the
- * weights, dot(even) puts lanes 0, 2, 4, 6 in its i32 lanes and dot(odd) 1, 3, 5, 7.
+ * end sumf + sums[0] + ... + sums[7]. After the same shuffle of weights and
+ * activations (mod8Lanes), dot(even) puts lanes 0, 2, 4, 6 in its i32 lanes and
+ * dot(odd) 1, 3, 5, 7. The activations are in the Q4_K layout (activations.ts
+ * quantizeQ8K with q4k set: 256 times each product, factored out below).
  */
-function dotQ4_KOrder(w: usize, a: usize, nb: i32, order: i32): f32 {
-  let accs = f64x2.splat(0); // the repacked orders' acc and accMin
+export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
   let sumf: f32 = 0;
   let sumsE = f32x4.splat(0); // lanes 0, 2, 4, 6
   let sumsO = f32x4.splat(0); // lanes 1, 3, 5, 7
-  const m4 = i16x8.splat(0x0f);
+  const lowEven = i16x8.splat(0x000f);
+  const lowOdd = i16x8.splat(0x0f00);
+  const highEven = i16x8.splat(0x00f0);
   for (let i = 0; i < nb; i++) {
     const s = w + 4;
     const ad = load<f32>(a);
-    // The repacked orders' f32(d * dy) and f32(dmin * dy), as f64x2
-    const scales = Lanes.lowF32(f32x4.mul(halves4(w, w + 2, w, w), f32x4.splat(ad)));
     let accE = i32x4.splat(0);
     let accO = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
       const q = w + 16 + ((<usize>c) << 5);
       const ap = a + 16 + ((<usize>c) << 7);
-      const v0 = i8x16.shuffle(v128.load(q), v128.load(q), 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
-      const v1 = i8x16.shuffle(
-        v128.load(q, 16),
-        v128.load(q, 16),
-        0,
-        1,
-        8,
-        9,
-        2,
-        3,
-        10,
-        11,
-        4,
-        5,
-        12,
-        13,
-        6,
-        7,
-        14,
-        15,
-      );
-      const loE = i32x4.add(dot(v128.and(v0, m4), v128.load(ap)), dot(v128.and(v1, m4), v128.load(ap, 32)));
+      const v0 = mod8Lanes(q);
+      const v1 = mod8Lanes(q + 16);
+      const loE = i32x4.add(dot(v128.and(v0, lowEven), mod8Lanes(ap)), dot(v128.and(v1, lowEven), mod8Lanes(ap + 32)));
       const loO = i32x4.add(
-        dot(v128.and(i16x8.shr_u(v0, 8), m4), v128.load(ap, 16)),
-        dot(v128.and(i16x8.shr_u(v1, 8), m4), v128.load(ap, 48)),
+        dot(v128.and(v0, lowOdd), mod8Lanes(ap + 16)),
+        dot(v128.and(v1, lowOdd), mod8Lanes(ap + 48)),
       );
       const hiE = i32x4.add(
-        dot(v128.and(i16x8.shr_u(v0, 4), m4), v128.load(ap, 64)),
-        dot(v128.and(i16x8.shr_u(v1, 4), m4), v128.load(ap, 96)),
+        dot(v128.and(v0, highEven), mod8Lanes(ap + 64)),
+        dot(v128.and(v1, highEven), mod8Lanes(ap + 96)),
       );
-      const hiO = i32x4.add(dot(i16x8.shr_u(v0, 12), v128.load(ap, 80)), dot(i16x8.shr_u(v1, 12), v128.load(ap, 112)));
+      const hiO = i32x4.add(
+        dot(i16x8.shr_u(v0, 12), mod8Lanes(ap + 80)),
+        dot(i16x8.shr_u(v1, 12), mod8Lanes(ap + 112)),
+      );
       const sl = i32x4.splat(scaleK4(2 * c, s));
       const sh = i32x4.splat(scaleK4(2 * c + 1, s));
-      const pairE = i32x4.add(i32x4.mul(loE, sl), i32x4.mul(hiE, sh));
-      const pairO = i32x4.add(i32x4.mul(loO, sl), i32x4.mul(hiO, sh));
-      if (order === Q4K_GEMM) {
-        // ggml_gemm_q4_K_8x8_q8_K: sub-blocks 2c and 2c + 1's two integer sums, each added by one fmaf
-        accs = fmaSums(accs, i32x4Sum(i32x4.add(pairE, pairO)), minsDot(s, a, 2 * c, 2 * c + 2), scales);
-        continue;
-      }
-      accE = i32x4.add(accE, pairE);
-      accO = i32x4.add(accO, pairO);
+      accE = i32x4.add(accE, i32x4.add(i32x4.mul(loE, sl), i32x4.mul(hiE, sh)));
+      accO = i32x4.add(accO, i32x4.add(i32x4.mul(loO, sl), i32x4.mul(hiO, sh)));
     }
-    if (order !== Q4K_GENERIC) {
-      // ggml_gemv_q4_K_8x8_q8_K: the block's two integer sums, each added by one fmaf
-      if (order === Q4K_GEMV) accs = fmaSums(accs, i32x4Sum(i32x4.add(accE, accO)), minsDot(s, a), scales);
-      w += 144;
-      a += K16_STRIDE;
-      continue;
-    }
+    // The layout's factor 256 out (exact: every term is a multiple of it, and under 2^31)
+    accE = i32x4.shr_s(accE, 8);
+    accO = i32x4.shr_s(accO, 8);
     const d = f32x4.splat(halfToF32(load<u16>(w)) * ad);
     sumsE = f32x4.add(sumsE, f32x4.mul(d, f32x4.convert_i32x4_s(accE)));
     sumsO = f32x4.add(sumsO, f32x4.mul(d, f32x4.convert_i32x4_s(accO)));
@@ -378,7 +346,6 @@ function dotQ4_KOrder(w: usize, a: usize, nb: i32, order: i32): f32 {
     w += 144;
     a += K16_STRIDE;
   }
-  if (order !== Q4K_GENERIC) return <f32>f64x2.extract_lane(accs, 0) - <f32>f64x2.extract_lane(accs, 1);
   for (let l = 0; l < 4; l++) {
     sumf += f32x4.extract_lane(sumsE, 0);
     sumf += f32x4.extract_lane(sumsO, 0);
@@ -388,40 +355,225 @@ function dotQ4_KOrder(w: usize, a: usize, nb: i32, order: i32): f32 {
   return sumf;
 }
 
-/** [acc, accMin] (f64x2 of f32 values) = fmaf(f32(isum), scale, acc), fmaf(f32(imin), minScale, accMin). */
-function fmaSums(accs: v128, isum: i32, imin: i32, scales: v128): v128 {
-  const sums = Lanes.lowF32(f32x4.convert_i32x4_s(i32x4.replace_lane(i32x4.splat(isum), 1, imin)));
-  return Lanes.fma(accs, f64x2.mul(sums, scales));
-}
-
-export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
-  return dotQ4_KOrder(w, a, nb, Q4K_GENERIC);
+/**
+ * The 16 bytes at p with their i16 lanes in the order 0, 4, 1, 5, 2, 6, 3, 7: for
+ * weights, the even bytes' nibbles of values 0, 8, 2, 10, ... (mod 8: 0, 0, 2, 2,
+ * ...) and likewise the odd ones; for activations, the quants to meet them.
+ */
+function mod8Lanes(p: usize): v128 {
+  const v = v128.load(p);
+  return i8x16.shuffle(v, v, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
 }
 
 /**
- * ggml_gemv_q4_K_8x8_q8_K (llama.cpp repacks Q4_K weights with a multiple of 8
- * rows on x86; engine/backend/js/q4k-repacked.ts vecDotQ4_KRepacked): per
- * super-block acc = fmaf(float(sum of scale * q4.q8), f32(d*dy), acc) and
- * accMin = fmaf(float(sum of min * bsums), f32(dmin*dy), accMin); the result
- * acc - accMin.
+ * ggml_gemv_q4_K_8x8_q8_K and ggml_gemm_q4_K_8x8_q8_K (llama.cpp repacks Q4_K
+ * weights with a multiple of 8 rows on x86; engine/backend/js/q4k-repacked.ts):
+ * per super-block the integer sum of scale * (q4 . q8) over the sub-blocks,
+ * isum, and of min * bsum, imin, each folded into a float accumulator by an
+ * fmaf with f32(d * dy) (f32(dmin * dy) for the mins); the result acc - accMin.
+ * The gemv folds a whole super-block at once; the gemm (`gemm`: the activation
+ * rows llama.cpp takes in whole groups of 4) folds each pair of sub-blocks by
+ * its own fmaf, four per super-block. Four weight rows (rb bytes apart) against
+ * one activation row, one row per lane; returns the four results.
  */
-export function dotQ4_KRepacked(w: usize, a: usize, nb: i32): f32 {
-  return dotQ4_KOrder(w, a, nb, Q4K_GEMV);
+export function dotQ4_KRows4(w: usize, rb: usize, a: usize, nb: i32, gemm: bool): v128 {
+  let acc01 = f64x2.splat(0); // rows 0 and 1
+  let acc23 = f64x2.splat(0);
+  let min01 = f64x2.splat(0);
+  let min23 = f64x2.splat(0);
+  for (let i = 0; i < nb; i++) {
+    const wb = w + <usize>i * 144;
+    const ab = a + <usize>i * K16_STRIDE;
+    // Lane c of q (m): the scaled q4 . q8 sums (min * bsum) of sub-blocks 2c and 2c + 1.
+    let q0 = i32x4.splat(0);
+    let q1 = q0;
+    let q2 = q0;
+    let q3 = q0;
+    let m0 = q0;
+    let m1 = q0;
+    let m2 = q0;
+    let m3 = q0;
+    for (let r = 0; r < 4; r++) {
+      const wr = wb + <usize>r * rb;
+      const sm = scalesMinsK4(wr + 4);
+      const q = Q4_KRow.pairSums(wr + 16, ab + 16, sm);
+      const m = pairMinsK4(ab + <usize>K16_BSUMS, sm);
+      if (r === 0) {
+        q0 = q;
+        m0 = m;
+      } else if (r === 1) {
+        q1 = q;
+        m1 = m;
+      } else if (r === 2) {
+        q2 = q;
+        m2 = m;
+      } else {
+        q3 = q;
+        m3 = m;
+      }
+    }
+    // f32(d * dy) and f32(dmin * dy) of the four rows
+    const dy = f32x4.splat(load<f32>(ab));
+    const d = f32x4.mul(halves4(wb, wb + rb, wb + 2 * rb, wb + 3 * rb), dy);
+    const dmin = f32x4.mul(halves4(wb + 2, wb + rb + 2, wb + 2 * rb + 2, wb + 3 * rb + 2), dy);
+    const d01 = Lanes.lowF32(d);
+    const d23 = Lanes.highF32(d);
+    const dmin01 = Lanes.lowF32(dmin);
+    const dmin23 = Lanes.highF32(dmin);
+    // The integer sums of each fmaf step, one row per lane: the gemv's one step (whole
+    // super-blocks), or the gemm's four (pairs of sub-blocks: the rows' pair sums transposed).
+    let qs = hsum4(q0, q1, q2, q3);
+    let ms = hsum4(m0, m1, m2, m3);
+    let qs1 = qs;
+    let qs2 = qs;
+    let qs3 = qs;
+    let ms1 = ms;
+    let ms2 = ms;
+    let ms3 = ms;
+    let steps = 1;
+    if (gemm) {
+      const q01 = v128.shuffle<i32>(q0, q1, 0, 4, 1, 5);
+      const q23 = v128.shuffle<i32>(q2, q3, 0, 4, 1, 5);
+      const q01h = v128.shuffle<i32>(q0, q1, 2, 6, 3, 7);
+      const q23h = v128.shuffle<i32>(q2, q3, 2, 6, 3, 7);
+      qs = v128.shuffle<i32>(q01, q23, 0, 1, 4, 5);
+      qs1 = v128.shuffle<i32>(q01, q23, 2, 3, 6, 7);
+      qs2 = v128.shuffle<i32>(q01h, q23h, 0, 1, 4, 5);
+      qs3 = v128.shuffle<i32>(q01h, q23h, 2, 3, 6, 7);
+      const m01 = v128.shuffle<i32>(m0, m1, 0, 4, 1, 5);
+      const m23 = v128.shuffle<i32>(m2, m3, 0, 4, 1, 5);
+      const m01h = v128.shuffle<i32>(m0, m1, 2, 6, 3, 7);
+      const m23h = v128.shuffle<i32>(m2, m3, 2, 6, 3, 7);
+      ms = v128.shuffle<i32>(m01, m23, 0, 1, 4, 5);
+      ms1 = v128.shuffle<i32>(m01, m23, 2, 3, 6, 7);
+      ms2 = v128.shuffle<i32>(m01h, m23h, 0, 1, 4, 5);
+      ms3 = v128.shuffle<i32>(m01h, m23h, 2, 3, 6, 7);
+      steps = 4;
+    }
+    for (let c = 0; c < steps; c++) {
+      const qf = f32x4.convert_i32x4_s(qs);
+      const mf = f32x4.convert_i32x4_s(ms);
+      const pa = f64x2.mul(Lanes.lowF32(qf), d01);
+      const pb = f64x2.mul(Lanes.highF32(qf), d23);
+      const pc = f64x2.mul(Lanes.lowF32(mf), dmin01);
+      const pd = f64x2.mul(Lanes.highF32(mf), dmin23);
+      const sa = f64x2.add(pa, acc01);
+      const sb = f64x2.add(pb, acc23);
+      const sc = f64x2.add(pc, min01);
+      const sd = f64x2.add(pd, min23);
+      if (Lanes.anyMidpoint(sa, sb, sc, sd)) {
+        acc01 = fixPair(pa, acc01);
+        acc23 = fixPair(pb, acc23);
+        min01 = fixPair(pc, min01);
+        min23 = fixPair(pd, min23);
+      } else {
+        acc01 = Lanes.round(sa);
+        acc23 = Lanes.round(sb);
+        min01 = Lanes.round(sc);
+        min23 = Lanes.round(sd);
+      }
+      qs = qs1;
+      qs1 = qs2;
+      qs2 = qs3;
+      ms = ms1;
+      ms1 = ms2;
+      ms2 = ms3;
+    }
+  }
+  const acc = v128.shuffle<i32>(f32x4.demote_f64x2_zero(acc01), f32x4.demote_f64x2_zero(acc23), 0, 1, 4, 5);
+  const accMin = v128.shuffle<i32>(f32x4.demote_f64x2_zero(min01), f32x4.demote_f64x2_zero(min23), 0, 1, 4, 5);
+  return f32x4.sub(acc, accMin);
 }
 
 /**
- * ggml_gemm_q4_K_8x8_q8_K (the activation rows of a product of 4 or more that
- * llama.cpp takes in whole groups of 4; vecDotQ4_KRepackedGemm): the same sums
- * as dotQ4_KRepacked, but folded into acc and accMin by an fmaf per pair of
- * sub-blocks, four per super-block.
+ * The repacked Q4_K kernel's work on one weight row, inlined into it (a call
+ * per row and block costs ~10% here; binaryen would not inline it by itself):
+ * a static method, the one place a decorator is valid TypeScript as well.
  */
-export function dotQ4_KRepackedGemm(w: usize, a: usize, nb: i32): f32 {
-  return dotQ4_KOrder(w, a, nb, Q4K_GEMM);
+// biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
+class Q4_KRow {
+  /**
+   * Lane c: scale[2c] * (q4 . q8 over sub-block 2c) + scale[2c + 1] * (... 2c + 1),
+   * for the 128 quant bytes at q against the Q4_K-layout activation quants at aq;
+   * sm from scalesMinsK4. Each 32-byte chunk holds sub-block 2c in its low
+   * nibbles and 2c + 1 in its high ones.
+   */
+  @inline static pairSums(q: usize, aq: usize, sm: v128): v128 {
+    let v0 = v128.load(q);
+    let v1 = v128.load(q + 16);
+    const lo0 = lowNibblesDot(v0, v1, aq);
+    const hi0 = highNibblesDot(v0, v1, aq);
+    v0 = v128.load(q + 32);
+    v1 = v128.load(q + 48);
+    const lo1 = lowNibblesDot(v0, v1, aq + 128);
+    const hi1 = highNibblesDot(v0, v1, aq + 128);
+    let first = hsum4(lo0, hi0, lo1, hi1); // sub-blocks 0-3
+    v0 = v128.load(q + 64);
+    v1 = v128.load(q + 80);
+    const lo2 = lowNibblesDot(v0, v1, aq + 256);
+    const hi2 = highNibblesDot(v0, v1, aq + 256);
+    v0 = v128.load(q + 96);
+    v1 = v128.load(q + 112);
+    const lo3 = lowNibblesDot(v0, v1, aq + 384);
+    const hi3 = highNibblesDot(v0, v1, aq + 384);
+    let second = hsum4(lo2, hi2, lo3, hi3); // sub-blocks 4-7
+    // The layout's factor 256 out (exact: every term is a multiple of it, and under 2^24 here)
+    first = i32x4.shr_s(first, 8);
+    second = i32x4.shr_s(second, 8);
+    const z = i32x4.splat(0);
+    const scLo = i8x16.shuffle(sm, z, 0, 16, 16, 16, 1, 16, 16, 16, 2, 16, 16, 16, 3, 16, 16, 16);
+    const scHi = i8x16.shuffle(sm, z, 4, 16, 16, 16, 5, 16, 16, 16, 6, 16, 16, 16, 7, 16, 16, 16);
+    return pairAdd(i32x4.mul(first, scLo), i32x4.mul(second, scHi));
+  }
 }
 
-/** The sum of the four i32 lanes. */
-function i32x4Sum(v: v128): i32 {
-  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+/**
+ * The 6-bit scales and mins of a Q4_K block (scales at s) as bytes: scales 0-7
+ * in bytes 0-7, mins 0-7 in bytes 8-15 (llama.cpp's utmp unpacking of
+ * get_scale_min_k4's layout, kmask1-3).
+ */
+function scalesMinsK4(s: usize): v128 {
+  const u0 = load<u32>(s);
+  const u1 = load<u32>(s, 4);
+  const u2 = load<u32>(s, 8);
+  let v = i32x4.splat(u0 & 0x3f3f3f3f);
+  v = i32x4.replace_lane(v, 1, (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4));
+  v = i32x4.replace_lane(v, 2, u1 & 0x3f3f3f3f);
+  return i32x4.replace_lane(v, 3, ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4));
+}
+
+/** [x0 + x1, x2 + x3, y0 + y1, y2 + y3]. */
+function pairAdd(x: v128, y: v128): v128 {
+  return i32x4.add(v128.shuffle<i32>(x, y, 0, 2, 4, 6), v128.shuffle<i32>(x, y, 1, 3, 5, 7));
+}
+
+/** The low nibbles of a 32-byte chunk (v0, v1) dotted with their 32 activation quants at aq (times 256). */
+function lowNibblesDot(v0: v128, v1: v128, aq: usize): v128 {
+  const even = i16x8.splat(0x000f);
+  const odd = i16x8.splat(0x0f00);
+  const a = i32x4.add(dot(v128.and(v0, even), v128.load(aq)), dot(v128.and(v0, odd), v128.load(aq, 16)));
+  const b = i32x4.add(dot(v128.and(v1, even), v128.load(aq, 32)), dot(v128.and(v1, odd), v128.load(aq, 48)));
+  return i32x4.add(a, b);
+}
+
+/** The high nibbles likewise, against the next 32 activation quants. */
+function highNibblesDot(v0: v128, v1: v128, aq: usize): v128 {
+  const even = i16x8.splat(0x00f0);
+  const a = i32x4.add(dot(v128.and(v0, even), v128.load(aq, 64)), dot(i16x8.shr_u(v0, 12), v128.load(aq, 80)));
+  const b = i32x4.add(dot(v128.and(v1, even), v128.load(aq, 96)), dot(i16x8.shr_u(v1, 12), v128.load(aq, 112)));
+  return i32x4.add(a, b);
+}
+
+/**
+ * Lane c: min[2c] * bsum(sub-block 2c) + min[2c + 1] * bsum(2c + 1), the
+ * activations' 16 bsums (two per sub-block) at bs; sm from scalesMinsK4.
+ */
+function pairMinsK4(bs: usize, sm: v128): v128 {
+  const z = i32x4.splat(0);
+  // each min twice, as i16 lanes, to meet its sub-block's two bsums
+  const lo = i8x16.shuffle(sm, z, 8, 16, 8, 16, 9, 16, 9, 16, 10, 16, 10, 16, 11, 16, 11, 16);
+  const hi = i8x16.shuffle(sm, z, 12, 16, 12, 16, 13, 16, 13, 16, 14, 16, 14, 16, 15, 16, 15, 16);
+  return pairAdd(dot(v128.load(bs), lo), dot(v128.load(bs, 16), hi));
 }
 
 /** Fifth bits for the even (low byte) and odd (high byte) weights of i16 lanes of qh, bit b, as 0/16. */

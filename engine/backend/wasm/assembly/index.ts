@@ -16,8 +16,7 @@ import {
   dotQ4_0Rows4x2,
   dotQ4_1,
   dotQ4_K,
-  dotQ4_KRepacked,
-  dotQ4_KRepackedGemm,
+  dotQ4_KRows4,
   dotQ5_0,
   dotQ5_1,
   dotQ5_K,
@@ -203,15 +202,25 @@ export function matmulRange(
     }
     return;
   }
-  let f = changetype<DotFn>(dotOf(type));
-  // Repacked Q4_K: llama.cpp's gemm (another float order) takes the activation rows in whole
-  // groups of 4, the gemv the rest; decided by the row's index among all `rows`, so the same
-  // whichever output rows a thread is given.
-  let gemmRows = 0;
   if (type === Q4_K && nOut % 8 === 0) {
-    f = dotQ4_KRepacked;
-    gemmRows = rows - (rows % 4);
+    // Repacked Q4_K, four weight rows at a time as for Q4_0. llama.cpp's gemm (another float
+    // order) takes the activation rows in whole groups of 4, the gemv the rest; decided by the
+    // row's index among all `rows`, so the same whichever output rows a thread is given.
+    const rb = <usize>rowBytes;
+    const gemmRows = rows - (rows % 4);
+    for (let o = o0; o < o1; o += 4) {
+      const first = o + 4 <= o1 ? o : max(o1 - 4, 0);
+      const wr = w + <usize>first * rb;
+      for (let r = 0; r < rows; r++) {
+        const four = dotQ4_KRows4(wr, rb, act + <usize>r * <usize>actStride, count, r < gemmRows);
+        const base = out + ((<usize>r * <usize>nOut) << 2);
+        if (first === o) v128.store(base + ((<usize>o) << 2), four);
+        else for (let t = o; t < o1; t++) store<f32>(base + ((<usize>t) << 2), lane(four, t - first));
+      }
+    }
+    return;
   }
+  let f = changetype<DotFn>(dotOf(type));
   if (rows >= 2 && n % 8 === 0) {
     if (type === F32) f = dotF32Tiny;
     else if (type === F16) f = dotF16Tiny;
@@ -219,8 +228,7 @@ export function matmulRange(
   for (let o = o0; o < o1; o++) {
     const wr = w + <usize>o * <usize>rowBytes;
     for (let r = 0; r < rows; r++) {
-      const g = r < gemmRows ? dotQ4_KRepackedGemm : f;
-      store<f32>(out + ((<usize>r * <usize>nOut + <usize>o) << 2), g(wr, act + <usize>r * <usize>actStride, count));
+      store<f32>(out + ((<usize>r * <usize>nOut + <usize>o) << 2), f(wr, act + <usize>r * <usize>actStride, count));
     }
   }
 }

@@ -155,6 +155,22 @@ const RAGGED: [number, number][][] = [
   ],
 ];
 
+/** RAGGED's cuts for any nOut of 24 or more: ranges that start and end inside groups of 4 and 8 rows. */
+function raggedSplits(nOut: number): [number, number][][] {
+  return [
+    [
+      [0, 5],
+      [5, nOut - 17],
+      [nOut - 17, nOut],
+    ],
+    [
+      [0, 2],
+      [2, 3],
+      [3, nOut],
+    ],
+  ];
+}
+
 describe('wasm matmul kernels: bit for bit the reference backend', () => {
   for (const type of TYPES) {
     const bs = TYPE_TRAITS.get(type)!.blockSize;
@@ -198,20 +214,31 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
 
   it('Q4_K with a multiple of 8 rows: gemm order on rows in whole groups of 4, gemv on the rest, whatever the split', async () => {
     const next = rng(78);
-    const [n, nOut] = [512, 40];
-    const w = randomWeights(GGMLType.Q4_K, n, nOut, next);
-    for (const rows of [4, 7, 9]) {
+    // Row counts below, at and past groups of 4 (the kernel takes four weight rows per pass and a
+    // thread's range may end inside such a group); rows of 2 and 3 super-blocks.
+    for (const [n, nOut, rows] of [
+      [512, 40, 4],
+      [512, 40, 7],
+      [512, 40, 9],
+      [768, 24, 1],
+      [768, 24, 2],
+      [768, 24, 3],
+      [768, 24, 5],
+      [768, 24, 6],
+    ]) {
+      const w = randomWeights(GGMLType.Q4_K, n, nOut, next);
       const x = randomActivations(n, rows, next);
       const want = await referenceMatmul(GGMLType.Q4_K, w, n, nOut, x, rows);
-      for (const ranges of RAGGED) {
+      for (const ranges of raggedSplits(nOut)) {
         expectSameBits(
           wasmMatmul(GGMLType.Q4_K, w, n, nOut, x, rows, ranges),
           want,
-          `rows=${rows} ${JSON.stringify(ranges)}`,
+          `n=${n} rows=${rows} ${JSON.stringify(ranges)}`,
         );
       }
-      // The gemv's order (each row alone) must differ from these rows' in some outputs, or this could not fail.
       const gemmRows = rows - (rows % 4);
+      if (gemmRows === 0) continue;
+      // The gemv's order (each row alone) must differ from these rows' in some outputs, or this could not fail.
       let differs = 0;
       for (let r = 0; r < rows; r++) {
         const alone = await referenceMatmul(GGMLType.Q4_K, w, n, nOut, x.subarray(r * n, (r + 1) * n), 1);
@@ -355,6 +382,61 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     const want = vecDotQ4_0Repacked(64, w, 0, act.q8, 0);
     expect(want).toBe(A);
     expectSameBits(runWasm(GGMLType.Q4_0, w, 36, 8, act.p16), new Float32Array(8).fill(want), 'Q4_0');
+  });
+
+  it('Q4_K repacked (8 rows): in the gemv and the gemm, in acc and in accMin', async () => {
+    // Super-block 0 folds 77 by f32(3622 * dy0) into acc (rows 0-3: scale 1, one nibble 7 against
+    // q8 11) or accMin (rows 4-7: min 7 against the bsum 11), giving A; super-block 1 folds
+    // 993 = 15*66 + 3*1 (acc) = 14*67 + 1*55 (accMin) by (1057/1024) * (1023/1024) = 1024 - 2^-20
+    // after dividing by 993, so its f64 sum is A's midpoint. Four activation rows take the gemm
+    // (all in its first pair of sub-blocks), the fifth the gemv.
+    const [n, dy0, dy1] = [512, 61600, 1023 / 1024];
+    expect(Math.fround(A + 993 * Math.fround((1057 / 1024) * dy1))).toBe(A + 2048); // rounded twice
+    const row = (mins: boolean) => {
+      const w = new Uint8Array(2 * 144);
+      const v = new DataView(w.buffer);
+      for (const [b, d] of [
+        [0, 3622],
+        [1, 1057 / 1024],
+      ]) {
+        v.setUint16(b * 144 + (mins ? 2 : 0), f32ToF16(d), true);
+      }
+      if (mins) {
+        w[8] = 7; // min 0 of super-block 0
+        w[144 + 8] = 14; // mins 0 and 1 of super-block 1
+        w[144 + 9] = 1;
+      } else {
+        w[4] = 1; // scale 0
+        w[144 + 4] = 1;
+        w[16] = 7; // value 0: low nibble of byte 0
+        w[144 + 16] = 15;
+        w[144 + 17] = 3; // value 1
+      }
+      return w;
+    };
+    const w = new Uint8Array(8 * 2 * 144);
+    for (let r = 0; r < 8; r++) w.set(row(r >= 4), r * 2 * 144);
+    // Activations whose Q8_K quants are q * dy exactly: the largest magnitude, -127 * dy, sits
+    // where every weight and min is 0 (sub-block 7).
+    const x1 = new Float32Array(n);
+    for (const [k, q, dy] of [
+      [0, 11, dy0],
+      [255, -127, dy0],
+      [256, 66, dy1],
+      [257, 1, dy1],
+      [256 + 32, 55, dy1],
+      [511, -127, dy1],
+    ]) {
+      x1[k] = q * dy;
+    }
+    const rows = 5;
+    const x = new Float32Array(n * rows);
+    for (let r = 0; r < rows; r++) x.set(x1, r * n);
+    const want = await referenceMatmul(GGMLType.Q4_K, w, n, 8, x, rows);
+    for (let r = 0; r < rows; r++) {
+      expect(Array.from(want.subarray(r * 8, r * 8 + 8))).toEqual([A, A, A, A, -A, -A, -A, -A]);
+    }
+    expectSameBits(wasmMatmul(GGMLType.Q4_K, w, n, 8, x, rows), want, 'Q4_K');
   });
 });
 
