@@ -14,7 +14,7 @@
 // hold the sums of values 4k..4k+3: the AVX2 kernels' lanes.
 
 import { K16_BSUMS, K16_STRIDE, P16_STRIDE } from './activations';
-import { fixPair, fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
+import { fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
 import { halfLanesHi, halfLanesLo, halfToF32 } from './half';
 
 function dot(a: v128, b: v128): v128 {
@@ -158,113 +158,132 @@ const Q5_1: i32 = 7;
 const Q8_0: i32 = 8;
 
 /**
- * ggml_vec_dot_{q4_0,q5_0,q8_0}_q8_0 and {q4_1,q5_1}_q8_1, AVX2 (Q4_0 here only
- * where it is not repacked): lane k holds the integer sum over values 4k..4k+3
- * of a block (lanes 0-3 in l0, 4-7 in l1), lanes[k] = fmaf(dw*da, lane,
- * lanes[k]); hsum_float_8 at the end. Q4_1/Q5_1 add the minimum terms m*s from
- * a scalar float sum (fmaf: the build contracts it) after the horizontal sum.
- * Values: Q4_0 nibble - 8, Q5_0 (nibble | bit << 4) - 16, Q4_1 nibble, Q5_1
- * nibble | bit << 4, Q8_0 int8 (sign-extended in place from the i16 lanes).
- * One loop for the five: the switch on `type` is the same branch every block.
+ * The 32-weight formats' 8-lane dot (Lanes8.dot) and its pieces, inlined into
+ * each format's function so that `type` is a constant there: static methods,
+ * the one place a decorator is valid TypeScript as well.
  */
-function dotLanes8(type: i32, w: usize, a: usize, nb: i32): f32 {
-  let a0 = f64x2.splat(0);
-  let a1 = f64x2.splat(0);
-  let a2 = f64x2.splat(0);
-  let a3 = f64x2.splat(0);
-  let summs: f64 = 0;
-  const withMins = type === Q4_1 || type === Q5_1;
-  const size: usize = type === Q4_0 ? 18 : type === Q4_1 ? 20 : type === Q5_0 ? 22 : type === Q5_1 ? 24 : 34;
-  const m4 = i16x8.splat(0x0f);
-  for (let i = 0; i < nb; i++) {
-    let n0: v128;
-    let n1: v128;
-    let n2: v128;
-    let n3: v128;
-    if (type === Q4_0 || type === Q4_1) {
-      const v = v128.load(w + (type === Q4_0 ? 2 : 4));
-      n0 = v128.and(v, m4);
-      n1 = v128.and(i16x8.shr_u(v, 8), m4);
-      n2 = v128.and(i16x8.shr_u(v, 4), m4);
-      n3 = i16x8.shr_u(v, 12);
-      if (type === Q4_0) {
-        const eight = i16x8.splat(8);
-        n0 = i16x8.sub(n0, eight);
-        n1 = i16x8.sub(n1, eight);
-        n2 = i16x8.sub(n2, eight);
-        n3 = i16x8.sub(n3, eight);
-      }
-    } else if (type === Q5_0 || type === Q5_1) {
-      const v = v128.load(w + (type === Q5_0 ? 6 : 8));
-      const qh = load<u32>(w + (type === Q5_0 ? 2 : 4));
-      n0 = v128.or(v128.and(v, m4), fifthBit(qh, 0));
-      n1 = v128.or(v128.and(i16x8.shr_u(v, 8), m4), fifthBit(qh, 1));
-      n2 = v128.or(v128.and(i16x8.shr_u(v, 4), m4), fifthBit(qh, 2));
-      n3 = v128.or(i16x8.shr_u(v, 12), fifthBit(qh, 3));
-      if (type === Q5_0) {
-        const sixteen = i16x8.splat(16);
-        n0 = i16x8.sub(n0, sixteen);
-        n1 = i16x8.sub(n1, sixteen);
-        n2 = i16x8.sub(n2, sixteen);
-        n3 = i16x8.sub(n3, sixteen);
-      }
-    } else {
-      const v0 = v128.load(w, 2);
-      const v1 = v128.load(w, 18);
-      n0 = i16x8.shr_s(i16x8.shl(v0, 8), 8);
-      n1 = i16x8.shr_s(v0, 8);
-      n2 = i16x8.shr_s(i16x8.shl(v1, 8), 8);
-      n3 = i16x8.shr_s(v1, 8);
-    }
-    if (withMins) summs = roundSum(<f64>halfToF32(load<u16>(w, 2)) * <f64>load<f32>(a, 8), summs);
-    const l0 = i32x4.add(dot(n0, v128.load(a, 16)), dot(n1, v128.load(a, 32)));
-    const l1 = i32x4.add(dot(n2, v128.load(a, 48)), dot(n3, v128.load(a, 64)));
-    const d = f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
-    // The four pairs' sums, checked at once for the rare midpoint (fma.ts).
-    const p0 = f64x2.mul(Lanes.lowI32(l0), d);
-    const p1 = f64x2.mul(Lanes.highI32(l0), d);
-    const p2 = f64x2.mul(Lanes.lowI32(l1), d);
-    const p3 = f64x2.mul(Lanes.highI32(l1), d);
-    const s0 = f64x2.add(p0, a0);
-    const s1 = f64x2.add(p1, a1);
-    const s2 = f64x2.add(p2, a2);
-    const s3 = f64x2.add(p3, a3);
-    if (Lanes.anyMidpoint(s0, s1, s2, s3)) {
-      a0 = fixPair(p0, a0);
-      a1 = fixPair(p1, a1);
-      a2 = fixPair(p2, a2);
-      a3 = fixPair(p3, a3);
-    } else {
-      a0 = Lanes.round(s0);
-      a1 = Lanes.round(s1);
-      a2 = Lanes.round(s2);
-      a3 = Lanes.round(s3);
-    }
-    w += size;
-    a += P16_STRIDE;
+// biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
+class Lanes8 {
+  /** Bytes of a block of the 32-weight formats. */
+  @inline static bytes(type: i32): usize {
+    return type === Q4_0 ? 18 : type === Q4_1 ? 20 : type === Q5_0 ? 22 : type === Q5_1 ? 24 : 34;
   }
-  const sum = hsum8(a0, a1, a2, a3);
-  return withMins ? sum + <f32>summs : sum;
+
+  /**
+   * The integer sums of lanes 4 * half .. 4 * half + 3 of a block (values
+   * 16 * half .. 16 * half + 15) against the P16 activation block at a. Values:
+   * Q4_0 nibble - 8, Q5_0 (nibble | bit << 4) - 16, Q4_1 nibble, Q5_1 nibble |
+   * bit << 4, Q8_0 int8 (sign-extended in place from the i16 lanes). Half 1
+   * holds the high nibbles.
+   */
+  @inline static sums(type: i32, w: usize, a: usize, half: i32): v128 {
+    const m4 = i16x8.splat(0x0f);
+    let even: v128;
+    let odd: v128;
+    if (type === Q8_0) {
+      const v = v128.load(w + 2 + 16 * half);
+      even = i16x8.shr_s(i16x8.shl(v, 8), 8);
+      odd = i16x8.shr_s(v, 8);
+    } else {
+      const qs = type === Q4_0 ? 2 : type === Q4_1 ? 4 : type === Q5_0 ? 6 : 8;
+      let v = v128.load(w + qs);
+      if (half) v = i16x8.shr_u(v, 4);
+      even = v128.and(v, m4);
+      odd = v128.and(i16x8.shr_u(v, 8), m4);
+      if (type === Q5_0 || type === Q5_1) {
+        const qh = load<u32>(w + (type === Q5_0 ? 2 : 4));
+        even = v128.or(even, fifthBit(qh, 2 * half));
+        odd = v128.or(odd, fifthBit(qh, 2 * half + 1));
+      }
+      if (type === Q4_0 || type === Q5_0) {
+        const offset = i16x8.splat(type === Q4_0 ? 8 : 16);
+        even = i16x8.sub(even, offset);
+        odd = i16x8.sub(odd, offset);
+      }
+    }
+    return i32x4.add(dot(even, v128.load(a + 16 + 32 * half)), dot(odd, v128.load(a + 32 + 32 * half)));
+  }
+
+  /** d = dw * da of a block (exact in f32: a product of two f16 values), as an f64x2 splat. */
+  @inline static scale(w: usize, a: usize): v128 {
+    return f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
+  }
+
+  /**
+   * ggml_vec_dot_{q4_0,q5_0,q8_0}_q8_0 and {q4_1,q5_1}_q8_1, AVX2 (Q4_0 here only
+   * where it is not repacked): lane k holds the integer sum over values 4k..4k+3
+   * of a block (lanes 0-3 in l0, 4-7 in l1), lanes[k] = fmaf(dw*da, lane,
+   * lanes[k]); hsum_float_8 at the end. Q4_1/Q5_1 add the minimum terms m*s from
+   * a scalar float sum (fmaf: the build contracts it) after the horizontal sum.
+   *
+   * The inner loop takes the common path (fma.ts): every f64 sum rounded to f32
+   * once, all four pairs checked at once for the rare midpoint. At one it leaves,
+   * and the block is done again with each sum rounded exactly: so no value of the
+   * hot loop lives across that path, and the loop keeps everything in registers.
+   */
+  @inline static dot(type: i32, w: usize, a: usize, nb: i32): f32 {
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    let a2 = f64x2.splat(0);
+    let a3 = f64x2.splat(0);
+    let summs: f32 = 0;
+    const withMins = type === Q4_1 || type === Q5_1;
+    let i = 0;
+    while (true) {
+      for (; i < nb; i++) {
+        const d = Lanes8.scale(w, a);
+        const l0 = Lanes8.sums(type, w, a, 0);
+        const l1 = Lanes8.sums(type, w, a, 1);
+        const s0 = f64x2.add(f64x2.mul(Lanes.lowI32(l0), d), a0);
+        const s1 = f64x2.add(f64x2.mul(Lanes.highI32(l0), d), a1);
+        const s2 = f64x2.add(f64x2.mul(Lanes.lowI32(l1), d), a2);
+        const s3 = f64x2.add(f64x2.mul(Lanes.highI32(l1), d), a3);
+        if (Lanes.anyMidpoint(s0, s1, s2, s3)) break;
+        a0 = Lanes.round(s0);
+        a1 = Lanes.round(s1);
+        a2 = Lanes.round(s2);
+        a3 = Lanes.round(s3);
+        // fmaf(m, s, summs) with m and s f16 values: their product is exact in f32, so one rounding.
+        if (withMins) summs += halfToF32(load<u16>(w, 2)) * load<f32>(a, 8);
+        w += Lanes8.bytes(type);
+        a += P16_STRIDE;
+      }
+      if (i >= nb) break;
+      const d = Lanes8.scale(w, a);
+      const l0 = Lanes8.sums(type, w, a, 0);
+      const l1 = Lanes8.sums(type, w, a, 1);
+      a0 = Lanes.roundExact(f64x2.mul(Lanes.lowI32(l0), d), a0);
+      a1 = Lanes.roundExact(f64x2.mul(Lanes.highI32(l0), d), a1);
+      a2 = Lanes.roundExact(f64x2.mul(Lanes.lowI32(l1), d), a2);
+      a3 = Lanes.roundExact(f64x2.mul(Lanes.highI32(l1), d), a3);
+      if (withMins) summs += halfToF32(load<u16>(w, 2)) * load<f32>(a, 8);
+      w += Lanes8.bytes(type);
+      a += P16_STRIDE;
+      i++;
+    }
+    const sum = hsum8(a0, a1, a2, a3);
+    return withMins ? sum + summs : sum;
+  }
 }
 
 export function dotQ4_0(w: usize, a: usize, nb: i32): f32 {
-  return dotLanes8(Q4_0, w, a, nb);
+  return Lanes8.dot(Q4_0, w, a, nb);
 }
 
 export function dotQ4_1(w: usize, a: usize, nb: i32): f32 {
-  return dotLanes8(Q4_1, w, a, nb);
+  return Lanes8.dot(Q4_1, w, a, nb);
 }
 
 export function dotQ5_0(w: usize, a: usize, nb: i32): f32 {
-  return dotLanes8(Q5_0, w, a, nb);
+  return Lanes8.dot(Q5_0, w, a, nb);
 }
 
 export function dotQ5_1(w: usize, a: usize, nb: i32): f32 {
-  return dotLanes8(Q5_1, w, a, nb);
+  return Lanes8.dot(Q5_1, w, a, nb);
 }
 
 export function dotQ8_0(w: usize, a: usize, nb: i32): f32 {
-  return dotLanes8(Q8_0, w, a, nb);
+  return Lanes8.dot(Q8_0, w, a, nb);
 }
 
 // ---- K-quants against Q8_K ------------------------------------------------------------------------

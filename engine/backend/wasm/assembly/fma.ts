@@ -56,17 +56,40 @@ export class Lanes {
   /** acc (f64x2 of f32 values) = fmaf lane by lane, given the exact products p (f64x2); see the note above. */
   @inline static fma(acc: v128, p: v128): v128 {
     const s = f64x2.add(p, acc);
-    if (v128.any_true(Lanes.midpoints(s))) return fixPair(p, acc);
+    if (v128.any_true(Lanes.midpoints(s))) return Lanes.roundExact(p, acc);
     return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));
   }
 
-  /** Whether any lane of four f64x2 sums has an f32 midpoint's low mantissa bits (their low words, at once). */
+  /**
+   * Whether any lane of four f64x2 sums has an f32 midpoint's low mantissa
+   * bits, from their low words at once: (lo & 0x1fffffff) == 0x10000000 is
+   * lo << 3 == i32.MIN, and the min of two such words is i32.MIN if either is.
+   */
   @inline static anyMidpoint(s0: v128, s1: v128, s2: v128, s3: v128): bool {
-    const mask = i32x4.splat(0x1fffffff);
-    const mid = i32x4.splat(0x10000000);
-    const a = i32x4.eq(v128.and(v128.shuffle<i32>(s0, s1, 0, 2, 4, 6), mask), mid);
-    const b = i32x4.eq(v128.and(v128.shuffle<i32>(s2, s3, 0, 2, 4, 6), mask), mid);
-    return v128.any_true(v128.or(a, b));
+    const a = i32x4.shl(v128.shuffle<i32>(s0, s1, 0, 2, 4, 6), 3);
+    const b = i32x4.shl(v128.shuffle<i32>(s2, s3, 0, 2, 4, 6), 3);
+    return v128.any_true(i32x4.eq(i32x4.min_s(a, b), i32x4.splat(i32.MIN_VALUE)));
+  }
+
+  /**
+   * roundSum lane by lane, without branches or calls: the path taken when a
+   * sum may be a midpoint, written inline so that the kernels' loops hold no
+   * call (around which every vector register would be spilled, on every
+   * iteration). The same f64 operations as roundSum, so the same result.
+   */
+  @inline static roundExact(p: v128, c: v128): v128 {
+    const zero = f64x2.splat(0);
+    const s = f64x2.add(p, c);
+    const r = Lanes.round(s);
+    const pv = f64x2.sub(s, c);
+    const err = f64x2.add(f64x2.sub(p, pv), f64x2.sub(c, f64x2.sub(s, pv)));
+    const other = f64x2.sub(f64x2.mul(s, f64x2.splat(2)), r);
+    const tie = v128.and(
+      v128.and(f64x2.ne(r, s), f64x2.ne(err, zero)),
+      v128.and(f64x2.ne(other, r), f64x2.eq(Lanes.round(other), other)),
+    );
+    const toward = v128.bitselect(f64x2.max(r, other), f64x2.min(r, other), f64x2.gt(err, zero));
+    return v128.bitselect(toward, r, tie);
   }
 
   /** s (f64x2) rounded to f32 values, kept as f64x2. */
@@ -78,7 +101,7 @@ export class Lanes {
   @inline static fmaAny(acc: v128, p: v128): v128 {
     const s = f64x2.add(p, acc);
     const tiny = f64x2.lt(f64x2.abs(s), f64x2.splat(1.1754943508222875e-38));
-    if (v128.any_true(v128.or(Lanes.midpoints(s), tiny))) return fixPair(p, acc);
+    if (v128.any_true(v128.or(Lanes.midpoints(s), tiny))) return Lanes.roundExact(p, acc);
     return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));
   }
 
