@@ -785,8 +785,64 @@ export function dotF16Tiny(w: usize, a: usize, n: i32): f32 {
   return dotTinyBlas(w, a, n, true);
 }
 
-/** ggml_vec_dot_bf16, scalar: products (exact in f32) summed in order in double. Activations already bf16. */
+/**
+ * ggml_vec_dot_bf16, scalar: products (exact in f32) summed in order in double.
+ * Activations already bf16. That order is a chain of dependent f64 adds; but
+ * when no partial sum is ever rounded, any order gives the same double, and
+ * that is the common case: a product of two bf16 values is k * 2^j with k < 2^16,
+ * so with e the smallest binary exponent among the nonzero products (j >= e - 15)
+ * every sum of them is a multiple of 2^(e-15), exact in f64 below 2^(e+38);
+ * and every partial sum, in any order, is at most the sum of the magnitudes T.
+ * So one pass sums the products in eight lanes, while keeping e and t, T summed
+ * in f32 (t >= T / 2 for any n < 2^22: nonnegative terms); if 2t < 2^(e+38) the
+ * lanes' sum is the ordered one. Else (a product below 2^-126, so perhaps
+ * rounded; magnitudes too far apart; inf, NaN) the ordered loop runs.
+ */
 export function dotBF16(w: usize, a: usize, n: i32): f32 {
+  const zero = i32x4.splat(0);
+  const absMask = i32x4.splat(0x7fffffff);
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  let s2 = f64x2.splat(0);
+  let s3 = f64x2.splat(0);
+  let magnitude = f32x4.splat(0);
+  let least = i32x4.splat(-1); // unsigned min of (|p| bits) - 1: zeros wrap to the top and drop out
+  const n8 = n & ~7;
+  for (let k = 0; k < n8; k += 8) {
+    const h = v128.load(w + ((<usize>k) << 1));
+    const ap = a + ((<usize>k) << 2);
+    const lo = f32x4.mul(v128.shuffle<i16>(zero, h, 0, 8, 1, 9, 2, 10, 3, 11), v128.load(ap));
+    const hi = f32x4.mul(v128.shuffle<i16>(zero, h, 4, 12, 5, 13, 6, 14, 7, 15), v128.load(ap, 16));
+    const absLo = v128.and(lo, absMask);
+    const absHi = v128.and(hi, absMask);
+    magnitude = f32x4.add(magnitude, f32x4.add(absLo, absHi));
+    least = i32x4.min_u(least, i32x4.min_u(i32x4.sub(absLo, i32x4.splat(1)), i32x4.sub(absHi, i32x4.splat(1))));
+    s0 = f64x2.add(s0, Lanes.lowF32(lo));
+    s1 = f64x2.add(s1, Lanes.highF32(lo));
+    s2 = f64x2.add(s2, Lanes.lowF32(hi));
+    s3 = f64x2.add(s3, Lanes.highF32(hi));
+  }
+  let total: f32 = f32x4.extract_lane(magnitude, 0) + f32x4.extract_lane(magnitude, 1);
+  total += f32x4.extract_lane(magnitude, 2) + f32x4.extract_lane(magnitude, 3);
+  let bits = min(<u32>i32x4.extract_lane(least, 0), <u32>i32x4.extract_lane(least, 1));
+  bits = min(bits, min(<u32>i32x4.extract_lane(least, 2), <u32>i32x4.extract_lane(least, 3)));
+  const pairs = f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3));
+  let sum = f64x2.extract_lane(pairs, 0) + f64x2.extract_lane(pairs, 1);
+  for (let k = n8; k < n; k++) {
+    const p = reinterpret<f32>((<u32>load<u16>(w + ((<usize>k) << 1))) << 16) * load<f32>(a + ((<usize>k) << 2));
+    total += Mathf.abs(p);
+    bits = min(bits, (reinterpret<u32>(p) & 0x7fffffff) - 1);
+    sum += <f64>p;
+  }
+  // The biased exponent of the smallest nonzero product (0x1ff if there is none), and 2^(e+38).
+  const biased = bits >>> 23;
+  const limit = reinterpret<f64>((<u64>(biased - 127 + 38 + 1023)) << 52);
+  if (biased !== 0 && n < 1 << 22 && <f64>total * 2 < limit) return <f32>sum;
+  return dotBF16Ordered(w, a, n);
+}
+
+/** ggml_vec_dot_bf16's own order: each product added to the double sum in turn. */
+function dotBF16Ordered(w: usize, a: usize, n: i32): f32 {
   let sum: f64 = 0;
   for (let k = 0; k < n; k++) {
     const x = reinterpret<f32>((<u32>load<u16>(w + ((<usize>k) << 1))) << 16);

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { JsBackend } from '../../../../../engine/backend/js/index.ts';
 import type { KernelExports } from '../../../../../engine/backend/wasm/kernels.ts';
 import type { GGUFTensorInfo } from '../../../../../engine/gguf/types.ts';
-import { f16ToF32, f32ToF16 } from '../../../../../engine/quant/fp16.ts';
+import { f16ToF32, f32ToBf16, f32ToF16 } from '../../../../../engine/quant/fp16.ts';
 import {
   activationBytes,
   dequantizeRow,
@@ -249,6 +249,46 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
         expect(Math.abs(want[0])).toBe(1 + 2 ** -23);
         expectSameBits(wasmMatmul(GGMLType.F32, bytes, n, 1, x, rows), want, `sign=${sign} rows=${rows}`);
       }
+    }
+  });
+});
+
+describe('BF16: lanes where no partial sum rounds, else the ordered double sum', () => {
+  const bf16Row = (v: number[]) => {
+    const out = new Uint8Array(2 * v.length);
+    v.forEach((x, i) => {
+      new DataView(out.buffer).setUint16(2 * i, f32ToBf16(x), true);
+    });
+    return out;
+  };
+
+  // p = (255/128)^2 = 65025 * 2^-14 (16 bits, e = 1), B = 2^(e+k): in order B + p rounds once B reaches
+  // 2^(e+38) (54 bits), so (B + p) - B is not p; in lanes (B - B) + p is. The kernel must see it coming.
+  it('B + p - B with p of 16 bits and B from 2^36 to 2^40 times p', async () => {
+    for (const n of [64, 67]) {
+      for (const k of [36, 37, 38, 39, 40]) {
+        const w = new Array(n).fill(0);
+        const x = new Float32Array(n).fill(0);
+        [w[0], w[1], w[2]] = [2 ** 20, 255 / 128, -(2 ** 20)];
+        [x[0], x[1], x[2]] = [2 ** (k - 19), 255 / 128, 2 ** (k - 19)];
+        const want = await referenceMatmul(GGMLType.BF16, bf16Row(w), n, 1, x, 1);
+        if (k >= 38) expect(want[0]).not.toBe(Math.fround((255 / 128) ** 2));
+        expectSameBits(wasmMatmul(GGMLType.BF16, bf16Row(w), n, 1, x, 1), want, `n=${n} k=${k}`);
+      }
+    }
+  });
+
+  it('products of every spread of magnitudes, zeros, subnormal products', async () => {
+    const next = rng(31);
+    for (let t = 0; t < 300; t++) {
+      const n = 8 + Math.floor(next() * 200);
+      const spread = Math.floor(next() * 48);
+      const value = () => (next() < 0.1 ? 0 : (next() - 0.5) * 2 ** Math.floor(next() * spread - spread / 2));
+      const w = Array.from({ length: n }, value);
+      const x = Float32Array.from({ length: n }, value);
+      if (t % 10 === 0) [w[n - 1], x[n - 1]] = [2 ** -70, 2 ** -70]; // a product under 2^-126
+      const want = await referenceMatmul(GGMLType.BF16, bf16Row(w), n, 1, x, 1);
+      expectSameBits(wasmMatmul(GGMLType.BF16, bf16Row(w), n, 1, x, 1), want, `t=${t} n=${n} spread=${spread}`);
     }
   });
 });
