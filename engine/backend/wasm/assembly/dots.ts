@@ -667,30 +667,67 @@ export function dotQ2_K(w: usize, a: usize, nb: i32): f32 {
 // ---- Floats ---------------------------------------------------------------------------------------
 
 /**
- * Four float lanes of an FMA dot: lane t (0..3) = fmaf over i = offset + t,
- * offset + t + step, ... < end of w[i] * a[i], in that order. Weights f32, or
- * f16 (`half`, the activations then already rounded to f16). A product of two
- * f16 values is exact in f32 (22 significant bits, no underflow), so there
- * fmaf is an f32 multiply and add; f32 weights take Lanes.fmaAny.
+ * Four float lanes of an FMA dot with f16 weights: lane t (0..3) = the sum
+ * over i = offset + t, offset + t + step, ... < end of w[i] * a[i], in that
+ * order (the activations already rounded to f16). A product of two f16 values
+ * is exact in f32 (22 significant bits, no underflow), so there fmaf is an f32
+ * multiply and add.
  */
-function fmaLanes4(w: usize, a: usize, offset: i32, step: i32, end: i32, half: bool): v128 {
-  if (half) {
-    let acc = f32x4.splat(0);
-    for (let i = offset; i < end; i += step) {
-      const y = halfLanesLo(v128.load64_zero(w + ((<usize>i) << 1)));
-      acc = f32x4.add(f32x4.mul(y, v128.load(a + ((<usize>i) << 2))), acc);
-    }
-    return acc;
-  }
-  let lo = f64x2.splat(0);
-  let hi = f64x2.splat(0);
+function halfLanes4(w: usize, a: usize, offset: i32, step: i32, end: i32): v128 {
+  let acc = f32x4.splat(0);
   for (let i = offset; i < end; i += step) {
-    const x = v128.load(a + ((<usize>i) << 2));
-    const y = v128.load(w + ((<usize>i) << 2));
-    lo = Lanes.fmaAny(lo, f64x2.mul(Lanes.lowF32(y), Lanes.lowF32(x)));
-    hi = Lanes.fmaAny(hi, f64x2.mul(Lanes.highF32(y), Lanes.highF32(x)));
+    const y = halfLanesLo(v128.load64_zero(w + ((<usize>i) << 1)));
+    acc = f32x4.add(f32x4.mul(y, v128.load(a + ((<usize>i) << 2))), acc);
   }
-  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+  return acc;
+}
+
+/** Lanes 4-7 of the last fmaLanes8 (a second result: a wasm global, one per instance, so per thread). */
+let lanesHigh: v128 = i32x4.splat(0);
+
+/**
+ * Eight float lanes of an FMA dot with f32 weights: lane t (0..7) = fmaf over
+ * i = offset + t, offset + t + step, ... < end of w[i] * a[i], in that order.
+ * Returns lanes 0-3; lanes 4-7 are left in lanesHigh. As Lanes8.dot: the hot
+ * loop rounds each f64 sum once and checks the four pairs at once for a
+ * midpoint or a sum in f32's subnormal range; at one it leaves, and that step
+ * is done again exactly.
+ */
+function fmaLanes8(w: usize, a: usize, offset: i32, step: i32, end: i32): v128 {
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
+  let i = offset;
+  while (true) {
+    for (; i < end; i += step) {
+      const x0 = v128.load(a + ((<usize>i) << 2));
+      const x1 = v128.load(a + ((<usize>i) << 2), 16);
+      const y0 = v128.load(w + ((<usize>i) << 2));
+      const y1 = v128.load(w + ((<usize>i) << 2), 16);
+      const s0 = f64x2.add(f64x2.mul(Lanes.lowF32(y0), Lanes.lowF32(x0)), a0);
+      const s1 = f64x2.add(f64x2.mul(Lanes.highF32(y0), Lanes.highF32(x0)), a1);
+      const s2 = f64x2.add(f64x2.mul(Lanes.lowF32(y1), Lanes.lowF32(x1)), a2);
+      const s3 = f64x2.add(f64x2.mul(Lanes.highF32(y1), Lanes.highF32(x1)), a3);
+      if (Lanes.anyMidpointOrTiny(s0, s1, s2, s3)) break;
+      a0 = Lanes.round(s0);
+      a1 = Lanes.round(s1);
+      a2 = Lanes.round(s2);
+      a3 = Lanes.round(s3);
+    }
+    if (i >= end) break;
+    const x0 = v128.load(a + ((<usize>i) << 2));
+    const x1 = v128.load(a + ((<usize>i) << 2), 16);
+    const y0 = v128.load(w + ((<usize>i) << 2));
+    const y1 = v128.load(w + ((<usize>i) << 2), 16);
+    a0 = Lanes.roundExact(f64x2.mul(Lanes.lowF32(y0), Lanes.lowF32(x0)), a0);
+    a1 = Lanes.roundExact(f64x2.mul(Lanes.highF32(y0), Lanes.highF32(x0)), a1);
+    a2 = Lanes.roundExact(f64x2.mul(Lanes.lowF32(y1), Lanes.lowF32(x1)), a2);
+    a3 = Lanes.roundExact(f64x2.mul(Lanes.highF32(y1), Lanes.highF32(x1)), a3);
+    i += step;
+  }
+  lanesHigh = Lanes.toF32x4(a2, a3);
+  return Lanes.toF32x4(a0, a1);
 }
 
 /** The AVX2 dot's reduction of its 32 lanes (P[q]: lanes 4q..4q+3): (l + l16) + (l8 + l24), then (l + l4), then pairs. */
@@ -710,7 +747,7 @@ function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
   const np = n & ~31;
   let sum: f32 = 0;
   if (np > 0 && half) {
-    // Exact products: the 32 lanes in one pass, eight f32x4 of plain multiply-adds (fmaLanes4).
+    // Exact products: the 32 lanes in one pass, eight f32x4 of plain multiply-adds (halfLanes4).
     let p0 = f32x4.splat(0);
     let p1 = f32x4.splat(0);
     let p2 = f32x4.splat(0);
@@ -738,15 +775,14 @@ function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
     sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, p7);
   } else if (np > 0) {
     // P[q]: lanes 4q..4q+3
-    const p0 = fmaLanes4(w, a, 0, 32, np, half);
-    const p1 = fmaLanes4(w, a, 4, 32, np, half);
-    const p2 = fmaLanes4(w, a, 8, 32, np, half);
-    const p3 = fmaLanes4(w, a, 12, 32, np, half);
-    const p4 = fmaLanes4(w, a, 16, 32, np, half);
-    const p5 = fmaLanes4(w, a, 20, 32, np, half);
-    const p6 = fmaLanes4(w, a, 24, 32, np, half);
-    const p7 = fmaLanes4(w, a, 28, 32, np, half);
-    sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, p7);
+    const p0 = fmaLanes8(w, a, 0, 32, np);
+    const p1 = lanesHigh;
+    const p2 = fmaLanes8(w, a, 8, 32, np);
+    const p3 = lanesHigh;
+    const p4 = fmaLanes8(w, a, 16, 32, np);
+    const p5 = lanesHigh;
+    const p6 = fmaLanes8(w, a, 24, 32, np);
+    sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, lanesHigh);
   }
   if (half) {
     let s: f64 = sum;
@@ -774,7 +810,9 @@ export function dotF16(w: usize, a: usize, n: i32): f32 {
 
 /** llamafile's tinyBLAS order (prompt batches of F32/F16 weights, n % 8 == 0): 8 FMA lanes, hsum_float_8. */
 function dotTinyBlas(w: usize, a: usize, n: i32, half: bool): f32 {
-  return hsumLanes8(fmaLanes4(w, a, 0, 8, n, half), fmaLanes4(w, a, 4, 8, n, half));
+  if (half) return hsumLanes8(halfLanes4(w, a, 0, 8, n), halfLanes4(w, a, 4, 8, n));
+  const lo = fmaLanes8(w, a, 0, 8, n);
+  return hsumLanes8(lo, lanesHigh);
 }
 
 export function dotF32Tiny(w: usize, a: usize, n: i32): f32 {

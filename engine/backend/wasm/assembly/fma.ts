@@ -66,9 +66,31 @@ export class Lanes {
    * lo << 3 == i32.MIN, and the min of two such words is i32.MIN if either is.
    */
   @inline static anyMidpoint(s0: v128, s1: v128, s2: v128, s3: v128): bool {
+    return v128.any_true(Lanes.midpoints4(s0, s1, s2, s3));
+  }
+
+  /** The mask behind anyMidpoint. */
+  @inline static midpoints4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
     const a = i32x4.shl(v128.shuffle<i32>(s0, s1, 0, 2, 4, 6), 3);
     const b = i32x4.shl(v128.shuffle<i32>(s2, s3, 0, 2, 4, 6), 3);
-    return v128.any_true(i32x4.eq(i32x4.min_s(a, b), i32x4.splat(i32.MIN_VALUE)));
+    return i32x4.eq(i32x4.min_s(a, b), i32x4.splat(i32.MIN_VALUE));
+  }
+
+  /**
+   * anyMidpoint, or any lane nonzero and below 2^-126 in magnitude (f32's
+   * subnormal range, where the midpoint pattern does not hold: products of
+   * arbitrary f32 values, see Lanes.fmaAny), from the high words h: that is
+   * 0 < (h & 0x7fffffff) < 0x38100000 (a nonzero sum of a product of two f32
+   * values and an f32 value is at least 2^-298, so its high word is not 0),
+   * i.e. (h & 0x7fffffff) - 1 < 0x380fffff unsigned. A zero sum is exact.
+   */
+  @inline static anyMidpointOrTiny(s0: v128, s1: v128, s2: v128, s3: v128): bool {
+    const abs = i32x4.splat(0x7fffffff);
+    const one = i32x4.splat(1);
+    const a = i32x4.sub(v128.and(v128.shuffle<i32>(s0, s1, 1, 3, 5, 7), abs), one);
+    const b = i32x4.sub(v128.and(v128.shuffle<i32>(s2, s3, 1, 3, 5, 7), abs), one);
+    const tiny = i32x4.lt_u(i32x4.min_u(a, b), i32x4.splat(0x380fffff));
+    return v128.any_true(v128.or(Lanes.midpoints4(s0, s1, s2, s3), tiny));
   }
 
   /**
@@ -90,6 +112,11 @@ export class Lanes {
     );
     const toward = v128.bitselect(f64x2.max(r, other), f64x2.min(r, other), f64x2.gt(err, zero));
     return v128.bitselect(toward, r, tie);
+  }
+
+  /** Two f64x2 of f32 values as one f32x4 (a's lanes first). */
+  @inline static toF32x4(a: v128, b: v128): v128 {
+    return v128.shuffle<i32>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
   }
 
   /** s (f64x2) rounded to f32 values, kept as f64x2. */
@@ -133,17 +160,12 @@ export class Lanes {
   }
 }
 
-/** Two f64x2 of f32 values as one f32x4 (a's lanes first). */
-function toF32x4(a: v128, b: v128): v128 {
-  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
-}
-
 /**
  * hsum_float_8 of the 8 lanes held by four pairs (lanes 0-1, 2-3, 4-5, 6-7):
  * (x4+x0, x5+x1, x6+x2, x7+x3), then (0+2) + (1+3), in f32.
  */
 export function hsum8(a0: v128, a1: v128, a2: v128, a3: v128): f32 {
-  return hsumLanes8(toF32x4(a0, a1), toF32x4(a2, a3));
+  return hsumLanes8(Lanes.toF32x4(a0, a1), Lanes.toF32x4(a2, a3));
 }
 
 /** hsum_float_8 of lanes 0-3 in lo and 4-7 in hi (f32x4). */

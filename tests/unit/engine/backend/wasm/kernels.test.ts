@@ -253,6 +253,34 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
   });
 });
 
+describe('F32: fmaf lanes whose f64 sums land on f32 midpoints', () => {
+  it('in every lane of the AVX2 dot (32 lanes) and of tinyBLAS (8), normal and subnormal sums', async () => {
+    const next = rng(41);
+    const cases = midpointCases(next, 300);
+    let wrongIfDoubleRounded = 0;
+    for (const [t, [a, b, c]] of cases.entries()) {
+      const rows = t % 2 ? 2 : 1;
+      const lanes = rows === 1 ? 32 : 8;
+      const lane = Math.floor(next() * lanes);
+      const n = 64 + (t % 3); // and a tail after the lanes
+      const w = new Float32Array(n);
+      const x = new Float32Array(n * rows);
+      for (let r = 0; r < rows; r++) {
+        // lane: fmaf(c, 1, 0) = c, then fmaf(a, b, c)
+        w[lane] = c;
+        x[r * n + lane] = 1;
+        w[lane + lanes] = a;
+        x[r * n + lane + lanes] = b;
+      }
+      if (Math.fround(a * b + c) !== exactFmaf(a, b, c)) wrongIfDoubleRounded++;
+      const bytes = new Uint8Array(w.buffer);
+      const want = await referenceMatmul(GGMLType.F32, bytes, n, 1, x, rows);
+      expectSameBits(wasmMatmul(GGMLType.F32, bytes, n, 1, x, rows), want, `case ${t}: fmaf(${a}, ${b}, ${c})`);
+    }
+    expect(wrongIfDoubleRounded).toBeGreaterThan(cases.length / 4);
+  });
+});
+
 describe('BF16: lanes where no partial sum rounds, else the ordered double sum', () => {
   const bf16Row = (v: number[]) => {
     const out = new Uint8Array(2 * v.length);
@@ -467,17 +495,24 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
 /**
  * fmaf operands where a*b + c, rounded to f64, lands on an f32 midpoint: c = M * 2^e (M of 24 bits),
  * a*b = ±(1 + 2^-23) * (1 - 2^-23) * 2^(e-1), half of c's last place less 2^(e-47); with both signs
- * random, the f64 sum is the midpoint next to c, the exact value just off it on either side. e from
- * f32's subnormal range (e = -149) up.
+ * random, the f64 sum is the midpoint next to c, the exact value just off it on either side. A
+ * quarter of them in f32's subnormal range: c = k * 2^-149 (2^8 <= k < 2^23, so that the f64 sum
+ * still rounds), a*b = ±(1 - 2^-46) * 2^-150.
  */
 function midpointCases(next: () => number, count: number): [number, number, number][] {
   const f = Math.fround;
+  const sign = () => (next() < 0.5 ? -1 : 1);
   const cases: [number, number, number][] = [];
   for (let i = 0; i < count; i++) {
+    if (next() < 0.25) {
+      const k = 2 ** 8 + Math.floor(next() * (2 ** 23 - 2 ** 8));
+      cases.push([f(sign() * (1 + 2 ** -23) * 2 ** -75), f((1 - 2 ** -23) * 2 ** -75), f(sign() * k * 2 ** -149)]);
+      continue;
+    }
     const e = -149 + Math.floor(next() * 250);
     const m = 2 ** 23 + Math.floor(next() * 2 ** 23);
-    const c = f((next() < 0.5 ? -1 : 1) * m * 2 ** e);
-    const a = f((next() < 0.5 ? -1 : 1) * (1 + 2 ** -23) * 2 ** (e - 1));
+    const c = f(sign() * m * 2 ** e);
+    const a = f(sign() * (1 + 2 ** -23) * 2 ** (e - 1));
     const b = f(1 - 2 ** -23);
     if (Number.isFinite(c) && a !== 0) cases.push([a, b, c]);
   }
