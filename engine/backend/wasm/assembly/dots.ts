@@ -143,12 +143,13 @@ export function dotQ4_0Rows4x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i3
   v128.store(out1, v128.shuffle<i32>(f32x4.demote_f64x2_zero(accB0), f32x4.demote_f64x2_zero(accB1), 0, 1, 4, 5));
 }
 
-/** The fifth bits of a Q5 block (qh), as 0/16 in the i16 lanes of the four nibble vectors. */
-function fifthBit(qh: u32, part: i32): v128 {
+/** The fifth bits of a Q5 block (qh) as all-ones / zero masks in the i16 lanes of the four nibble vectors. */
+function fifthBits(qh: u32, part: i32): v128 {
   const evenBits = i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384);
   const oddBits = i16x8(2, 8, 32, 128, 512, 2048, 8192, -32768);
+  const bits = part & 1 ? oddBits : evenBits;
   const half = i16x8.splat(<i16>(part < 2 ? qh & 0xffff : qh >>> 16));
-  return v128.and(i16x8.ne(v128.and(half, part & 1 ? oddBits : evenBits), i16x8.splat(0)), i16x8.splat(16));
+  return i16x8.eq(v128.and(half, bits), bits);
 }
 
 const Q4_0: i32 = 2;
@@ -190,15 +191,21 @@ class Lanes8 {
       if (half) v = i16x8.shr_u(v, 4);
       even = v128.and(v, m4);
       odd = v128.and(i16x8.shr_u(v, 8), m4);
-      if (type === Q5_0 || type === Q5_1) {
-        const qh = load<u32>(w + (type === Q5_0 ? 2 : 4));
-        even = v128.or(even, fifthBit(qh, 2 * half));
-        odd = v128.or(odd, fifthBit(qh, 2 * half + 1));
-      }
-      if (type === Q4_0 || type === Q5_0) {
-        const offset = i16x8.splat(type === Q4_0 ? 8 : 16);
-        even = i16x8.sub(even, offset);
-        odd = i16x8.sub(odd, offset);
+      if (type === Q5_1) {
+        const qh = load<u32>(w, 4);
+        const sixteen = i16x8.splat(16);
+        even = v128.or(even, v128.and(fifthBits(qh, 2 * half), sixteen));
+        odd = v128.or(odd, v128.and(fifthBits(qh, 2 * half + 1), sixteen));
+      } else if (type === Q5_0) {
+        // (nibble | bit << 4) - 16 = nibble - (bit ? 0 : 16)
+        const qh = load<u32>(w, 2);
+        const minus16 = i16x8.splat(-16);
+        even = i16x8.add(even, v128.andnot(minus16, fifthBits(qh, 2 * half)));
+        odd = i16x8.add(odd, v128.andnot(minus16, fifthBits(qh, 2 * half + 1)));
+      } else if (type === Q4_0) {
+        const eight = i16x8.splat(8);
+        even = i16x8.sub(even, eight);
+        odd = i16x8.sub(odd, eight);
       }
     }
     return i32x4.add(dot(even, v128.load(a + 16 + 32 * half)), dot(odd, v128.load(a + 32 + 32 * half)));
