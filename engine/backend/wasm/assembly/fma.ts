@@ -3,12 +3,14 @@
 // f64 (24 + 24 significant bits), so only the sum rounds twice, first to f64,
 // then to f32; that second rounding differs from a single one only when the
 // f64 sum lands exactly on an f32 midpoint (engine/quant/x86.ts fmaF32, which
-// this mirrors and is tested against).
+// this mirrors; both are tested against fmaf in exact integer arithmetic).
 //
 // Accumulators of lanes are kept as f64x2 holding f32 values, so that a step
 // costs an f64 add, a round trip through f32, and a check of the sum's low
 // mantissa bits for the midpoint pattern (bit 28 set, bits 0-27 clear: an f32
-// midpoint in the normal range). Only then the exact scalar path runs.
+// midpoint in the normal range). Only then the exact path runs (roundSum; its
+// branch-free lane form Lanes.roundExact, inline, so that a kernel's loop holds
+// no call: V8 would spill every vector register around it on every step).
 //
 // Why the pattern test suffices in Lanes.fma: in the
 // block formats the product is d * (an integer) with d an f32, so both it and
@@ -36,6 +38,7 @@ export function fmaf(a: f32, b: f32, c: f32): f32 {
   return <f32>roundSum(<f64>a * <f64>b, <f64>c);
 }
 
+/** roundSum on both lanes, as a call (Lanes.roundExact is the inline form). */
 export function fixPair(p: v128, c: v128): v128 {
   const lo = roundSum(f64x2.extract_lane(p, 0), f64x2.extract_lane(c, 0));
   return f64x2.replace_lane(f64x2.splat(lo), 1, roundSum(f64x2.extract_lane(p, 1), f64x2.extract_lane(c, 1)));
