@@ -14,7 +14,7 @@
 // hold the sums of values 4k..4k+3: the AVX2 kernels' lanes.
 
 import { K16_BSUMS, K16_STRIDE, P16_STRIDE } from './activations';
-import { fixPair, fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
+import { fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
 import { halfLanesHi, halfLanesLo, halfToF32 } from './half';
 
 function dot(a: v128, b: v128): v128 {
@@ -143,12 +143,13 @@ export function dotQ4_0Rows4x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i3
   v128.store(out1, v128.shuffle<i32>(f32x4.demote_f64x2_zero(accB0), f32x4.demote_f64x2_zero(accB1), 0, 1, 4, 5));
 }
 
-/** The fifth bits of a Q5 block (qh), as 0/16 in the i16 lanes of the four nibble vectors. */
-function fifthBit(qh: u32, part: i32): v128 {
+/** The fifth bits of a Q5 block (qh) as all-ones / zero masks in the i16 lanes of the four nibble vectors. */
+function fifthBits(qh: u32, part: i32): v128 {
   const evenBits = i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384);
   const oddBits = i16x8(2, 8, 32, 128, 512, 2048, 8192, -32768);
+  const bits = part & 1 ? oddBits : evenBits;
   const half = i16x8.splat(<i16>(part < 2 ? qh & 0xffff : qh >>> 16));
-  return v128.and(i16x8.ne(v128.and(half, part & 1 ? oddBits : evenBits), i16x8.splat(0)), i16x8.splat(16));
+  return i16x8.eq(v128.and(half, bits), bits);
 }
 
 const Q4_0: i32 = 2;
@@ -158,113 +159,138 @@ const Q5_1: i32 = 7;
 const Q8_0: i32 = 8;
 
 /**
- * ggml_vec_dot_{q4_0,q5_0,q8_0}_q8_0 and {q4_1,q5_1}_q8_1, AVX2 (Q4_0 here only
- * where it is not repacked): lane k holds the integer sum over values 4k..4k+3
- * of a block (lanes 0-3 in l0, 4-7 in l1), lanes[k] = fmaf(dw*da, lane,
- * lanes[k]); hsum_float_8 at the end. Q4_1/Q5_1 add the minimum terms m*s from
- * a scalar float sum (fmaf: the build contracts it) after the horizontal sum.
- * Values: Q4_0 nibble - 8, Q5_0 (nibble | bit << 4) - 16, Q4_1 nibble, Q5_1
- * nibble | bit << 4, Q8_0 int8 (sign-extended in place from the i16 lanes).
- * One loop for the five: the switch on `type` is the same branch every block.
+ * The 32-weight formats' 8-lane dot (Lanes8.dot) and its pieces, inlined into
+ * each format's function so that `type` is a constant there: static methods,
+ * the one place a decorator is valid TypeScript as well.
  */
-function dotLanes8(type: i32, w: usize, a: usize, nb: i32): f32 {
-  let a0 = f64x2.splat(0);
-  let a1 = f64x2.splat(0);
-  let a2 = f64x2.splat(0);
-  let a3 = f64x2.splat(0);
-  let summs: f64 = 0;
-  const withMins = type === Q4_1 || type === Q5_1;
-  const size: usize = type === Q4_0 ? 18 : type === Q4_1 ? 20 : type === Q5_0 ? 22 : type === Q5_1 ? 24 : 34;
-  const m4 = i16x8.splat(0x0f);
-  for (let i = 0; i < nb; i++) {
-    let n0: v128;
-    let n1: v128;
-    let n2: v128;
-    let n3: v128;
-    if (type === Q4_0 || type === Q4_1) {
-      const v = v128.load(w + (type === Q4_0 ? 2 : 4));
-      n0 = v128.and(v, m4);
-      n1 = v128.and(i16x8.shr_u(v, 8), m4);
-      n2 = v128.and(i16x8.shr_u(v, 4), m4);
-      n3 = i16x8.shr_u(v, 12);
-      if (type === Q4_0) {
-        const eight = i16x8.splat(8);
-        n0 = i16x8.sub(n0, eight);
-        n1 = i16x8.sub(n1, eight);
-        n2 = i16x8.sub(n2, eight);
-        n3 = i16x8.sub(n3, eight);
-      }
-    } else if (type === Q5_0 || type === Q5_1) {
-      const v = v128.load(w + (type === Q5_0 ? 6 : 8));
-      const qh = load<u32>(w + (type === Q5_0 ? 2 : 4));
-      n0 = v128.or(v128.and(v, m4), fifthBit(qh, 0));
-      n1 = v128.or(v128.and(i16x8.shr_u(v, 8), m4), fifthBit(qh, 1));
-      n2 = v128.or(v128.and(i16x8.shr_u(v, 4), m4), fifthBit(qh, 2));
-      n3 = v128.or(i16x8.shr_u(v, 12), fifthBit(qh, 3));
-      if (type === Q5_0) {
-        const sixteen = i16x8.splat(16);
-        n0 = i16x8.sub(n0, sixteen);
-        n1 = i16x8.sub(n1, sixteen);
-        n2 = i16x8.sub(n2, sixteen);
-        n3 = i16x8.sub(n3, sixteen);
-      }
-    } else {
-      const v0 = v128.load(w, 2);
-      const v1 = v128.load(w, 18);
-      n0 = i16x8.shr_s(i16x8.shl(v0, 8), 8);
-      n1 = i16x8.shr_s(v0, 8);
-      n2 = i16x8.shr_s(i16x8.shl(v1, 8), 8);
-      n3 = i16x8.shr_s(v1, 8);
-    }
-    if (withMins) summs = roundSum(<f64>halfToF32(load<u16>(w, 2)) * <f64>load<f32>(a, 8), summs);
-    const l0 = i32x4.add(dot(n0, v128.load(a, 16)), dot(n1, v128.load(a, 32)));
-    const l1 = i32x4.add(dot(n2, v128.load(a, 48)), dot(n3, v128.load(a, 64)));
-    const d = f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
-    // The four pairs' sums, checked at once for the rare midpoint (fma.ts).
-    const p0 = f64x2.mul(Lanes.lowI32(l0), d);
-    const p1 = f64x2.mul(Lanes.highI32(l0), d);
-    const p2 = f64x2.mul(Lanes.lowI32(l1), d);
-    const p3 = f64x2.mul(Lanes.highI32(l1), d);
-    const s0 = f64x2.add(p0, a0);
-    const s1 = f64x2.add(p1, a1);
-    const s2 = f64x2.add(p2, a2);
-    const s3 = f64x2.add(p3, a3);
-    if (Lanes.anyMidpoint(s0, s1, s2, s3)) {
-      a0 = fixPair(p0, a0);
-      a1 = fixPair(p1, a1);
-      a2 = fixPair(p2, a2);
-      a3 = fixPair(p3, a3);
-    } else {
-      a0 = Lanes.round(s0);
-      a1 = Lanes.round(s1);
-      a2 = Lanes.round(s2);
-      a3 = Lanes.round(s3);
-    }
-    w += size;
-    a += P16_STRIDE;
+// biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
+class Lanes8 {
+  /** Bytes of a block of the 32-weight formats. */
+  @inline static bytes(type: i32): usize {
+    return type === Q4_0 ? 18 : type === Q4_1 ? 20 : type === Q5_0 ? 22 : type === Q5_1 ? 24 : 34;
   }
-  const sum = hsum8(a0, a1, a2, a3);
-  return withMins ? sum + <f32>summs : sum;
+
+  /**
+   * The integer sums of lanes 4 * half .. 4 * half + 3 of a block (values
+   * 16 * half .. 16 * half + 15) against the P16 activation block at a. Values:
+   * Q4_0 nibble - 8, Q5_0 (nibble | bit << 4) - 16, Q4_1 nibble, Q5_1 nibble |
+   * bit << 4, Q8_0 int8 (sign-extended in place from the i16 lanes). Half 1
+   * holds the high nibbles.
+   */
+  @inline static sums(type: i32, w: usize, a: usize, half: i32): v128 {
+    const m4 = i16x8.splat(0x0f);
+    let even: v128;
+    let odd: v128;
+    if (type === Q8_0) {
+      const v = v128.load(w + 2 + 16 * half);
+      even = i16x8.shr_s(i16x8.shl(v, 8), 8);
+      odd = i16x8.shr_s(v, 8);
+    } else {
+      const qs = type === Q4_0 ? 2 : type === Q4_1 ? 4 : type === Q5_0 ? 6 : 8;
+      let v = v128.load(w + qs);
+      if (half) v = i16x8.shr_u(v, 4);
+      even = v128.and(v, m4);
+      odd = v128.and(i16x8.shr_u(v, 8), m4);
+      if (type === Q5_1) {
+        const qh = load<u32>(w, 4);
+        const sixteen = i16x8.splat(16);
+        even = v128.or(even, v128.and(fifthBits(qh, 2 * half), sixteen));
+        odd = v128.or(odd, v128.and(fifthBits(qh, 2 * half + 1), sixteen));
+      } else if (type === Q5_0) {
+        // (nibble | bit << 4) - 16 = nibble - (bit ? 0 : 16)
+        const qh = load<u32>(w, 2);
+        const minus16 = i16x8.splat(-16);
+        even = i16x8.add(even, v128.andnot(minus16, fifthBits(qh, 2 * half)));
+        odd = i16x8.add(odd, v128.andnot(minus16, fifthBits(qh, 2 * half + 1)));
+      } else if (type === Q4_0) {
+        const eight = i16x8.splat(8);
+        even = i16x8.sub(even, eight);
+        odd = i16x8.sub(odd, eight);
+      }
+    }
+    return i32x4.add(dot(even, v128.load(a + 16 + 32 * half)), dot(odd, v128.load(a + 32 + 32 * half)));
+  }
+
+  /** d = dw * da of a block (exact in f32: a product of two f16 values), as an f64x2 splat. */
+  @inline static scale(w: usize, a: usize): v128 {
+    return f64x2.splat(<f64>(halfToF32(load<u16>(w)) * load<f32>(a)));
+  }
+
+  /**
+   * ggml_vec_dot_{q4_0,q5_0,q8_0}_q8_0 and {q4_1,q5_1}_q8_1, AVX2 (Q4_0 here only
+   * where it is not repacked): lane k holds the integer sum over values 4k..4k+3
+   * of a block (lanes 0-3 in l0, 4-7 in l1), lanes[k] = fmaf(dw*da, lane,
+   * lanes[k]); hsum_float_8 at the end. Q4_1/Q5_1 add the minimum terms m*s from
+   * a scalar float sum (fmaf: the build contracts it) after the horizontal sum.
+   *
+   * The inner loop takes the common path (fma.ts): every f64 sum rounded to f32
+   * once, all four pairs checked at once for the rare midpoint. At one it leaves,
+   * and the block is done again with each sum rounded exactly: so no value of the
+   * hot loop lives across that path, and the loop keeps everything in registers.
+   */
+  @inline static dot(type: i32, w: usize, a: usize, nb: i32): f32 {
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    let a2 = f64x2.splat(0);
+    let a3 = f64x2.splat(0);
+    let summs: f32 = 0;
+    const withMins = type === Q4_1 || type === Q5_1;
+    let i = 0;
+    while (true) {
+      for (; i < nb; i++) {
+        const d = Lanes8.scale(w, a);
+        const l0 = Lanes8.sums(type, w, a, 0);
+        const l1 = Lanes8.sums(type, w, a, 1);
+        const s0 = f64x2.add(f64x2.mul(Lanes.lowI32(l0), d), a0);
+        const s1 = f64x2.add(f64x2.mul(Lanes.highI32(l0), d), a1);
+        const s2 = f64x2.add(f64x2.mul(Lanes.lowI32(l1), d), a2);
+        const s3 = f64x2.add(f64x2.mul(Lanes.highI32(l1), d), a3);
+        if (Lanes.anyMidpoint(s0, s1, s2, s3)) break;
+        a0 = Lanes.round(s0);
+        a1 = Lanes.round(s1);
+        a2 = Lanes.round(s2);
+        a3 = Lanes.round(s3);
+        // fmaf(m, s, summs) with m and s f16 values: their product is exact in f32, so one rounding.
+        if (withMins) summs += halfToF32(load<u16>(w, 2)) * load<f32>(a, 8);
+        w += Lanes8.bytes(type);
+        a += P16_STRIDE;
+      }
+      if (i >= nb) break;
+      const d = Lanes8.scale(w, a);
+      const l0 = Lanes8.sums(type, w, a, 0);
+      const l1 = Lanes8.sums(type, w, a, 1);
+      a0 = Lanes.roundExact(f64x2.mul(Lanes.lowI32(l0), d), a0);
+      a1 = Lanes.roundExact(f64x2.mul(Lanes.highI32(l0), d), a1);
+      a2 = Lanes.roundExact(f64x2.mul(Lanes.lowI32(l1), d), a2);
+      a3 = Lanes.roundExact(f64x2.mul(Lanes.highI32(l1), d), a3);
+      if (withMins) summs += halfToF32(load<u16>(w, 2)) * load<f32>(a, 8);
+      w += Lanes8.bytes(type);
+      a += P16_STRIDE;
+      i++;
+    }
+    const sum = hsum8(a0, a1, a2, a3);
+    return withMins ? sum + summs : sum;
+  }
 }
 
 export function dotQ4_0(w: usize, a: usize, nb: i32): f32 {
-  return dotLanes8(Q4_0, w, a, nb);
+  return Lanes8.dot(Q4_0, w, a, nb);
 }
 
 export function dotQ4_1(w: usize, a: usize, nb: i32): f32 {
-  return dotLanes8(Q4_1, w, a, nb);
+  return Lanes8.dot(Q4_1, w, a, nb);
 }
 
 export function dotQ5_0(w: usize, a: usize, nb: i32): f32 {
-  return dotLanes8(Q5_0, w, a, nb);
+  return Lanes8.dot(Q5_0, w, a, nb);
 }
 
 export function dotQ5_1(w: usize, a: usize, nb: i32): f32 {
-  return dotLanes8(Q5_1, w, a, nb);
+  return Lanes8.dot(Q5_1, w, a, nb);
 }
 
 export function dotQ8_0(w: usize, a: usize, nb: i32): f32 {
-  return dotLanes8(Q8_0, w, a, nb);
+  return Lanes8.dot(Q8_0, w, a, nb);
 }
 
 // ---- K-quants against Q8_K ------------------------------------------------------------------------
@@ -800,30 +826,67 @@ export function dotQ2_K(w: usize, a: usize, nb: i32): f32 {
 // ---- Floats ---------------------------------------------------------------------------------------
 
 /**
- * Four float lanes of an FMA dot: lane t (0..3) = fmaf over i = offset + t,
- * offset + t + step, ... < end of w[i] * a[i], in that order. Weights f32, or
- * f16 (`half`, the activations then already rounded to f16). A product of two
- * f16 values is exact in f32 (22 significant bits, no underflow), so there
- * fmaf is an f32 multiply and add; f32 weights take Lanes.fmaAny.
+ * Four float lanes of an FMA dot with f16 weights: lane t (0..3) = the sum
+ * over i = offset + t, offset + t + step, ... < end of w[i] * a[i], in that
+ * order (the activations already rounded to f16). A product of two f16 values
+ * is exact in f32 (22 significant bits, no underflow), so there fmaf is an f32
+ * multiply and add.
  */
-function fmaLanes4(w: usize, a: usize, offset: i32, step: i32, end: i32, half: bool): v128 {
-  if (half) {
-    let acc = f32x4.splat(0);
-    for (let i = offset; i < end; i += step) {
-      const y = halfLanesLo(v128.load64_zero(w + ((<usize>i) << 1)));
-      acc = f32x4.add(f32x4.mul(y, v128.load(a + ((<usize>i) << 2))), acc);
-    }
-    return acc;
-  }
-  let lo = f64x2.splat(0);
-  let hi = f64x2.splat(0);
+function halfLanes4(w: usize, a: usize, offset: i32, step: i32, end: i32): v128 {
+  let acc = f32x4.splat(0);
   for (let i = offset; i < end; i += step) {
-    const x = v128.load(a + ((<usize>i) << 2));
-    const y = v128.load(w + ((<usize>i) << 2));
-    lo = Lanes.fmaAny(lo, f64x2.mul(Lanes.lowF32(y), Lanes.lowF32(x)));
-    hi = Lanes.fmaAny(hi, f64x2.mul(Lanes.highF32(y), Lanes.highF32(x)));
+    const y = halfLanesLo(v128.load64_zero(w + ((<usize>i) << 1)));
+    acc = f32x4.add(f32x4.mul(y, v128.load(a + ((<usize>i) << 2))), acc);
   }
-  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+  return acc;
+}
+
+/** Lanes 4-7 of the last fmaLanes8 (a second result: a wasm global, one per instance, so per thread). */
+let lanesHigh: v128 = i32x4.splat(0);
+
+/**
+ * Eight float lanes of an FMA dot with f32 weights: lane t (0..7) = fmaf over
+ * i = offset + t, offset + t + step, ... < end of w[i] * a[i], in that order.
+ * Returns lanes 0-3; lanes 4-7 are left in lanesHigh. As Lanes8.dot: the hot
+ * loop rounds each f64 sum once and checks the four pairs at once for a
+ * midpoint or a sum in f32's subnormal range; at one it leaves, and that step
+ * is done again exactly.
+ */
+function fmaLanes8(w: usize, a: usize, offset: i32, step: i32, end: i32): v128 {
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
+  let i = offset;
+  while (true) {
+    for (; i < end; i += step) {
+      const x0 = v128.load(a + ((<usize>i) << 2));
+      const x1 = v128.load(a + ((<usize>i) << 2), 16);
+      const y0 = v128.load(w + ((<usize>i) << 2));
+      const y1 = v128.load(w + ((<usize>i) << 2), 16);
+      const s0 = f64x2.add(f64x2.mul(Lanes.lowF32(y0), Lanes.lowF32(x0)), a0);
+      const s1 = f64x2.add(f64x2.mul(Lanes.highF32(y0), Lanes.highF32(x0)), a1);
+      const s2 = f64x2.add(f64x2.mul(Lanes.lowF32(y1), Lanes.lowF32(x1)), a2);
+      const s3 = f64x2.add(f64x2.mul(Lanes.highF32(y1), Lanes.highF32(x1)), a3);
+      if (Lanes.anyMidpointOrTiny(s0, s1, s2, s3)) break;
+      a0 = Lanes.round(s0);
+      a1 = Lanes.round(s1);
+      a2 = Lanes.round(s2);
+      a3 = Lanes.round(s3);
+    }
+    if (i >= end) break;
+    const x0 = v128.load(a + ((<usize>i) << 2));
+    const x1 = v128.load(a + ((<usize>i) << 2), 16);
+    const y0 = v128.load(w + ((<usize>i) << 2));
+    const y1 = v128.load(w + ((<usize>i) << 2), 16);
+    a0 = Lanes.roundExact(f64x2.mul(Lanes.lowF32(y0), Lanes.lowF32(x0)), a0);
+    a1 = Lanes.roundExact(f64x2.mul(Lanes.highF32(y0), Lanes.highF32(x0)), a1);
+    a2 = Lanes.roundExact(f64x2.mul(Lanes.lowF32(y1), Lanes.lowF32(x1)), a2);
+    a3 = Lanes.roundExact(f64x2.mul(Lanes.highF32(y1), Lanes.highF32(x1)), a3);
+    i += step;
+  }
+  lanesHigh = Lanes.toF32x4(a2, a3);
+  return Lanes.toF32x4(a0, a1);
 }
 
 /** The AVX2 dot's reduction of its 32 lanes (P[q]: lanes 4q..4q+3): (l + l16) + (l8 + l24), then (l + l4), then pairs. */
@@ -843,7 +906,7 @@ function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
   const np = n & ~31;
   let sum: f32 = 0;
   if (np > 0 && half) {
-    // Exact products: the 32 lanes in one pass, eight f32x4 of plain multiply-adds (fmaLanes4).
+    // Exact products: the 32 lanes in one pass, eight f32x4 of plain multiply-adds (halfLanes4).
     let p0 = f32x4.splat(0);
     let p1 = f32x4.splat(0);
     let p2 = f32x4.splat(0);
@@ -871,15 +934,14 @@ function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
     sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, p7);
   } else if (np > 0) {
     // P[q]: lanes 4q..4q+3
-    const p0 = fmaLanes4(w, a, 0, 32, np, half);
-    const p1 = fmaLanes4(w, a, 4, 32, np, half);
-    const p2 = fmaLanes4(w, a, 8, 32, np, half);
-    const p3 = fmaLanes4(w, a, 12, 32, np, half);
-    const p4 = fmaLanes4(w, a, 16, 32, np, half);
-    const p5 = fmaLanes4(w, a, 20, 32, np, half);
-    const p6 = fmaLanes4(w, a, 24, 32, np, half);
-    const p7 = fmaLanes4(w, a, 28, 32, np, half);
-    sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, p7);
+    const p0 = fmaLanes8(w, a, 0, 32, np);
+    const p1 = lanesHigh;
+    const p2 = fmaLanes8(w, a, 8, 32, np);
+    const p3 = lanesHigh;
+    const p4 = fmaLanes8(w, a, 16, 32, np);
+    const p5 = lanesHigh;
+    const p6 = fmaLanes8(w, a, 24, 32, np);
+    sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, lanesHigh);
   }
   if (half) {
     let s: f64 = sum;
@@ -907,7 +969,9 @@ export function dotF16(w: usize, a: usize, n: i32): f32 {
 
 /** llamafile's tinyBLAS order (prompt batches of F32/F16 weights, n % 8 == 0): 8 FMA lanes, hsum_float_8. */
 function dotTinyBlas(w: usize, a: usize, n: i32, half: bool): f32 {
-  return hsumLanes8(fmaLanes4(w, a, 0, 8, n, half), fmaLanes4(w, a, 4, 8, n, half));
+  if (half) return hsumLanes8(halfLanes4(w, a, 0, 8, n), halfLanes4(w, a, 4, 8, n));
+  const lo = fmaLanes8(w, a, 0, 8, n);
+  return hsumLanes8(lo, lanesHigh);
 }
 
 export function dotF32Tiny(w: usize, a: usize, n: i32): f32 {
@@ -918,8 +982,64 @@ export function dotF16Tiny(w: usize, a: usize, n: i32): f32 {
   return dotTinyBlas(w, a, n, true);
 }
 
-/** ggml_vec_dot_bf16, scalar: products (exact in f32) summed in order in double. Activations already bf16. */
+/**
+ * ggml_vec_dot_bf16, scalar: products (exact in f32) summed in order in double.
+ * Activations already bf16. That order is a chain of dependent f64 adds; but
+ * when no partial sum is ever rounded, any order gives the same double, and
+ * that is the common case: a product of two bf16 values is k * 2^j with k < 2^16,
+ * so with e the smallest binary exponent among the nonzero products (j >= e - 15)
+ * every sum of them is a multiple of 2^(e-15), exact in f64 below 2^(e+38);
+ * and every partial sum, in any order, is at most the sum of the magnitudes T.
+ * So one pass sums the products in eight lanes, while keeping e and t, T summed
+ * in f32 (t >= T / 2 for any n < 2^22: nonnegative terms); if 2t < 2^(e+38) the
+ * lanes' sum is the ordered one. Else (a product below 2^-126, so perhaps
+ * rounded; magnitudes too far apart; inf, NaN) the ordered loop runs.
+ */
 export function dotBF16(w: usize, a: usize, n: i32): f32 {
+  const zero = i32x4.splat(0);
+  const absMask = i32x4.splat(0x7fffffff);
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  let s2 = f64x2.splat(0);
+  let s3 = f64x2.splat(0);
+  let magnitude = f32x4.splat(0);
+  let least = i32x4.splat(-1); // unsigned min of (|p| bits) - 1: zeros wrap to the top and drop out
+  const n8 = n & ~7;
+  for (let k = 0; k < n8; k += 8) {
+    const h = v128.load(w + ((<usize>k) << 1));
+    const ap = a + ((<usize>k) << 2);
+    const lo = f32x4.mul(v128.shuffle<i16>(zero, h, 0, 8, 1, 9, 2, 10, 3, 11), v128.load(ap));
+    const hi = f32x4.mul(v128.shuffle<i16>(zero, h, 4, 12, 5, 13, 6, 14, 7, 15), v128.load(ap, 16));
+    const absLo = v128.and(lo, absMask);
+    const absHi = v128.and(hi, absMask);
+    magnitude = f32x4.add(magnitude, f32x4.add(absLo, absHi));
+    least = i32x4.min_u(least, i32x4.min_u(i32x4.sub(absLo, i32x4.splat(1)), i32x4.sub(absHi, i32x4.splat(1))));
+    s0 = f64x2.add(s0, Lanes.lowF32(lo));
+    s1 = f64x2.add(s1, Lanes.highF32(lo));
+    s2 = f64x2.add(s2, Lanes.lowF32(hi));
+    s3 = f64x2.add(s3, Lanes.highF32(hi));
+  }
+  let total: f32 = f32x4.extract_lane(magnitude, 0) + f32x4.extract_lane(magnitude, 1);
+  total += f32x4.extract_lane(magnitude, 2) + f32x4.extract_lane(magnitude, 3);
+  let bits = min(<u32>i32x4.extract_lane(least, 0), <u32>i32x4.extract_lane(least, 1));
+  bits = min(bits, min(<u32>i32x4.extract_lane(least, 2), <u32>i32x4.extract_lane(least, 3)));
+  const pairs = f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3));
+  let sum = f64x2.extract_lane(pairs, 0) + f64x2.extract_lane(pairs, 1);
+  for (let k = n8; k < n; k++) {
+    const p = reinterpret<f32>((<u32>load<u16>(w + ((<usize>k) << 1))) << 16) * load<f32>(a + ((<usize>k) << 2));
+    total += Mathf.abs(p);
+    bits = min(bits, (reinterpret<u32>(p) & 0x7fffffff) - 1);
+    sum += <f64>p;
+  }
+  // The biased exponent of the smallest nonzero product (0x1ff if there is none), and 2^(e+38).
+  const biased = bits >>> 23;
+  const limit = reinterpret<f64>((<u64>(biased - 127 + 38 + 1023)) << 52);
+  if (biased !== 0 && n < 1 << 22 && <f64>total * 2 < limit) return <f32>sum;
+  return dotBF16Ordered(w, a, n);
+}
+
+/** ggml_vec_dot_bf16's own order: each product added to the double sum in turn. */
+function dotBF16Ordered(w: usize, a: usize, n: i32): f32 {
   let sum: f64 = 0;
   for (let k = 0; k < n; k++) {
     const x = reinterpret<f32>((<u32>load<u16>(w + ((<usize>k) << 1))) << 16);

@@ -3,12 +3,14 @@
 // f64 (24 + 24 significant bits), so only the sum rounds twice, first to f64,
 // then to f32; that second rounding differs from a single one only when the
 // f64 sum lands exactly on an f32 midpoint (engine/quant/x86.ts fmaF32, which
-// this mirrors and is tested against).
+// this mirrors; both are tested against fmaf in exact integer arithmetic).
 //
 // Accumulators of lanes are kept as f64x2 holding f32 values, so that a step
 // costs an f64 add, a round trip through f32, and a check of the sum's low
 // mantissa bits for the midpoint pattern (bit 28 set, bits 0-27 clear: an f32
-// midpoint in the normal range). Only then the exact scalar path runs.
+// midpoint in the normal range). Only then the exact path runs (roundSum; its
+// branch-free lane form Lanes.roundExact, inline, so that a kernel's loop holds
+// no call: V8 would spill every vector register around it on every step).
 //
 // Why the pattern test suffices in Lanes.fma: in the
 // block formats the product is d * (an integer) with d an f32, so both it and
@@ -36,6 +38,7 @@ export function fmaf(a: f32, b: f32, c: f32): f32 {
   return <f32>roundSum(<f64>a * <f64>b, <f64>c);
 }
 
+/** roundSum on both lanes, as a call (Lanes.roundExact is the inline form). */
 export function fixPair(p: v128, c: v128): v128 {
   const lo = roundSum(f64x2.extract_lane(p, 0), f64x2.extract_lane(c, 0));
   return f64x2.replace_lane(f64x2.splat(lo), 1, roundSum(f64x2.extract_lane(p, 1), f64x2.extract_lane(c, 1)));
@@ -56,17 +59,67 @@ export class Lanes {
   /** acc (f64x2 of f32 values) = fmaf lane by lane, given the exact products p (f64x2); see the note above. */
   @inline static fma(acc: v128, p: v128): v128 {
     const s = f64x2.add(p, acc);
-    if (v128.any_true(Lanes.midpoints(s))) return fixPair(p, acc);
+    if (v128.any_true(Lanes.midpoints(s))) return Lanes.roundExact(p, acc);
     return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));
   }
 
-  /** Whether any lane of four f64x2 sums has an f32 midpoint's low mantissa bits (their low words, at once). */
+  /**
+   * Whether any lane of four f64x2 sums has an f32 midpoint's low mantissa
+   * bits, from their low words at once: (lo & 0x1fffffff) == 0x10000000 is
+   * lo << 3 == i32.MIN, and the min of two such words is i32.MIN if either is.
+   */
   @inline static anyMidpoint(s0: v128, s1: v128, s2: v128, s3: v128): bool {
-    const mask = i32x4.splat(0x1fffffff);
-    const mid = i32x4.splat(0x10000000);
-    const a = i32x4.eq(v128.and(v128.shuffle<i32>(s0, s1, 0, 2, 4, 6), mask), mid);
-    const b = i32x4.eq(v128.and(v128.shuffle<i32>(s2, s3, 0, 2, 4, 6), mask), mid);
-    return v128.any_true(v128.or(a, b));
+    return v128.any_true(Lanes.midpoints4(s0, s1, s2, s3));
+  }
+
+  /** The mask behind anyMidpoint. */
+  @inline static midpoints4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+    const a = i32x4.shl(v128.shuffle<i32>(s0, s1, 0, 2, 4, 6), 3);
+    const b = i32x4.shl(v128.shuffle<i32>(s2, s3, 0, 2, 4, 6), 3);
+    return i32x4.eq(i32x4.min_s(a, b), i32x4.splat(i32.MIN_VALUE));
+  }
+
+  /**
+   * anyMidpoint, or any lane nonzero and below 2^-126 in magnitude (f32's
+   * subnormal range, where the midpoint pattern does not hold: products of
+   * arbitrary f32 values, see Lanes.fmaAny), from the high words h: that is
+   * 0 < (h & 0x7fffffff) < 0x38100000 (a nonzero sum of a product of two f32
+   * values and an f32 value is at least 2^-298, so its high word is not 0),
+   * i.e. (h & 0x7fffffff) - 1 < 0x380fffff unsigned. A zero sum is exact.
+   */
+  @inline static anyMidpointOrTiny(s0: v128, s1: v128, s2: v128, s3: v128): bool {
+    const abs = i32x4.splat(0x7fffffff);
+    const one = i32x4.splat(1);
+    const a = i32x4.sub(v128.and(v128.shuffle<i32>(s0, s1, 1, 3, 5, 7), abs), one);
+    const b = i32x4.sub(v128.and(v128.shuffle<i32>(s2, s3, 1, 3, 5, 7), abs), one);
+    const tiny = i32x4.lt_u(i32x4.min_u(a, b), i32x4.splat(0x380fffff));
+    return v128.any_true(v128.or(Lanes.midpoints4(s0, s1, s2, s3), tiny));
+  }
+
+  /**
+   * roundSum lane by lane, without branches or calls: the path taken when a
+   * sum may be a midpoint, written inline so that the kernels' loops hold no
+   * call (around which every vector register would be spilled, on every
+   * iteration). The same f64 operations as roundSum, so the same result.
+   */
+  @inline static roundExact(p: v128, c: v128): v128 {
+    const zero = f64x2.splat(0);
+    const s = f64x2.add(p, c);
+    const r = Lanes.round(s);
+    const pv = f64x2.sub(s, c);
+    const err = f64x2.add(f64x2.sub(p, pv), f64x2.sub(c, f64x2.sub(s, pv)));
+    const other = f64x2.sub(f64x2.mul(s, f64x2.splat(2)), r);
+    const tie = v128.and(
+      v128.and(f64x2.ne(r, s), f64x2.ne(err, zero)),
+      v128.and(f64x2.ne(other, r), f64x2.eq(Lanes.round(other), other)),
+    );
+    const toward = v128.bitselect(f64x2.max(r, other), f64x2.min(r, other), f64x2.gt(err, zero));
+    return v128.bitselect(toward, r, tie);
+  }
+
+  /** Two f64x2 of f32 values as one f32x4 (a's lanes first). */
+  @inline static toF32x4(a: v128, b: v128): v128 {
+    return v128.shuffle<i32>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
   }
 
   /** s (f64x2) rounded to f32 values, kept as f64x2. */
@@ -78,7 +131,7 @@ export class Lanes {
   @inline static fmaAny(acc: v128, p: v128): v128 {
     const s = f64x2.add(p, acc);
     const tiny = f64x2.lt(f64x2.abs(s), f64x2.splat(1.1754943508222875e-38));
-    if (v128.any_true(v128.or(Lanes.midpoints(s), tiny))) return fixPair(p, acc);
+    if (v128.any_true(v128.or(Lanes.midpoints(s), tiny))) return Lanes.roundExact(p, acc);
     return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));
   }
 
@@ -110,17 +163,12 @@ export class Lanes {
   }
 }
 
-/** Two f64x2 of f32 values as one f32x4 (a's lanes first). */
-function toF32x4(a: v128, b: v128): v128 {
-  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
-}
-
 /**
  * hsum_float_8 of the 8 lanes held by four pairs (lanes 0-1, 2-3, 4-5, 6-7):
  * (x4+x0, x5+x1, x6+x2, x7+x3), then (0+2) + (1+3), in f32.
  */
 export function hsum8(a0: v128, a1: v128, a2: v128, a3: v128): f32 {
-  return hsumLanes8(toF32x4(a0, a1), toF32x4(a2, a3));
+  return hsumLanes8(Lanes.toF32x4(a0, a1), Lanes.toF32x4(a2, a3));
 }
 
 /** hsum_float_8 of lanes 0-3 in lo and 4-7 in hi (f32x4). */

@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { compileKernels, createMemory, instantiateKernels } from '../../../../../engine/backend/wasm/kernels.ts';
+import { f32ToBf16, f32ToF16 } from '../../../../../engine/quant/fp16.ts';
 import { rowBytes } from '../../../../../engine/quant/index.ts';
 import { GGMLType } from '../../../../../engine/quant/types.ts';
 import { rng } from '../../../../helpers/rng.ts';
@@ -38,6 +39,11 @@ for (const name of names) {
   const dv = new DataView(memory.buffer);
   for (let i = 0; i < rb * nOut; i += 2)
     if ((dv.getUint16(w + i, true) & 0x7c00) >= 0x7c00) dv.setUint16(w + i, 0x2000, true);
+  // Float weights as a model has them (random bytes would be values of every magnitude, and NaNs).
+  const weight = () => (next() + next() + next() - 1.5) * 0.03;
+  if (type === GGMLType.F32) for (let i = 0; i < n * nOut; i++) dv.setFloat32(w + 4 * i, weight(), true);
+  if (type === GGMLType.F16) for (let i = 0; i < n * nOut; i++) dv.setUint16(w + 2 * i, f32ToF16(weight()), true);
+  if (type === GGMLType.BF16) for (let i = 0; i < n * nOut; i++) dv.setUint16(w + 2 * i, f32ToBf16(weight()), true);
   const x = w + rb * nOut + 4096;
   const xs = new Float32Array(memory.buffer, x, n * rows);
   for (let i = 0; i < xs.length; i++) xs[i] = next() - 0.5;

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { JsBackend } from '../../../../../engine/backend/js/index.ts';
 import type { KernelExports } from '../../../../../engine/backend/wasm/kernels.ts';
 import type { GGUFTensorInfo } from '../../../../../engine/gguf/types.ts';
-import { f32ToF16 } from '../../../../../engine/quant/fp16.ts';
+import { f16ToF32, f32ToBf16, f32ToF16 } from '../../../../../engine/quant/fp16.ts';
 import {
   activationBytes,
   dequantizeRow,
@@ -12,6 +12,7 @@ import {
 } from '../../../../../engine/quant/index.ts';
 import { GGMLType, TYPE_TRAITS } from '../../../../../engine/quant/types.ts';
 import { fmaF32, vecDotQ4_0Repacked, vecDotX86 } from '../../../../../engine/quant/x86.ts';
+import { exactFmaf } from '../../../../helpers/exact-fmaf.ts';
 import { rng } from '../../../../helpers/rng.ts';
 import { ensureWasmBuilt } from './build.ts';
 
@@ -279,12 +280,81 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
   });
 });
 
+describe('F32: fmaf lanes whose f64 sums land on f32 midpoints', () => {
+  it('in every lane of the AVX2 dot (32 lanes) and of tinyBLAS (8), normal and subnormal sums', async () => {
+    const next = rng(41);
+    const cases = midpointCases(next, 300);
+    let wrongIfDoubleRounded = 0;
+    for (const [t, [a, b, c]] of cases.entries()) {
+      const rows = t % 2 ? 2 : 1;
+      const lanes = rows === 1 ? 32 : 8;
+      const lane = Math.floor(next() * lanes);
+      const n = 64 + (t % 3); // and a tail after the lanes
+      const w = new Float32Array(n);
+      const x = new Float32Array(n * rows);
+      for (let r = 0; r < rows; r++) {
+        // lane: fmaf(c, 1, 0) = c, then fmaf(a, b, c)
+        w[lane] = c;
+        x[r * n + lane] = 1;
+        w[lane + lanes] = a;
+        x[r * n + lane + lanes] = b;
+      }
+      if (Math.fround(a * b + c) !== exactFmaf(a, b, c)) wrongIfDoubleRounded++;
+      const bytes = new Uint8Array(w.buffer);
+      const want = await referenceMatmul(GGMLType.F32, bytes, n, 1, x, rows);
+      expectSameBits(wasmMatmul(GGMLType.F32, bytes, n, 1, x, rows), want, `case ${t}: fmaf(${a}, ${b}, ${c})`);
+    }
+    expect(wrongIfDoubleRounded).toBeGreaterThan(cases.length / 4);
+  });
+});
+
+describe('BF16: lanes where no partial sum rounds, else the ordered double sum', () => {
+  const bf16Row = (v: number[]) => {
+    const out = new Uint8Array(2 * v.length);
+    v.forEach((x, i) => {
+      new DataView(out.buffer).setUint16(2 * i, f32ToBf16(x), true);
+    });
+    return out;
+  };
+
+  // p = (255/128)^2 = 65025 * 2^-14 (16 bits, e = 1), B = 2^(e+k): in order B + p rounds once B reaches
+  // 2^(e+38) (54 bits), so (B + p) - B is not p; in lanes (B - B) + p is. The kernel must see it coming.
+  it('B + p - B with p of 16 bits and B from 2^36 to 2^40 times p', async () => {
+    for (const n of [64, 67]) {
+      for (const k of [36, 37, 38, 39, 40]) {
+        const w = new Array(n).fill(0);
+        const x = new Float32Array(n).fill(0);
+        [w[0], w[1], w[2]] = [2 ** 20, 255 / 128, -(2 ** 20)];
+        [x[0], x[1], x[2]] = [2 ** (k - 19), 255 / 128, 2 ** (k - 19)];
+        const want = await referenceMatmul(GGMLType.BF16, bf16Row(w), n, 1, x, 1);
+        if (k >= 38) expect(want[0]).not.toBe(Math.fround((255 / 128) ** 2));
+        expectSameBits(wasmMatmul(GGMLType.BF16, bf16Row(w), n, 1, x, 1), want, `n=${n} k=${k}`);
+      }
+    }
+  });
+
+  it('products of every spread of magnitudes, zeros, subnormal products', async () => {
+    const next = rng(31);
+    for (let t = 0; t < 300; t++) {
+      const n = 8 + Math.floor(next() * 200);
+      const spread = Math.floor(next() * 48);
+      const value = () => (next() < 0.1 ? 0 : (next() - 0.5) * 2 ** Math.floor(next() * spread - spread / 2));
+      const w = Array.from({ length: n }, value);
+      const x = Float32Array.from({ length: n }, value);
+      if (t % 10 === 0) [w[n - 1], x[n - 1]] = [2 ** -70, 2 ** -70]; // a product under 2^-126
+      const want = await referenceMatmul(GGMLType.BF16, bf16Row(w), n, 1, x, 1);
+      expectSameBits(wasmMatmul(GGMLType.BF16, bf16Row(w), n, 1, x, 1), want, `t=${t} n=${n} spread=${spread}`);
+    }
+  });
+});
+
 describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
   // Lane 0 after block 0: fmaf(3622 * 61600, 77, 0) rounds to A = 2^34 + 2^11 (odd in f32).
   // Block 1 adds (1057/1024) * (1023/1024) * 993 = 1024 - 2^-20: in f64 the sum rounds to the
   // midpoint A + 1024, which would round up to even; the fused result is A. Every other value is 0.
   const A = 2 ** 34 + 2 ** 11;
-  const blocks: [dw: number, da: number, pairs: [number, number][]][] = [
+  type Block = [dw: number, da: number, pairs: [number, number][]];
+  const blocks: Block[] = [
     [3622, 61600, [[77, 1]]],
     [
       1057 / 1024,
@@ -297,23 +367,31 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     ],
   ];
 
-  /** Activation blocks as Q8_0 bytes (the reference's input) and in the kernels' P16 layout. */
-  function activations(values: (b: number) => number[]): { q8: Uint8Array; p16: Uint8Array } {
-    const q8 = new Uint8Array(34 * blocks.length);
-    const p16 = new Uint8Array(80 * blocks.length);
+  /**
+   * Activation blocks as Q8_0 or Q8_1 bytes (the reference's input: d, for Q8_1 also s = d * sum, then the
+   * quants) and in the kernels' P16 layout (d, sum, s, then the quants even-then-odd within each 16).
+   */
+  function activations(
+    list: Block[],
+    values: (b: number) => number[],
+    q81 = false,
+  ): { q8: Uint8Array; p16: Uint8Array } {
+    const size = q81 ? 36 : 34;
+    const q8 = new Uint8Array(size * list.length);
+    const p16 = new Uint8Array(80 * list.length);
     const v8 = new DataView(q8.buffer);
     const v16 = new DataView(p16.buffer);
-    blocks.forEach(([, da], b) => {
+    list.forEach(([, da], b) => {
       const qs = values(b);
-      v8.setUint16(34 * b, f32ToF16(da), true);
+      const sum = qs.reduce((x, y) => x + y, 0);
+      const s = Math.fround(da * sum);
+      v8.setUint16(size * b, f32ToF16(da), true);
+      if (q81) v8.setUint16(size * b + 2, f32ToF16(s), true);
       v16.setFloat32(80 * b, da, true);
-      v16.setInt32(
-        80 * b + 4,
-        qs.reduce((x, y) => x + y, 0),
-        true,
-      );
+      v16.setInt32(80 * b + 4, sum, true);
+      v16.setFloat32(80 * b + 8, f16ToF32(f32ToF16(s)), true);
       qs.forEach((q, j) => {
-        v8.setInt8(34 * b + 2 + j, q);
+        v8.setInt8(size * b + size - 32 + j, q);
         const at = (j & ~15) | (((j & 1) << 3) | ((j & 15) >> 1)); // even-then-odd within 16
         v16.setInt16(80 * b + 16 + 2 * at, q, true);
       });
@@ -321,36 +399,92 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     return { q8, p16 };
   }
 
-  function runWasm(type: GGMLType, w: Uint8Array, rb: number, nOut: number, act: Uint8Array): Float32Array {
+  /** One block of `type` with scale d (and minimum m) holding the integer values x[0..31]. */
+  function weightBlock(type: GGMLType, d: number, m: number, x: number[]): Uint8Array {
+    const size = TYPE_TRAITS.get(type)!.typeSize;
+    const out = new Uint8Array(size);
+    const view = new DataView(out.buffer);
+    view.setUint16(0, f32ToF16(d), true);
+    if (type === GGMLType.Q8_0) {
+      x.forEach((v, j) => {
+        view.setInt8(2 + j, v);
+      });
+      return out;
+    }
+    const withMin = type === GGMLType.Q4_1 || type === GGMLType.Q5_1;
+    if (withMin) view.setUint16(2, f32ToF16(m), true);
+    const five = type === GGMLType.Q5_0 || type === GGMLType.Q5_1;
+    const offset = withMin ? 0 : five ? 16 : 8;
+    const qs = (withMin ? 4 : 2) + (five ? 4 : 0);
+    let qh = 0;
+    x.forEach((v, j) => {
+      const u = v + offset;
+      if (u < 0 || u >= (five ? 32 : 16)) throw new Error(`value ${v} out of range for ${GGMLType[type]}`);
+      out[qs + (j & 15)] |= (u & 15) << (j < 16 ? 0 : 4);
+      qh |= (u >> 4) << j;
+    });
+    if (five) view.setUint32(withMin ? 4 : 2, qh >>> 0, true);
+    return out;
+  }
+
+  function runWasm(type: GGMLType, w: Uint8Array, rb: number, nOut: number, act: Uint8Array, n = 64): Float32Array {
     const u8 = new Uint8Array(memory.buffer);
     u8.set(w, BASE);
     const aPtr = align(BASE + w.length);
     u8.set(act, aPtr);
     const out = align(aPtr + act.length);
-    k.matmulRange(type, BASE, rb, 64, nOut, aPtr, act.length, 1, out, 0, nOut);
+    k.matmulRange(type, BASE, rb, n, nOut, aPtr, act.length, 1, out, 0, nOut);
     return new Float32Array(memory.buffer, out, nOut).slice();
   }
 
-  it('Q8_0 (the 8-lane loop of Q4_0/Q4_1/Q5_0/Q5_1/Q8_0)', () => {
-    const w = new Uint8Array(34 * blocks.length);
-    const vw = new DataView(w.buffer);
-    const act = activations((b) => {
-      const qs = new Array(32).fill(0);
-      blocks[b][2].forEach(([, a], j) => {
-        qs[j] = a;
-      });
-      return qs;
+  // Every 32-weight format's 8-lane loop: the same lane sums 77 and 993 from values that fit every
+  // format (7 * 11; 7 * 127 + 7 * 14 + 6 * 1), on lane 0 or 7 (each half of the block's values),
+  // with and without a minimum term (Q4_1, Q5_1), and with a block after it (the loop goes on).
+  const small: Block[] = [
+    [blocks[0][1], blocks[0][0], [[7, 11]]], // scales swapped: Q8_1's s = da * 11 must fit an f16
+    [
+      blocks[1][0],
+      blocks[1][1],
+      [
+        [7, 127],
+        [7, 14],
+        [6, 1],
+      ],
+    ],
+  ];
+  const FORMATS = [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1];
+  for (const type of FORMATS) {
+    it(`${GGMLType[type]} (the 8-lane loop of Q4_0/Q4_1/Q5_0/Q5_1/Q8_0)`, () => {
+      const q81 = type === GGMLType.Q4_1 || type === GGMLType.Q5_1;
+      for (const lane of [0, 7]) {
+        for (const m of q81 ? [0, 0.375] : [0]) {
+          for (const after of [false, true]) {
+            const list: Block[] = after ? [...small, [0.5, 0.25, [[3, 5]]]] : small;
+            // Block 2's pair on lane 1 (values 4 and 5), the others' on `lane`.
+            const values = (b: number, weights: boolean) => {
+              const qs = new Array(32).fill(0);
+              const at = b < 2 ? 4 * lane : 4;
+              list[b][2].forEach(([x, a], j) => {
+                qs[at + j] = weights ? x : a;
+              });
+              return qs;
+            };
+            const act = activations(list, (b) => values(b, false), q81);
+            const size = TYPE_TRAITS.get(type)!.typeSize;
+            const w = new Uint8Array(size * list.length);
+            list.forEach(([dw], b) => {
+              w.set(weightBlock(type, dw, m, values(b, true)), b * size);
+            });
+            const n = 32 * list.length;
+            const want = vecDotX86(type, n, w, 0, act.q8, 0);
+            if (m === 0 && !after) expect(want).toBe(A);
+            const what = `${GGMLType[type]} lane ${lane} m ${m}${after ? ' and a block after' : ''}`;
+            expectSameBits(runWasm(type, w, w.length, 1, act.p16, n), Float32Array.of(want), what);
+          }
+        }
+      }
     });
-    blocks.forEach(([dw, , pairs], b) => {
-      vw.setUint16(34 * b, f32ToF16(dw), true);
-      pairs.forEach(([x], j) => {
-        vw.setInt8(34 * b + 2 + j, x);
-      });
-    });
-    const want = vecDotX86(GGMLType.Q8_0, 64, w, 0, act.q8, 0);
-    expect(want).toBe(A);
-    expectSameBits(runWasm(GGMLType.Q8_0, w, 68, 1, act.p16), Float32Array.of(want), 'Q8_0');
-  });
+  }
 
   it('Q4_0 repacked (8 rows; one FMA per block and row, four rows per pass)', () => {
     // (nibble - 8) * a: block 0 lane sum 7 * 11 = 77; block 1 7*127 + 7*14 + 6*1 = 993.
@@ -372,7 +506,7 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     });
     const w = new Uint8Array(row.length * 8);
     for (let r = 0; r < 8; r++) w.set(row, r * row.length);
-    const act = activations((b) => {
+    const act = activations(blocks, (b) => {
       const qs = new Array(32).fill(0);
       nib[b].forEach(([, a], j) => {
         qs[j] = a;
@@ -440,7 +574,34 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
   });
 });
 
-describe('fmaf through f64 (assembly/fma.ts) against engine/quant fmaF32', () => {
+/**
+ * fmaf operands where a*b + c, rounded to f64, lands on an f32 midpoint: c = M * 2^e (M of 24 bits),
+ * a*b = ±(1 + 2^-23) * (1 - 2^-23) * 2^(e-1), half of c's last place less 2^(e-47); with both signs
+ * random, the f64 sum is the midpoint next to c, the exact value just off it on either side. A
+ * quarter of them in f32's subnormal range: c = k * 2^-149 (2^8 <= k < 2^23, so that the f64 sum
+ * still rounds), a*b = ±(1 - 2^-46) * 2^-150.
+ */
+function midpointCases(next: () => number, count: number): [number, number, number][] {
+  const f = Math.fround;
+  const sign = () => (next() < 0.5 ? -1 : 1);
+  const cases: [number, number, number][] = [];
+  for (let i = 0; i < count; i++) {
+    if (next() < 0.25) {
+      const k = 2 ** 8 + Math.floor(next() * (2 ** 23 - 2 ** 8));
+      cases.push([f(sign() * (1 + 2 ** -23) * 2 ** -75), f((1 - 2 ** -23) * 2 ** -75), f(sign() * k * 2 ** -149)]);
+      continue;
+    }
+    const e = -149 + Math.floor(next() * 250);
+    const m = 2 ** 23 + Math.floor(next() * 2 ** 23);
+    const c = f(sign() * m * 2 ** e);
+    const a = f(sign() * (1 + 2 ** -23) * 2 ** (e - 1));
+    const b = f(1 - 2 ** -23);
+    if (Number.isFinite(c) && a !== 0) cases.push([a, b, c]);
+  }
+  return cases;
+}
+
+describe('fmaf through f64 (assembly/fma.ts, engine/quant fmaF32) against fmaf in exact arithmetic', () => {
   it('random operands, and operands whose f64 sum is an f32 midpoint', () => {
     const next = rng(5);
     const f = Math.fround;
@@ -457,11 +618,17 @@ describe('fmaf through f64 (assembly/fma.ts) against engine/quant fmaF32', () =>
         cases.push([f(2 ** -140), f(1 + 2 ** -23), f(2 ** -149 * sign)]);
       }
     }
-    for (const [a, b, c] of cases) {
-      const got = k.fmaf(a, b, c);
-      const want = fmaF32(a, b, c);
-      if (!Object.is(got, want)) expect.fail(`fmaf(${a}, ${b}, ${c}) = ${got}, want ${want}`);
+    const midpoints = midpointCases(next, 20000);
+    let doubleRoundingWrong = 0;
+    for (const [a, b, c] of [...cases, ...midpoints]) {
+      const want = exactFmaf(a, b, c);
+      if (!Object.is(k.fmaf(a, b, c), want))
+        expect.fail(`wasm fmaf(${a}, ${b}, ${c}) = ${k.fmaf(a, b, c)}, want ${want}`);
+      if (!Object.is(fmaF32(a, b, c), want)) expect.fail(`fmaF32(${a}, ${b}, ${c}) = ${fmaF32(a, b, c)}, want ${want}`);
+      if (f(a * b + c) !== want) doubleRoundingWrong++;
     }
+    // The midpoint cases are ones where rounding the f64 sum to f32 is wrong (about half of them: ties to even).
+    expect(doubleRoundingWrong).toBeGreaterThan(midpoints.length / 4);
   });
 });
 
