@@ -14,7 +14,7 @@
 // hold the sums of values 4k..4k+3: the AVX2 kernels' lanes.
 
 import { K16_BSUMS, K16_STRIDE, P16_STRIDE } from './activations';
-import { fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
+import { fixPair, fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
 import { halfLanesHi, halfLanesLo, halfToF32 } from './half';
 
 function dot(a: v128, b: v128): v128 {
