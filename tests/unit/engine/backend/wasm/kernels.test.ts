@@ -325,7 +325,7 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     expectSameBits(runWasm(GGMLType.Q8_0, w, 68, 1, act.p16), Float32Array.of(want), 'Q8_0');
   });
 
-  it('Q4_0 repacked (8 rows; one FMA per block and row, four rows per pass)', () => {
+  it('Q4_0 repacked (one FMA per block and row, eight or four rows per pass)', () => {
     // (nibble - 8) * a: block 0 lane sum 7 * 11 = 77; block 1 7*127 + 7*14 + 6*1 = 993.
     const nib: [number, number][][] = [
       [[15, 11]],
@@ -355,6 +355,37 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     const want = vecDotQ4_0Repacked(64, w, 0, act.q8, 0);
     expect(want).toBe(A);
     expectSameBits(runWasm(GGMLType.Q4_0, w, 36, 8, act.p16), new Float32Array(8).fill(want), 'Q4_0');
+
+    // Midpoint rows among others in both groups of four of the eight-row pass and in a four-row
+    // pass: the exact path must change only its own lanes.
+    const next = rng(31);
+    const mixed = new Uint8Array(row.length * 16);
+    const midRows = [1, 4, 6, 7, 9, 14];
+    for (let r = 0; r < 16; r++) {
+      if (midRows.includes(r)) mixed.set(row, r * row.length);
+      else for (let j = 0; j < row.length; j++) mixed[r * row.length + j] = j % 18 < 2 ? row[j] : next() * 256;
+    }
+    const wantMixed = Float32Array.from({ length: 16 }, (_, r) => vecDotQ4_0Repacked(64, mixed, r * 36, act.q8, 0));
+    expect(midRows.map((r) => wantMixed[r])).toEqual(midRows.map(() => A));
+    const gotMixed = (ranges: [number, number][]) => {
+      const u8 = new Uint8Array(memory.buffer);
+      u8.set(mixed, BASE);
+      const aPtr = align(BASE + mixed.length);
+      u8.set(act.p16, aPtr);
+      const out = align(aPtr + act.p16.length);
+      for (const [o0, o1] of ranges) k.matmulRange(GGMLType.Q4_0, BASE, 36, 64, 16, aPtr, 160, 1, out, o0, o1);
+      return new Float32Array(memory.buffer, out, 16).slice();
+    };
+    expectSameBits(gotMixed([[0, 16]]), wantMixed, 'Q4_0, eight rows per pass');
+    expectSameBits(
+      gotMixed([
+        [0, 4],
+        [4, 7],
+        [7, 16],
+      ]),
+      wantMixed,
+      'Q4_0, four rows per pass',
+    );
   });
 });
 
