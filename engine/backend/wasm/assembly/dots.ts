@@ -93,14 +93,25 @@ class Q4_0Group {
     return i32x4.sub(hsum4(s0, s1, s2, s3), eight);
   }
 
-  /** f32(dw * da) for the f16 scales dw of the blocks at w, w + rb, w + 2 rb, w + 3 rb (finite), da splat. */
-  @inline static scales4(w: usize, rb: usize, da: v128): v128 {
-    // Into the high halves of the i32 lanes
+  /**
+   * f32(dw * da) for the f16 scales dw of the blocks at w, w + rb, w + 2 rb, w + 3 rb (finite),
+   * given da112 = splat(da * 2^112): the f16 bits moved into f32 place are dw * 2^-112, exactly
+   * (subnormals included), and the product of the two is the same real number as dw * da, so it
+   * rounds the same. (da <= 65504, an f16 value, so da * 2^112 < 2^128 stays finite.)
+   */
+  @inline static scales4(w: usize, rb: usize, da112: v128): v128 {
+    // Into the high halves of the i32 lanes; an arithmetic shift by 3 puts exponent and mantissa
+    // where f32 keeps them and copies the sign into the three bits above, which the mask clears.
     let h = v128.load16_lane(w, i32x4.splat(0), 1);
     h = v128.load16_lane(w + rb, h, 3);
     h = v128.load16_lane(w + (rb << 1), h, 5);
     h = v128.load16_lane(w + (rb << 1) + rb, h, 7);
-    return f32x4.mul(halfBits(h), da);
+    return f32x4.mul(v128.and(i32x4.shr_s(h, 3), i32x4.splat(<i32>0x8fffffff)), da112);
+  }
+
+  /** splat(da * 2^112) for scales4, da the f32 scale of the activation block at a. */
+  @inline static da112(a: usize): v128 {
+    return f32x4.splat(load<f32>(a) * reinterpret<f32>(0x77800000));
   }
 }
 
@@ -125,10 +136,10 @@ export function dotQ4_0Rows8(w: usize, rb: usize, a: usize, nb: i32, out: usize)
     const y1 = y1Of(a);
     const y3 = y3Of(a);
     const eight = i32x4.splat(load<i32>(a, 4) << 3);
-    const da = f32x4.splat(load<f32>(a));
-    acc03 = Lanes.fmaRows(acc03, Q4_0Group.sums4(w, rb, m4, x0, y1, x2, y3, eight), Q4_0Group.scales4(w, rb, da));
+    const da112 = Q4_0Group.da112(a);
+    acc03 = Lanes.fmaRows(acc03, Q4_0Group.sums4(w, rb, m4, x0, y1, x2, y3, eight), Q4_0Group.scales4(w, rb, da112));
     const w4 = w + (rb << 2);
-    acc47 = Lanes.fmaRows(acc47, Q4_0Group.sums4(w4, rb, m4, x0, y1, x2, y3, eight), Q4_0Group.scales4(w4, rb, da));
+    acc47 = Lanes.fmaRows(acc47, Q4_0Group.sums4(w4, rb, m4, x0, y1, x2, y3, eight), Q4_0Group.scales4(w4, rb, da112));
     w += 18;
     a += P16_STRIDE;
   }
@@ -145,19 +156,11 @@ export function dotQ4_0Rows4(w: usize, rb: usize, a: usize, nb: i32): v128 {
     const x2 = v128.load(a, 48);
     const eight = i32x4.splat(load<i32>(a, 4) << 3);
     const sumi = Q4_0Group.sums4(w, rb, m4, x0, y1Of(a), x2, y3Of(a), eight);
-    acc = Lanes.fmaRows(acc, sumi, Q4_0Group.scales4(w, rb, f32x4.splat(load<f32>(a))));
+    acc = Lanes.fmaRows(acc, sumi, Q4_0Group.scales4(w, rb, Q4_0Group.da112(a)));
     w += 18;
     a += P16_STRIDE;
   }
   return acc;
-}
-
-/** f16 bits in the high half of each i32 lane (finite values) as f32x4. */
-function halfBits(x: v128): v128 {
-  // An arithmetic shift by 3 puts exponent and mantissa where f32 keeps them and copies the sign
-  // into the three bits above; clear those and rescale by 2^112 (exact, subnormals included).
-  const f = v128.and(i32x4.shr_s(x, 3), i32x4.splat(<i32>0x8fffffff));
-  return f32x4.mul(f, f32x4.splat(reinterpret<f32>(0x77800000)));
 }
 
 /** The fifth bits of a Q5 block (qh), as 0/16 in the i16 lanes of the four nibble vectors. */

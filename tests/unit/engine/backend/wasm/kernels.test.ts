@@ -196,6 +196,31 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
     }
   });
 
+  it('Q4_0 with a multiple of 8 rows and scales of either sign that are f16 subnormals', async () => {
+    const next = rng(79);
+    const [n, nOut, rows] = [128, 24, 2];
+    const w = new Uint8Array(rowBytes(GGMLType.Q4_0, n) * nOut);
+    const row = new Float32Array(n);
+    for (let o = 0; o < nOut; o++) {
+      const scale = (o % 3 === 0 ? 1e-4 : 1e-6) * (1 + next());
+      for (let i = 0; i < n; i++) row[i] = (next() - 0.5) * scale;
+      w.set(quantizeRow(GGMLType.Q4_0, row), o * rowBytes(GGMLType.Q4_0, n));
+    }
+    const halves = Array.from({ length: w.length / 18 }, (_, b) => w[18 * b] | (w[18 * b + 1] << 8));
+    expect(halves.some((h) => (h & 0x7c00) === 0 && (h & 0x3ff) !== 0 && h & 0x8000)).toBe(true);
+    expect(halves.some((h) => (h & 0x7c00) === 0 && (h & 0x3ff) !== 0 && !(h & 0x8000))).toBe(true);
+    const x = randomActivations(n, rows, next);
+    const want = await referenceMatmul(GGMLType.Q4_0, w, n, nOut, x, rows);
+    expectSameBits(
+      wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, [
+        [0, 20],
+        [20, 24],
+      ]),
+      want,
+      'subnormal scales',
+    );
+  });
+
   it('Q4_K with a multiple of 8 rows: gemm order on rows in whole groups of 4, gemv on the rest, whatever the split', async () => {
     const next = rng(78);
     const [n, nOut] = [512, 40];
