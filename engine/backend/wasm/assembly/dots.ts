@@ -109,6 +109,42 @@ class Q4_0Group {
     return f32x4.mul(v128.and(i32x4.shr_s(h, 3), i32x4.splat(<i32>0x8fffffff)), da112);
   }
 
+  /**
+   * The weight blocks at w and w + rb by two activation blocks (p0, q1, p2, q3 and r0, t1, r2, t3,
+   * each as q4Sum takes them): acc (f32x4) = fmaf(sumi, dw * da, acc) for [w a0, (w + rb) a0,
+   * w a1, (w + rb) a1]; e8 and da112 hold a0's values in lanes 0, 1 and a1's in lanes 2, 3.
+   */
+  @inline static pair(
+    acc: v128,
+    w: usize,
+    rb: usize,
+    m4: v128,
+    p0: v128,
+    q1: v128,
+    p2: v128,
+    q3: v128,
+    r0: v128,
+    t1: v128,
+    r2: v128,
+    t3: v128,
+    e8: v128,
+    da112: v128,
+  ): v128 {
+    const sumi = i32x4.sub(
+      hsum4(
+        q4Sum(w + 2, m4, p0, q1, p2, q3),
+        q4Sum(w + rb + 2, m4, p0, q1, p2, q3),
+        q4Sum(w + 2, m4, r0, t1, r2, t3),
+        q4Sum(w + rb + 2, m4, r0, t1, r2, t3),
+      ),
+      e8,
+    );
+    const h = v128.load16_lane(w + rb, v128.load16_lane(w, i32x4.splat(0), 1), 3);
+    const hh = v128.shuffle<i32>(h, h, 0, 1, 0, 1);
+    const d = f32x4.mul(v128.and(i32x4.shr_s(hh, 3), i32x4.splat(<i32>0x8fffffff)), da112);
+    return Lanes.fmaRows(acc, sumi, d);
+  }
+
   /** splat(da * 2^112) for scales4, da the f32 scale of the activation block at a. */
   @inline static da112(a: usize): v128 {
     return f32x4.splat(load<f32>(a) * reinterpret<f32>(0x77800000));
@@ -145,6 +181,46 @@ export function dotQ4_0Rows8(w: usize, rb: usize, a: usize, nb: i32, out: usize)
   }
   v128.store(out, acc03);
   v128.store(out, acc47, 16);
+}
+
+/**
+ * dotQ4_0Rows8 for two activation rows (a0, a1; prompt batches), in four groups
+ * of two weight rows by the two activation rows: each weight block is unpacked
+ * once for both. The results for a0 go to out0, those for a1 to out1.
+ */
+export function dotQ4_0Rows8x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i32, out0: usize, out1: usize): void {
+  let acc01 = f32x4.splat(0); // weight rows 0, 1 by a0, then by a1
+  let acc23 = f32x4.splat(0);
+  let acc45 = f32x4.splat(0);
+  let acc67 = f32x4.splat(0);
+  const m4 = i16x8.splat(0x0f);
+  for (let i = 0; i < nb; i++) {
+    const p0 = v128.load(a0, 16);
+    const p2 = v128.load(a0, 48);
+    const q1 = y1Of(a0);
+    const q3 = y3Of(a0);
+    const r0 = v128.load(a1, 16);
+    const r2 = v128.load(a1, 48);
+    const t1 = y1Of(a1);
+    const t3 = y3Of(a1);
+    // Lanes 0, 1 for a0, lanes 2, 3 for a1 (sums4's eight, scales4's da112)
+    const e8 = i32x4.shl(
+      v128.shuffle<i32>(i32x4.splat(load<i32>(a0, 4)), i32x4.splat(load<i32>(a1, 4)), 0, 1, 4, 5),
+      3,
+    );
+    const da112 = v128.shuffle<i32>(Q4_0Group.da112(a0), Q4_0Group.da112(a1), 0, 1, 4, 5);
+    acc01 = Q4_0Group.pair(acc01, w, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
+    acc23 = Q4_0Group.pair(acc23, w + 2 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
+    acc45 = Q4_0Group.pair(acc45, w + 4 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
+    acc67 = Q4_0Group.pair(acc67, w + 6 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
+    w += 18;
+    a0 += P16_STRIDE;
+    a1 += P16_STRIDE;
+  }
+  v128.store(out0, v128.shuffle<i32>(acc01, acc23, 0, 1, 4, 5));
+  v128.store(out0, v128.shuffle<i32>(acc45, acc67, 0, 1, 4, 5), 16);
+  v128.store(out1, v128.shuffle<i32>(acc01, acc23, 2, 3, 6, 7));
+  v128.store(out1, v128.shuffle<i32>(acc45, acc67, 2, 3, 6, 7), 16);
 }
 
 /** dotQ4_0Rows8 for four weight rows (the last group of a range); returns the four results. */

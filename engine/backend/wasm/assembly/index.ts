@@ -14,6 +14,7 @@ import {
   dotQ4_0,
   dotQ4_0Rows4,
   dotQ4_0Rows8,
+  dotQ4_0Rows8x2,
   dotQ4_1,
   dotQ4_K,
   dotQ4_KRepacked,
@@ -184,9 +185,16 @@ export function matmulRange(
     const rb = <usize>rowBytes;
     let o = o0;
     for (; o + 8 <= o1; o += 8) {
-      for (let r = 0; r < rows; r++) {
+      const wr = w + <usize>o * rb;
+      let r = 0;
+      for (; r + 2 <= rows; r += 2) {
+        const at = act + <usize>r * <usize>actStride;
+        const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
+        dotQ4_0Rows8x2(wr, rb, at, at + <usize>actStride, count, ot, ot + ((<usize>nOut) << 2));
+      }
+      for (; r < rows; r++) {
         const at = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
-        dotQ4_0Rows8(w + <usize>o * rb, rb, act + <usize>r * <usize>actStride, count, at);
+        dotQ4_0Rows8(wr, rb, act + <usize>r * <usize>actStride, count, at);
       }
     }
     for (; o < o1; o += 4) {

@@ -392,14 +392,18 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     }
     const wantMixed = Float32Array.from({ length: 16 }, (_, r) => vecDotQ4_0Repacked(64, mixed, r * 36, act.q8, 0));
     expect(midRows.map((r) => wantMixed[r])).toEqual(midRows.map(() => A));
-    const gotMixed = (ranges: [number, number][]) => {
+    const gotMixed = (ranges: [number, number][], acts: Uint8Array[] = [act.p16]) => {
       const u8 = new Uint8Array(memory.buffer);
       u8.set(mixed, BASE);
       const aPtr = align(BASE + mixed.length);
-      u8.set(act.p16, aPtr);
-      const out = align(aPtr + act.p16.length);
-      for (const [o0, o1] of ranges) k.matmulRange(GGMLType.Q4_0, BASE, 36, 64, 16, aPtr, 160, 1, out, o0, o1);
-      return new Float32Array(memory.buffer, out, 16).slice();
+      acts.forEach((p16, r) => {
+        u8.set(p16, aPtr + r * p16.length);
+      });
+      const out = align(aPtr + 160 * acts.length);
+      for (const [o0, o1] of ranges) {
+        k.matmulRange(GGMLType.Q4_0, BASE, 36, 64, 16, aPtr, 160, acts.length, out, o0, o1);
+      }
+      return new Float32Array(memory.buffer, out, 16 * acts.length).slice();
     };
     expectSameBits(gotMixed([[0, 16]]), wantMixed, 'Q4_0, eight rows per pass');
     expectSameBits(
@@ -411,6 +415,12 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
       wantMixed,
       'Q4_0, four rows per pass',
     );
+    // Two activation rows per pass (prompt batches), the midpoints in the first's lanes or the second's.
+    const other = activations((b) => Array.from({ length: 32 }, (_, j) => ((b * 32 + j) % 7) - 3));
+    const wantOther = Float32Array.from({ length: 16 }, (_, r) => vecDotQ4_0Repacked(64, mixed, r * 36, other.q8, 0));
+    const both = (first: Float32Array, second: Float32Array) => Float32Array.from([...first, ...second]);
+    expectSameBits(gotMixed([[0, 16]], [act.p16, other.p16]), both(wantMixed, wantOther), 'Q4_0, rows 1 and 2');
+    expectSameBits(gotMixed([[0, 16]], [other.p16, act.p16]), both(wantOther, wantMixed), 'Q4_0, rows 2 and 1');
   });
 });
 
