@@ -100,13 +100,18 @@ class Q4_0Group {
    * rounds the same. (da <= 65504, an f16 value, so da * 2^112 < 2^128 stays finite.)
    */
   @inline static scales4(w: usize, rb: usize, da112: v128): v128 {
-    // Into the high halves of the i32 lanes; an arithmetic shift by 3 puts exponent and mantissa
-    // where f32 keeps them and copies the sign into the three bits above, which the mask clears.
     let h = v128.load16_lane(w, i32x4.splat(0), 1);
     h = v128.load16_lane(w + rb, h, 3);
     h = v128.load16_lane(w + (rb << 1), h, 5);
     h = v128.load16_lane(w + (rb << 1) + rb, h, 7);
-    return f32x4.mul(v128.and(i32x4.shr_s(h, 3), i32x4.splat(<i32>0x8fffffff)), da112);
+    return f32x4.mul(Q4_0Group.halvesScaled(h), da112);
+  }
+
+  /** dw * 2^-112 (f32x4) for f16 bits dw (finite) in the high halves of the i32 lanes of h. */
+  @inline static halvesScaled(h: v128): v128 {
+    // An arithmetic shift by 3 puts exponent and mantissa where f32 keeps them and copies the
+    // sign into the three bits above, which the mask clears.
+    return v128.and(i32x4.shr_s(h, 3), i32x4.splat(<i32>0x8fffffff));
   }
 
   /**
@@ -140,8 +145,7 @@ class Q4_0Group {
       e8,
     );
     const h = v128.load16_lane(w + rb, v128.load16_lane(w, i32x4.splat(0), 1), 3);
-    const hh = v128.shuffle<i32>(h, h, 0, 1, 0, 1);
-    const d = f32x4.mul(v128.and(i32x4.shr_s(hh, 3), i32x4.splat(<i32>0x8fffffff)), da112);
+    const d = f32x4.mul(Q4_0Group.halvesScaled(v128.shuffle<i32>(h, h, 0, 1, 0, 1)), da112);
     return Lanes.fmaRows(acc, sumi, d);
   }
 
