@@ -187,14 +187,15 @@ export function matmulRange(
     for (; o + 8 <= o1; o += 8) {
       const wr = w + <usize>o * rb;
       let r = 0;
+      // Prompt batches: two activation rows per pass over the eight weight rows.
       for (; r + 2 <= rows; r += 2) {
         const at = act + <usize>r * <usize>actStride;
         const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
         dotQ4_0Rows8x2(wr, rb, at, at + <usize>actStride, count, ot, ot + ((<usize>nOut) << 2));
       }
       for (; r < rows; r++) {
-        const at = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
-        dotQ4_0Rows8(wr, rb, act + <usize>r * <usize>actStride, count, at);
+        const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
+        dotQ4_0Rows8(wr, rb, act + <usize>r * <usize>actStride, count, ot);
       }
     }
     for (; o < o1; o += 4) {
