@@ -39,108 +39,208 @@ function halves4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
   return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
 
-/** Sum of the 32 unsigned nibbles of a Q4 block's qs (v, 16 bytes) times the P16 quants at aq. */
-function nibbleDot(v: v128, aq: usize): v128 {
-  const m4 = i16x8.splat(0x0f);
-  let acc = dot(v128.and(v, m4), v128.load(aq));
-  acc = i32x4.add(acc, dot(v128.and(i16x8.shr_u(v, 8), m4), v128.load(aq, 16)));
-  acc = i32x4.add(acc, dot(v128.and(i16x8.shr_u(v, 4), m4), v128.load(aq, 32)));
-  return i32x4.add(acc, dot(i16x8.shr_u(v, 12), v128.load(aq, 48)));
+// ---- The 32-weight formats, AVX2 order: 8 float lanes, one FMA per lane and block --------------
+
+/**
+ * The activations of one block for q4Sum, from its P16 copy at a: the groups
+ * that the nibbles of the weights' i16 lanes meet are x0 (values 0, 2, .., 14:
+ * low nibble of the even byte), x1 (1, 3, .., 15: low nibble of the odd byte),
+ * x2 (16, 18, ..: high nibble of the even byte), x3 (17, 19, ..: high nibble
+ * of the odd byte). q4Sum takes x0, x2 and x1 - 16 x2, x3 - 16 x1 (see there).
+ */
+function y1Of(a: usize): v128 {
+  return i16x8.sub(v128.load(a, 32), i16x8.shl(v128.load(a, 48), 4));
 }
 
-// ---- The 32-weight formats, AVX2 order: 8 float lanes, one FMA per lane and block --------------
+function y3Of(a: usize): v128 {
+  return i16x8.sub(v128.load(a, 64), i16x8.shl(v128.load(a, 32), 4));
+}
+
+/**
+ * The i32x4 lane sums of the 32 unsigned nibbles of the Q4 quants at q (16
+ * bytes) times a block's activations. Each i16 lane v holds the nibbles
+ * e (low, even byte), f (high, even), g (low, odd), h (high, odd). Instead of
+ * masking out all four (six operations), dot the unmasked shifts
+ *   v & 15 = e,  v >>> 4 = f + 16g + 256h,  v >>> 8 = g + 16h,  v >>> 12 = h
+ * with x0, x2, y1 = x1 - 16 x2 and y3 = x3 - 16 x1: expanding gives exactly
+ * e x0 + f x2 + g x1 + h x3 (|y| <= 2176, so nothing overflows). The shifts
+ * and sums are chained rather than side by side, which keeps fewer vectors
+ * live at once in the order V8 gives them (see dotQ4_0Rows8).
+ */
+function q4Sum(q: usize, m4: v128, x0: v128, y1: v128, x2: v128, y3: v128): v128 {
+  const v = v128.load(q);
+  const f = i16x8.shr_u(v, 4);
+  const g = i16x8.shr_u(f, 4);
+  let s = i32x4.add(dot(v128.and(v, m4), x0), dot(f, x2));
+  s = i32x4.add(s, dot(g, y1));
+  return i32x4.add(s, dot(i16x8.shr_u(g, 4), y3));
+}
+
+/** The per-group steps of the Q4_0 kernels below, inlined into them (see Lanes in fma.ts). */
+// biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
+class Q4_0Group {
+  /**
+   * The integer sums (q - 8) . a of the blocks at w, w + rb, w + 2 rb, w + 3 rb
+   * against one activation block (x0, y1, x2, y3: see q4Sum; eight = 8 * the
+   * sum of its quants, since (q - 8) . a = q . a - 8 * (sum of a)).
+   */
+  @inline static sums4(w: usize, rb: usize, m4: v128, x0: v128, y1: v128, x2: v128, y3: v128, eight: v128): v128 {
+    const w2 = w + (rb << 1);
+    const s0 = q4Sum(w + 2, m4, x0, y1, x2, y3);
+    const s1 = q4Sum(w + rb + 2, m4, x0, y1, x2, y3);
+    const s2 = q4Sum(w2 + 2, m4, x0, y1, x2, y3);
+    const s3 = q4Sum(w2 + rb + 2, m4, x0, y1, x2, y3);
+    return i32x4.sub(hsum4(s0, s1, s2, s3), eight);
+  }
+
+  /**
+   * f32(dw * da) for the f16 scales dw of the blocks at w, w + rb, w + 2 rb, w + 3 rb (finite),
+   * given da112 = splat(da * 2^112): the f16 bits moved into f32 place are dw * 2^-112, exactly
+   * (subnormals included), and the product of the two is the same real number as dw * da, so it
+   * rounds the same. (da <= 65504, an f16 value, so da * 2^112 < 2^128 stays finite.)
+   */
+  @inline static scales4(w: usize, rb: usize, da112: v128): v128 {
+    let h = v128.load16_lane(w, i32x4.splat(0), 1);
+    h = v128.load16_lane(w + rb, h, 3);
+    h = v128.load16_lane(w + (rb << 1), h, 5);
+    h = v128.load16_lane(w + (rb << 1) + rb, h, 7);
+    return f32x4.mul(Q4_0Group.halvesScaled(h), da112);
+  }
+
+  /** dw * 2^-112 (f32x4) for f16 bits dw (finite) in the high halves of the i32 lanes of h. */
+  @inline static halvesScaled(h: v128): v128 {
+    // An arithmetic shift by 3 puts exponent and mantissa where f32 keeps them and copies the
+    // sign into the three bits above, which the mask clears.
+    return v128.and(i32x4.shr_s(h, 3), i32x4.splat(<i32>0x8fffffff));
+  }
+
+  /**
+   * The weight blocks at w and w + rb by two activation blocks (p0, q1, p2, q3 and r0, t1, r2, t3,
+   * each as q4Sum takes them): acc (f32x4) = fmaf(sumi, dw * da, acc) for [w a0, (w + rb) a0,
+   * w a1, (w + rb) a1]; e8 and da112 hold a0's values in lanes 0, 1 and a1's in lanes 2, 3.
+   */
+  @inline static pair(
+    acc: v128,
+    w: usize,
+    rb: usize,
+    m4: v128,
+    p0: v128,
+    q1: v128,
+    p2: v128,
+    q3: v128,
+    r0: v128,
+    t1: v128,
+    r2: v128,
+    t3: v128,
+    e8: v128,
+    da112: v128,
+  ): v128 {
+    const sumi = i32x4.sub(
+      hsum4(
+        q4Sum(w + 2, m4, p0, q1, p2, q3),
+        q4Sum(w + rb + 2, m4, p0, q1, p2, q3),
+        q4Sum(w + 2, m4, r0, t1, r2, t3),
+        q4Sum(w + rb + 2, m4, r0, t1, r2, t3),
+      ),
+      e8,
+    );
+    const h = v128.load16_lane(w + rb, v128.load16_lane(w, i32x4.splat(0), 1), 3);
+    const d = f32x4.mul(Q4_0Group.halvesScaled(v128.shuffle<i32>(h, h, 0, 1, 0, 1)), da112);
+    return Lanes.fmaRows(acc, sumi, d);
+  }
+
+  /** splat(da * 2^112) for scales4, da the f32 scale of the activation block at a. */
+  @inline static da112(a: usize): v128 {
+    return f32x4.splat(load<f32>(a) * reinterpret<f32>(0x77800000));
+  }
+}
 
 /**
  * ggml_gemv_q4_0_8x8_q8_0 (llama.cpp repacks Q4_0 weights with a multiple of 8
  * rows on x86): per output one float, acc = fmaf(float(sumi), dw*da, acc) per
- * block. Four weight rows (rb bytes apart) against one activation row at once,
- * one row per lane; returns the four results.
+ * block. Eight weight rows (rb bytes apart) against one activation row, one
+ * per lane; stores the eight results at out.
+ *
+ * The rows go in two groups of four, each ending in its own branch (the rare
+ * exact path of the fmaf): V8's TurboFan lays out a basic block level by level
+ * of its data flow (all loads, then all shifts, then all dots), so that eight
+ * rows in one block would need more vectors live than there are registers.
  */
-export function dotQ4_0Rows4(w: usize, rb: usize, a: usize, nb: i32): v128 {
-  let acc0 = f64x2.splat(0);
-  let acc1 = f64x2.splat(0);
+export function dotQ4_0Rows8(w: usize, rb: usize, a: usize, nb: i32, out: usize): void {
+  let acc03 = f32x4.splat(0);
+  let acc47 = f32x4.splat(0);
+  const m4 = i16x8.splat(0x0f);
   for (let i = 0; i < nb; i++) {
-    const w0 = w + <usize>i * 18;
-    const w1 = w0 + rb;
-    const w2 = w1 + rb;
-    const w3 = w2 + rb;
-    const aq = a + <usize>i * P16_STRIDE;
-    const s0 = nibbleDot(v128.load(w0, 2), aq + 16);
-    const s1 = nibbleDot(v128.load(w1, 2), aq + 16);
-    const s2 = nibbleDot(v128.load(w2, 2), aq + 16);
-    const s3 = nibbleDot(v128.load(w3, 2), aq + 16);
-    // (q - 8) . a = q . a - 8 * (sum of a): integers, exact
-    const sumi = i32x4.sub(hsum4(s0, s1, s2, s3), i32x4.splat(load<i32>(aq, 4) << 3));
-    const d = f32x4.mul(halves4(w0, w1, w2, w3), f32x4.splat(load<f32>(aq)));
-    acc0 = Lanes.fma(acc0, f64x2.mul(Lanes.lowI32(sumi), Lanes.lowF32(d)));
-    acc1 = Lanes.fma(acc1, f64x2.mul(Lanes.highI32(sumi), Lanes.highF32(d)));
+    const x0 = v128.load(a, 16);
+    const x2 = v128.load(a, 48);
+    const y1 = y1Of(a);
+    const y3 = y3Of(a);
+    const eight = i32x4.splat(load<i32>(a, 4) << 3);
+    const da112 = Q4_0Group.da112(a);
+    acc03 = Lanes.fmaRows(acc03, Q4_0Group.sums4(w, rb, m4, x0, y1, x2, y3, eight), Q4_0Group.scales4(w, rb, da112));
+    const w4 = w + (rb << 2);
+    acc47 = Lanes.fmaRows(acc47, Q4_0Group.sums4(w4, rb, m4, x0, y1, x2, y3, eight), Q4_0Group.scales4(w4, rb, da112));
+    w += 18;
+    a += P16_STRIDE;
   }
-  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(acc0), f32x4.demote_f64x2_zero(acc1), 0, 1, 4, 5);
-}
-
-/** The four i16-lane nibble vectors of a Q4 block's 16 quant bytes, dotted with the P16 quants at aq. */
-function nibblesDot(n0: v128, n1: v128, n2: v128, n3: v128, aq: usize): v128 {
-  const lo = i32x4.add(dot(n0, v128.load(aq)), dot(n1, v128.load(aq, 16)));
-  return i32x4.add(lo, i32x4.add(dot(n2, v128.load(aq, 32)), dot(n3, v128.load(aq, 48))));
+  v128.store(out, acc03);
+  v128.store(out, acc47, 16);
 }
 
 /**
- * dotQ4_0Rows4 for two activation rows at once (prompt batches): each weight
- * block's nibbles are unpacked once for both. The same arithmetic per output,
- * so the same bits. The four results for a0 go to out0, those for a1 to out1.
+ * dotQ4_0Rows8 for two activation rows (a0, a1; prompt batches), in four groups
+ * of two weight rows by the two activation rows: each weight block is unpacked
+ * once for both. The results for a0 go to out0, those for a1 to out1.
  */
-export function dotQ4_0Rows4x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i32, out0: usize, out1: usize): void {
-  let accA0 = f64x2.splat(0);
-  let accA1 = f64x2.splat(0);
-  let accB0 = f64x2.splat(0);
-  let accB1 = f64x2.splat(0);
+export function dotQ4_0Rows8x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i32, out0: usize, out1: usize): void {
+  let acc01 = f32x4.splat(0); // weight rows 0, 1 by a0, then by a1
+  let acc23 = f32x4.splat(0);
+  let acc45 = f32x4.splat(0);
+  let acc67 = f32x4.splat(0);
   const m4 = i16x8.splat(0x0f);
   for (let i = 0; i < nb; i++) {
-    const w0 = w + <usize>i * 18;
-    const qa = a0 + <usize>i * P16_STRIDE;
-    const qb = a1 + <usize>i * P16_STRIDE;
-    let sa0 = i32x4.splat(0);
-    let sa1 = i32x4.splat(0);
-    let sa2 = i32x4.splat(0);
-    let sa3 = i32x4.splat(0);
-    let sb0 = i32x4.splat(0);
-    let sb1 = i32x4.splat(0);
-    let sb2 = i32x4.splat(0);
-    let sb3 = i32x4.splat(0);
-    for (let r = 0; r < 4; r++) {
-      const v = v128.load(w0 + <usize>r * rb, 2);
-      const n0 = v128.and(v, m4);
-      const n1 = v128.and(i16x8.shr_u(v, 8), m4);
-      const n2 = v128.and(i16x8.shr_u(v, 4), m4);
-      const n3 = i16x8.shr_u(v, 12);
-      const x = nibblesDot(n0, n1, n2, n3, qa + 16);
-      const y = nibblesDot(n0, n1, n2, n3, qb + 16);
-      if (r === 0) {
-        sa0 = x;
-        sb0 = y;
-      } else if (r === 1) {
-        sa1 = x;
-        sb1 = y;
-      } else if (r === 2) {
-        sa2 = x;
-        sb2 = y;
-      } else {
-        sa3 = x;
-        sb3 = y;
-      }
-    }
-    const dw = halves4(w0, w0 + rb, w0 + 2 * rb, w0 + 3 * rb);
-    const sumA = i32x4.sub(hsum4(sa0, sa1, sa2, sa3), i32x4.splat(load<i32>(qa, 4) << 3));
-    const sumB = i32x4.sub(hsum4(sb0, sb1, sb2, sb3), i32x4.splat(load<i32>(qb, 4) << 3));
-    const dA = f32x4.mul(dw, f32x4.splat(load<f32>(qa)));
-    const dB = f32x4.mul(dw, f32x4.splat(load<f32>(qb)));
-    accA0 = Lanes.fma(accA0, f64x2.mul(Lanes.lowI32(sumA), Lanes.lowF32(dA)));
-    accA1 = Lanes.fma(accA1, f64x2.mul(Lanes.highI32(sumA), Lanes.highF32(dA)));
-    accB0 = Lanes.fma(accB0, f64x2.mul(Lanes.lowI32(sumB), Lanes.lowF32(dB)));
-    accB1 = Lanes.fma(accB1, f64x2.mul(Lanes.highI32(sumB), Lanes.highF32(dB)));
+    const p0 = v128.load(a0, 16);
+    const p2 = v128.load(a0, 48);
+    const q1 = y1Of(a0);
+    const q3 = y3Of(a0);
+    const r0 = v128.load(a1, 16);
+    const r2 = v128.load(a1, 48);
+    const t1 = y1Of(a1);
+    const t3 = y3Of(a1);
+    // Lanes 0, 1 for a0, lanes 2, 3 for a1 (sums4's eight, scales4's da112)
+    const e8 = i32x4.shl(
+      v128.shuffle<i32>(i32x4.splat(load<i32>(a0, 4)), i32x4.splat(load<i32>(a1, 4)), 0, 1, 4, 5),
+      3,
+    );
+    const da112 = v128.shuffle<i32>(Q4_0Group.da112(a0), Q4_0Group.da112(a1), 0, 1, 4, 5);
+    acc01 = Q4_0Group.pair(acc01, w, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
+    acc23 = Q4_0Group.pair(acc23, w + 2 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
+    acc45 = Q4_0Group.pair(acc45, w + 4 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
+    acc67 = Q4_0Group.pair(acc67, w + 6 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
+    w += 18;
+    a0 += P16_STRIDE;
+    a1 += P16_STRIDE;
   }
-  v128.store(out0, v128.shuffle<i32>(f32x4.demote_f64x2_zero(accA0), f32x4.demote_f64x2_zero(accA1), 0, 1, 4, 5));
-  v128.store(out1, v128.shuffle<i32>(f32x4.demote_f64x2_zero(accB0), f32x4.demote_f64x2_zero(accB1), 0, 1, 4, 5));
+  v128.store(out0, v128.shuffle<i32>(acc01, acc23, 0, 1, 4, 5));
+  v128.store(out0, v128.shuffle<i32>(acc45, acc67, 0, 1, 4, 5), 16);
+  v128.store(out1, v128.shuffle<i32>(acc01, acc23, 2, 3, 6, 7));
+  v128.store(out1, v128.shuffle<i32>(acc45, acc67, 2, 3, 6, 7), 16);
+}
+
+/** dotQ4_0Rows8 for four weight rows (the last group of a range); returns the four results. */
+export function dotQ4_0Rows4(w: usize, rb: usize, a: usize, nb: i32): v128 {
+  let acc = f32x4.splat(0);
+  const m4 = i16x8.splat(0x0f);
+  for (let i = 0; i < nb; i++) {
+    const x0 = v128.load(a, 16);
+    const x2 = v128.load(a, 48);
+    const eight = i32x4.splat(load<i32>(a, 4) << 3);
+    const sumi = Q4_0Group.sums4(w, rb, m4, x0, y1Of(a), x2, y3Of(a), eight);
+    acc = Lanes.fmaRows(acc, sumi, Q4_0Group.scales4(w, rb, Q4_0Group.da112(a)));
+    w += 18;
+    a += P16_STRIDE;
+  }
+  return acc;
 }
 
 /** The fifth bits of a Q5 block (qh) as all-ones / zero masks in the i16 lanes of the four nibble vectors. */

@@ -122,6 +122,40 @@ export class Lanes {
     return v128.shuffle<i32>(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
   }
 
+  /**
+   * Whether any lane of two f64x2 sums has an f32 midpoint's low mantissa bits, without constants
+   * (V8 rebuilds a v128 constant in each iteration of a loop): the low words' bits 0-28 shifted to
+   * the top leave just the sign bit for a midpoint, the one i32 whose absolute value is negative.
+   */
+  @inline static anyMidpoint2(s0: v128, s1: v128): bool {
+    return i32x4.bitmask(i32x4.abs(i32x4.shl(v128.shuffle<i32>(s0, s1, 0, 2, 4, 6), 3))) !== 0;
+  }
+
+  /** roundSum lane by lane (p exact products, c f32 values; f64x2): the same operations, inline, no call. */
+  @inline static roundSums(p: v128, c: v128): v128 {
+    const s = f64x2.add(p, c);
+    const r = Lanes.round(s);
+    const pv = f64x2.sub(s, c);
+    const err = f64x2.add(f64x2.sub(p, pv), f64x2.sub(c, f64x2.sub(s, pv)));
+    const other = f64x2.sub(f64x2.mul(f64x2.splat(2), s), r);
+    const zero = f64x2.splat(0);
+    const useOther = v128.and(v128.and(f64x2.ne(err, zero), f64x2.ne(other, r)), f64x2.eq(Lanes.round(other), other));
+    const pick = v128.bitselect(f64x2.max(r, other), f64x2.min(r, other), f64x2.gt(err, zero));
+    return v128.bitselect(pick, r, useOther);
+  }
+
+  /** acc (f32x4) = fmaf(float(q), d, acc) lane by lane, q i32x4, d f32x4. */
+  @inline static fmaRows(acc: v128, q: v128, d: v128): v128 {
+    const p0 = f64x2.mul(Lanes.lowI32(q), Lanes.lowF32(d));
+    const p1 = f64x2.mul(Lanes.highI32(q), Lanes.highF32(d));
+    const c0 = Lanes.lowF32(acc);
+    const c1 = Lanes.highF32(acc);
+    const s0 = f64x2.add(p0, c0);
+    const s1 = f64x2.add(p1, c1);
+    if (Lanes.anyMidpoint2(s0, s1)) return toF32x4(Lanes.roundSums(p0, c0), Lanes.roundSums(p1, c1));
+    return toF32x4(s0, s1);
+  }
+
   /** s (f64x2) rounded to f32 values, kept as f64x2. */
   @inline static round(s: v128): v128 {
     return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));

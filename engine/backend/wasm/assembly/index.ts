@@ -13,7 +13,8 @@ import {
   dotQ3_K,
   dotQ4_0,
   dotQ4_0Rows4,
-  dotQ4_0Rows4x2,
+  dotQ4_0Rows8,
+  dotQ4_0Rows8x2,
   dotQ4_1,
   dotQ4_K,
   dotQ4_KRows4,
@@ -178,22 +179,28 @@ export function matmulRange(
 ): void {
   const count = countOf(type, n);
   if (type === Q4_0 && nOut % 8 === 0) {
-    // Four weight rows at a time, one per lane; a last partial group takes the four rows
-    // ending at o1 (nOut >= 8, so they exist) and stores only the lanes of its own rows.
+    // Eight weight rows at a time, then four, one per lane; a last partial group takes the
+    // four rows ending at o1 (or the first four: nOut >= 8, so they exist) and stores only its own.
     const rb = <usize>rowBytes;
-    for (let o = o0; o < o1; o += 4) {
-      const first = o + 4 <= o1 ? o : max(o1 - 4, 0);
-      const wr = w + <usize>first * rb;
+    let o = o0;
+    for (; o + 8 <= o1; o += 8) {
+      const wr = w + <usize>o * rb;
       let r = 0;
-      if (first === o) {
-        // Prompt batches: two activation rows per pass over the four weight rows.
-        for (; r + 2 <= rows; r += 2) {
-          const at = act + <usize>r * <usize>actStride;
-          const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
-          dotQ4_0Rows4x2(wr, rb, at, at + <usize>actStride, count, ot, ot + ((<usize>nOut) << 2));
-        }
+      // Prompt batches: two activation rows per pass over the eight weight rows.
+      for (; r + 2 <= rows; r += 2) {
+        const at = act + <usize>r * <usize>actStride;
+        const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
+        dotQ4_0Rows8x2(wr, rb, at, at + <usize>actStride, count, ot, ot + ((<usize>nOut) << 2));
       }
       for (; r < rows; r++) {
+        const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
+        dotQ4_0Rows8(wr, rb, act + <usize>r * <usize>actStride, count, ot);
+      }
+    }
+    for (; o < o1; o += 4) {
+      const first = o + 4 <= o1 ? o : max(o1 - 4, 0);
+      const wr = w + <usize>first * rb;
+      for (let r = 0; r < rows; r++) {
         const four = dotQ4_0Rows4(wr, rb, act + <usize>r * <usize>actStride, count);
         const base = out + ((<usize>r * <usize>nOut) << 2);
         if (first === o) v128.store(base + ((<usize>o) << 2), four);

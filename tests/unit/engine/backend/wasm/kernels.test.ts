@@ -213,6 +213,31 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
     }
   });
 
+  it('Q4_0 with a multiple of 8 rows and scales of either sign that are f16 subnormals', async () => {
+    const next = rng(79);
+    const [n, nOut, rows] = [128, 24, 2];
+    const w = new Uint8Array(rowBytes(GGMLType.Q4_0, n) * nOut);
+    const row = new Float32Array(n);
+    for (let o = 0; o < nOut; o++) {
+      const scale = (o % 3 === 0 ? 1e-4 : 1e-6) * (1 + next());
+      for (let i = 0; i < n; i++) row[i] = (next() - 0.5) * scale;
+      w.set(quantizeRow(GGMLType.Q4_0, row), o * rowBytes(GGMLType.Q4_0, n));
+    }
+    const halves = Array.from({ length: w.length / 18 }, (_, b) => w[18 * b] | (w[18 * b + 1] << 8));
+    expect(halves.some((h) => (h & 0x7c00) === 0 && (h & 0x3ff) !== 0 && h & 0x8000)).toBe(true);
+    expect(halves.some((h) => (h & 0x7c00) === 0 && (h & 0x3ff) !== 0 && !(h & 0x8000))).toBe(true);
+    const x = randomActivations(n, rows, next);
+    const want = await referenceMatmul(GGMLType.Q4_0, w, n, nOut, x, rows);
+    expectSameBits(
+      wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, [
+        [0, 20],
+        [20, 24],
+      ]),
+      want,
+      'subnormal scales',
+    );
+  });
+
   it('Q4_K with a multiple of 8 rows: gemm order on rows in whole groups of 4, gemv on the rest, whatever the split', async () => {
     const next = rng(78);
     // Row counts below, at and past groups of 4 (the kernel takes four weight rows per pass and a
@@ -486,7 +511,7 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     });
   }
 
-  it('Q4_0 repacked (8 rows; one FMA per block and row, four rows per pass)', () => {
+  it('Q4_0 repacked (one FMA per block and row, eight or four rows per pass)', () => {
     // (nibble - 8) * a: block 0 lane sum 7 * 11 = 77; block 1 7*127 + 7*14 + 6*1 = 993.
     const nib: [number, number][][] = [
       [[15, 11]],
@@ -516,6 +541,47 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     const want = vecDotQ4_0Repacked(64, w, 0, act.q8, 0);
     expect(want).toBe(A);
     expectSameBits(runWasm(GGMLType.Q4_0, w, 36, 8, act.p16), new Float32Array(8).fill(want), 'Q4_0');
+
+    // Midpoint rows among others in both groups of four of the eight-row pass and in a four-row
+    // pass: the exact path must change only its own lanes.
+    const next = rng(31);
+    const mixed = new Uint8Array(row.length * 16);
+    const midRows = [1, 4, 6, 7, 9, 14];
+    for (let r = 0; r < 16; r++) {
+      if (midRows.includes(r)) mixed.set(row, r * row.length);
+      else for (let j = 0; j < row.length; j++) mixed[r * row.length + j] = j % 18 < 2 ? row[j] : next() * 256;
+    }
+    const wantMixed = Float32Array.from({ length: 16 }, (_, r) => vecDotQ4_0Repacked(64, mixed, r * 36, act.q8, 0));
+    expect(midRows.map((r) => wantMixed[r])).toEqual(midRows.map(() => A));
+    const gotMixed = (ranges: [number, number][], acts: Uint8Array[] = [act.p16]) => {
+      const u8 = new Uint8Array(memory.buffer);
+      u8.set(mixed, BASE);
+      const aPtr = align(BASE + mixed.length);
+      acts.forEach((p16, r) => {
+        u8.set(p16, aPtr + r * p16.length);
+      });
+      const out = align(aPtr + 160 * acts.length);
+      for (const [o0, o1] of ranges) {
+        k.matmulRange(GGMLType.Q4_0, BASE, 36, 64, 16, aPtr, 160, acts.length, out, o0, o1);
+      }
+      return new Float32Array(memory.buffer, out, 16 * acts.length).slice();
+    };
+    expectSameBits(gotMixed([[0, 16]]), wantMixed, 'Q4_0, eight rows per pass');
+    expectSameBits(
+      gotMixed([
+        [0, 4],
+        [4, 7],
+        [7, 16],
+      ]),
+      wantMixed,
+      'Q4_0, four rows per pass',
+    );
+    // Two activation rows per pass (prompt batches), the midpoints in the first's lanes or the second's.
+    const other = activations((b) => Array.from({ length: 32 }, (_, j) => ((b * 32 + j) % 7) - 3));
+    const wantOther = Float32Array.from({ length: 16 }, (_, r) => vecDotQ4_0Repacked(64, mixed, r * 36, other.q8, 0));
+    const both = (first: Float32Array, second: Float32Array) => Float32Array.from([...first, ...second]);
+    expectSameBits(gotMixed([[0, 16]], [act.p16, other.p16]), both(wantMixed, wantOther), 'Q4_0, rows 1 and 2');
+    expectSameBits(gotMixed([[0, 16]], [other.p16, act.p16]), both(wantOther, wantMixed), 'Q4_0, rows 2 and 1');
   });
 
   it('Q4_K repacked (8 rows): in the gemv and the gemm, in acc and in accMin', async () => {
