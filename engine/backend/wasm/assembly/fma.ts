@@ -152,8 +152,8 @@ export class Lanes {
     const c1 = Lanes.highF32(acc);
     const s0 = f64x2.add(p0, c0);
     const s1 = f64x2.add(p1, c1);
-    if (Lanes.anyMidpoint2(s0, s1)) return toF32x4(Lanes.roundSums(p0, c0), Lanes.roundSums(p1, c1));
-    return toF32x4(s0, s1);
+    if (Lanes.anyMidpoint2(s0, s1)) return Lanes.toF32x4(Lanes.roundSums(p0, c0), Lanes.roundSums(p1, c1));
+    return Lanes.toF32x4(s0, s1);
   }
 
   /** s (f64x2) rounded to f32 values, kept as f64x2. */

@@ -577,7 +577,7 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
       'Q4_0, four rows per pass',
     );
     // Two activation rows per pass (prompt batches), the midpoints in the first's lanes or the second's.
-    const other = activations((b) => Array.from({ length: 32 }, (_, j) => ((b * 32 + j) % 7) - 3));
+    const other = activations(blocks, (b) => Array.from({ length: 32 }, (_, j) => ((b * 32 + j) % 7) - 3));
     const wantOther = Float32Array.from({ length: 16 }, (_, r) => vecDotQ4_0Repacked(64, mixed, r * 36, other.q8, 0));
     const both = (first: Float32Array, second: Float32Array) => Float32Array.from([...first, ...second]);
     expectSameBits(gotMixed([[0, 16]], [act.p16, other.p16]), both(wantMixed, wantOther), 'Q4_0, rows 1 and 2');
