@@ -1,5 +1,6 @@
 import { ChordError } from '../../../shared/errors.ts';
 import type { GGUFTensorInfo } from '../../gguf/types.ts';
+import { dequantizeRow } from '../../quant/index.ts';
 import { GGMLType, TYPE_TRAITS } from '../../quant/types.ts';
 import type {
   Activation,
@@ -11,7 +12,8 @@ import type {
   RopeParams,
   Weight,
 } from '../backend.ts';
-import { JsBackend } from '../js/index.ts';
+import { geluTableF16 } from '../js/gelu.ts';
+import { JsBackend, ropeCosSin } from '../js/index.ts';
 import { checkWeightsFit, WasmHeap } from './heap.ts';
 import { compileKernels, createMemory, instantiateKernels, type KernelExports } from './kernels.ts';
 import { runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
@@ -95,6 +97,36 @@ class WasmKVCache implements KVCache {
   }
 }
 
+/** A weight's address when it is F32 (norm weights and biases; the kernels read no other type there). */
+function f32Ptr(w: Weight): number | undefined {
+  const wt = w as WasmWeight;
+  return wt.type === GGMLType.F32 ? wt.ptr : undefined;
+}
+
+function ptrOf(x: Activation): number {
+  return (x as WasmActivation).ptr;
+}
+
+/** A weight's values as f32 (a copy unless it is F32). */
+function weightAsF32(w: WasmWeight): Float32Array {
+  const n = w.shape.reduce((a, b) => a * b, 1);
+  if (w.type === GGMLType.F32) return new Float32Array(w.bytes.slice().buffer, 0, n);
+  const out = new Float32Array(n);
+  dequantizeRow(w.type, w.bytes, out, n, 0, 0);
+  return out;
+}
+
+interface RopeTable {
+  ptr: number;
+  bytes: number;
+  positions: number[];
+  freqBase: number;
+  freqScale: number;
+  nDims: number;
+  attnFactor: number | undefined;
+  factors: Weight | undefined;
+}
+
 /** A key for Q4_K's activation layout that no ggml type number (all below 64) takes. */
 const Q4_K_LAYOUT = 63;
 
@@ -143,6 +175,9 @@ export class WasmBackend implements Backend {
   private readonly scaleWord = new Int32Array(this.scaleBits.buffer);
   /** Attention and the KV cache in the kernels (flash attention, the default), else in TypeScript. */
   private readonly wasmAttention: boolean;
+  /** The last RoPE table (ropeTable) and what it was made for. */
+  private rope_: RopeTable | undefined;
+  private geluPtr = 0;
 
   private constructor(
     private readonly heap: WasmHeap,
@@ -317,12 +352,64 @@ export class WasmBackend implements Backend {
 
   rmsNorm(x: Activation, weight: Weight, eps: number, out: Activation): void {
     this.flush();
-    this.js.rmsNorm(x, weight, eps, out);
+    const g = f32Ptr(weight);
+    if (g === undefined) {
+      this.js.rmsNorm(x, weight, eps, out);
+      return;
+    }
+    this.k.rmsNorm(ptrOf(x), g, x.cols, x.rows, eps, ptrOf(out));
   }
 
   rope(x: Activation, positions: readonly number[], p: RopeParams): void {
     this.flush();
-    this.js.rope(x, positions, p);
+    this.k.rope(
+      ptrOf(x),
+      x.cols,
+      x.rows,
+      p.nHeads,
+      p.headDim,
+      p.nDims,
+      p.mode === 'neox' ? 1 : 0,
+      this.ropeTable(positions, p),
+    );
+  }
+
+  /**
+   * The cosines and sines of every row's angles (ropeCosSin, in JS: glibc's cosf/sinf as mirrored
+   * there), in wasm memory; q and k of every layer share them, so they are made once per batch.
+   */
+  private ropeTable(positions: readonly number[], p: RopeParams): number {
+    const t = this.rope_;
+    const same =
+      t !== undefined &&
+      t.freqBase === p.freqBase &&
+      t.freqScale === p.freqScale &&
+      t.nDims === p.nDims &&
+      t.attnFactor === p.attnFactor &&
+      t.factors === p.freqFactors &&
+      t.positions.length === positions.length &&
+      positions.every((pos, i) => pos === t.positions[i]);
+    const bytes = positions.length * p.nDims * 4;
+    if (same && t.bytes >= bytes) return t.ptr;
+    const ptr = t !== undefined && t.bytes >= bytes ? t.ptr : this.heap.alloc(Math.max(bytes, 2 * (t?.bytes ?? 0)));
+    const half = p.nDims / 2;
+    const factors = p.freqFactors ? weightAsF32(p.freqFactors as WasmWeight) : undefined;
+    const table = this.heap.f32(ptr, positions.length * p.nDims);
+    for (const [r, pos] of positions.entries()) {
+      const row = table.subarray(r * p.nDims, (r + 1) * p.nDims);
+      ropeCosSin(pos, p, factors, row.subarray(0, half), row.subarray(half));
+    }
+    this.rope_ = {
+      ptr,
+      bytes: Math.max(bytes, t?.bytes ?? 0),
+      positions: positions.slice(),
+      freqBase: p.freqBase,
+      freqScale: p.freqScale,
+      nDims: p.nDims,
+      attnFactor: p.attnFactor,
+      factors: p.freqFactors,
+    };
+    return ptr;
   }
 
   kvStore(cache: KVCache, layer: number, k: Activation, v: Activation, positions: readonly number[]): void {
@@ -414,9 +501,7 @@ export class WasmBackend implements Backend {
 
   swiglu(gate: Activation, up: Activation): void {
     this.flush();
-    // The reference's ggml_vec_swiglu_f32 (its vectorized exp), on views of the wasm memory:
-    // elementwise and cheap beside the products, and bit for bit what llama.cpp computes.
-    this.js.swiglu(gate, up);
+    this.k.swiglu(ptrOf(gate), ptrOf(up), gate.cols, gate.rows);
   }
 
   /** positions as i32 in wasm memory (valid until the next call). */
@@ -439,32 +524,53 @@ export class WasmBackend implements Backend {
 
   add(x: Activation, y: Activation): void {
     this.flush();
-    this.js.add(x, y);
+    this.k.addRows(ptrOf(x), ptrOf(y), x.rows * x.cols);
   }
 
   layerNorm(x: Activation, weight: Weight, bias: Weight, eps: number, out: Activation): void {
     this.flush();
-    this.js.layerNorm(x, weight, bias, eps, out);
+    const g = f32Ptr(weight);
+    const b = f32Ptr(bias);
+    if (g === undefined || b === undefined) {
+      this.js.layerNorm(x, weight, bias, eps, out);
+      return;
+    }
+    this.k.layerNorm(ptrOf(x), g, b, x.cols, x.rows, eps, ptrOf(out));
   }
 
   geglu(gate: Activation, up: Activation): void {
     this.flush();
-    this.js.geglu(gate, up);
+    this.k.geglu(ptrOf(gate), ptrOf(up), gate.rows * gate.cols, this.geluTable());
   }
 
   gelu(x: Activation): void {
     this.flush();
-    this.js.gelu(x);
+    this.k.gelu(ptrOf(x), x.rows * x.cols, this.geluTable());
+  }
+
+  /** ggml's F16 GELU table (the reference's geluTableF16), copied into wasm memory on first use. */
+  private geluTable(): number {
+    if (this.geluPtr === 0) {
+      const t = geluTableF16();
+      this.geluPtr = this.heap.alloc(t.byteLength);
+      this.heap.u8().set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), this.geluPtr);
+    }
+    return this.geluPtr;
   }
 
   addBias(x: Activation, bias: Weight): void {
     this.flush();
-    this.js.addBias(x, bias);
+    const b = f32Ptr(bias);
+    if (b === undefined) {
+      this.js.addBias(x, bias);
+      return;
+    }
+    this.k.addBias(ptrOf(x), b, x.cols, x.rows);
   }
 
   scale(x: Activation, s: number): void {
     this.flush();
-    this.js.scale(x, s);
+    this.k.scaleRows(ptrOf(x), x.rows * x.cols, s); // s arrives as the f32 the reference rounds it to
   }
 
   softcap(x: Activation, cap: number): void {

@@ -26,8 +26,12 @@ import {
 } from './dots';
 
 export { quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
+export { addBias, addRows, geglu, gelu, scaleRows, swiglu } from './elementwise';
 export { fmaf } from './fma';
 export { f32ToHalf, halfToF32 } from './half';
+export { layerNorm, rmsNorm } from './norms';
+export { rope } from './rope';
+export { fmaLanes } from './vmath';
 
 const F32: i32 = 0;
 const F16: i32 = 1;
