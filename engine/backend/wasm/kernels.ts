@@ -72,7 +72,7 @@ export interface KernelExports {
   addRows(x: number, y: number, n: number): void;
   addBias(x: number, b: number, n: number, rows: number): void;
   scaleRows(x: number, n: number, s: number): void;
-  runMainShare(ctrl: number): void;
+  runMainShare(ctrl: number, mayWait: number): void;
   workerLoop(ctrl: number): void;
 }
 
