@@ -3,6 +3,7 @@ import type { Activation, Backend, RopeParams, Weight } from '../../../../../eng
 import { JsBackend } from '../../../../../engine/backend/js/index.ts';
 import type { WasmBackend as WasmBackendClass } from '../../../../../engine/backend/wasm/index.ts';
 import type { GGUFTensorInfo } from '../../../../../engine/gguf/types.ts';
+import { quantizeRow } from '../../../../../engine/quant/index.ts';
 import { GGMLType } from '../../../../../engine/quant/types.ts';
 import { fmaF32 } from '../../../../../engine/quant/x86.ts';
 import { rng } from '../../../../helpers/rng.ts';
@@ -202,5 +203,56 @@ describe('wasm light ops, bit for bit the reference', () => {
         b.rope(x, positions, { ...params, nHeads: 1 });
       });
     }
+  });
+});
+
+describe('one batch of dependent ops (barriers, prepared rows)', () => {
+  it('gives the reference bits on two threads: reads after writes, writes after reads, rows prepared again', async () => {
+    const next = rng(8);
+    const two = await WasmBackend.create({ threads: 2 });
+    const n = 64;
+    const ff = 128;
+    const rows = 3;
+    const quantized = (nIn: number, nOut: number) =>
+      quantizeRow(
+        GGMLType.Q4_0,
+        Float32Array.from({ length: nIn * nOut }, () => next() - 0.5),
+      );
+    const [w1, w2, w3] = [quantized(n, ff), quantized(n, ff), quantized(ff, n)];
+    const g = randomValues(n, next);
+    const x0 = randomValues(rows * n, next);
+    const results: Uint32Array[][] = [];
+    for (const b of [js, two] as Backend[]) {
+      const load = (name: string, bytes: Uint8Array, nIn: number, nOut: number) =>
+        b.loadWeight(
+          {
+            name,
+            shape: [nIn, nOut],
+            type: GGMLType.Q4_0,
+            offset: 0,
+            fileOffset: 0,
+            byteSize: bytes.length,
+            nElements: nIn * nOut,
+          },
+          bytes,
+        );
+      const [W1, W2, W3] = [await load('w1', w1, n, ff), await load('w2', w2, n, ff), await load('w3', w3, ff, n)];
+      const G = await weight(b, g);
+      const x = activation(b, rows, n, x0);
+      const [xb, o] = [b.createActivation(rows, n), b.createActivation(rows, n)];
+      const [gate, up] = [b.createActivation(rows, ff), b.createActivation(rows, ff)];
+      b.rmsNorm(x, G, 1e-5, xb);
+      b.matmul(W1, xb, gate);
+      b.matmul(W2, xb, up); // the rows of xb prepared for W1, reused
+      b.swiglu(gate, up);
+      b.matmul(W3, gate, o);
+      b.add(x, o);
+      b.rmsNorm(x, G, 1e-5, xb); // xb written again: its prepared rows are stale
+      b.matmul(W1, xb, gate);
+      b.scale(xb, 2); // written while the product above reads it
+      results.push(await Promise.all([x, xb, gate].map(async (a) => new Uint32Array((await b.read(a)).buffer))));
+    }
+    await two.dispose();
+    for (const [i, bits] of results[1].entries()) expect(bits, `output ${i}`).toEqual(results[0][i]);
   });
 });
