@@ -23,13 +23,22 @@ import { mayBlock, runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
  * products run in the AssemblyScript kernels (assembly/), split by output rows
  * across a worker pool that shares the memory.
  *
- * Matrix products are recorded, not run at once: consecutive ones (q, k, v;
- * gate, up) go to the workers in one wake-up, and an activation row quantized
- * for one of them is reused by the others. Any other op, and read, first runs
- * what is recorded. The KV cache (F16 or F32) and attention run in the kernels
- * on the main thread; the light ops (norms, RoPE, SwiGLU, embedding rows, add)
- * in the reference backend's TypeScript, directly on views of the wasm memory.
- * The products are bit for bit the reference backend's (assembly/dots.ts).
+ * Ops are recorded as commands, not run at once, and a batch of them goes to
+ * the workers in one wake-up: for a decode step, every layer from the
+ * embedding row to the logits. The products are cut into chunks of rows,
+ * attention into heads when it is long enough; the light ops (RMSNorm,
+ * LayerNorm, RoPE, SwiGLU, GELU/GeGLU, add, bias, scale, the activation rows'
+ * quantization, the KV cache store) run as one chunk each (assembly/ops.ts).
+ * A command waits for those before it (a barrier in the kernels' loop) only
+ * when it reads what one since the last barrier writes, or writes what one
+ * reads or writes, so q, k and v, or gate and up, share a stage, and rows
+ * quantized for one product are reused by the next. read(), and the ops left
+ * in TypeScript (embedding rows, copyCols/copyRow, softcap, non-F32 norm
+ * weights, attention without flash or with soft-capping), first run what is
+ * recorded. Everything is bit for bit the reference backend's: the products
+ * (assembly/dots.ts), attention (attention.ts), the light ops (norms.ts,
+ * rope.ts, elementwise.ts; RoPE's cos/sin table is made in JS, glibc's cosf
+ * and sinf as the reference mirrors them).
  */
 export interface WasmBackendOptions extends BackendOptions {
   /** Makes a worker from its source text; default: worker_threads in Node, a Blob URL worker in browsers. */
