@@ -174,9 +174,10 @@ const CMD_PREPARE = 12;
 const CMD_KV_STORE = 13;
 /**
  * Attention is cut into a chunk per head (for the workers to share) from this many
- * multiply-adds of q.k on; below it one thread runs every head.
+ * multiply-adds of q.k on (16 positions of 32 heads of 64); below it one thread
+ * runs every head. Within a batch a chunk costs a claim, not a wake-up.
  */
-const THREADED_ATTENTION_MIN = 1 << 18;
+const THREADED_ATTENTION_MIN = 1 << 15;
 /** Commands per batch: a whole decode step of a model of 30-odd layers. */
 const MAX_CMDS = 1024;
 const CTRL_BYTES = 64;
