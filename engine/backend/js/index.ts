@@ -232,6 +232,31 @@ function centredSquares(x: Float32Array, base: number, n: number, mean: number, 
   return sum;
 }
 
+/**
+ * RoPE's cosines and sines at `position` for the nDims/2 pairs, as
+ * ggml_rope_cache_init computes them: theta advanced by repeated f32
+ * multiplication, glibc's cosf/sinf, times attnFactor.
+ */
+export function ropeCosSin(
+  position: number,
+  p: RopeParams,
+  factors: Float32Array | undefined,
+  cos: Float32Array,
+  sin: Float32Array,
+): void {
+  const thetaScale = f32(p.freqBase ** (-2 / p.nDims));
+  const freqScale = f32(p.freqScale);
+  const mscale = f32(p.attnFactor ?? 1);
+  let theta = f32(position);
+  for (let i = 0; i < p.nDims / 2; i++) {
+    // rope_yarn without extrapolation mixing: freq_scale * (theta / freq_factor)
+    const angle = f32(freqScale * (factors ? f32(theta / factors[i]) : theta));
+    cos[i] = f32(cosF32(angle) * mscale); // glibc's cosf/sinf, as ggml_rope_cache_init calls them
+    sin[i] = f32(sinF32(angle) * mscale);
+    theta = f32(theta * thetaScale);
+  }
+}
+
 export class JsBackend implements Backend {
   readonly name = 'js' as const;
   readonly description = 'reference (scalar TypeScript)';
@@ -356,22 +381,11 @@ export class JsBackend implements Backend {
 
   rope(x: Activation, positions: readonly number[], p: RopeParams): void {
     const xs = (x as JsActivation).data;
-    // ggml advances theta by repeated f32 multiplication; we do the same so that angles match.
-    const thetaScale = f32(p.freqBase ** (-2 / p.nDims));
     const cos = new Float32Array(p.nDims / 2);
     const sin = new Float32Array(p.nDims / 2);
     const factors = p.freqFactors ? this.weightAsF32(p.freqFactors) : undefined;
-    const freqScale = f32(p.freqScale);
-    const mscale = f32(p.attnFactor ?? 1);
     for (let r = 0; r < x.rows; r++) {
-      let theta = f32(positions[r]);
-      for (let i = 0; i < p.nDims / 2; i++) {
-        // rope_yarn without extrapolation mixing: freq_scale * (theta / freq_factor)
-        const angle = f32(freqScale * (factors ? f32(theta / factors[i]) : theta));
-        cos[i] = f32(cosF32(angle) * mscale); // glibc's cosf/sinf, as ggml_rope_cache_init calls them
-        sin[i] = f32(sinF32(angle) * mscale);
-        theta = f32(theta * thetaScale);
-      }
+      ropeCosSin(positions[r], p, factors, cos, sin);
       for (let h = 0; h < p.nHeads; h++) {
         const base = r * x.cols + h * p.headDim;
         for (let i = 0; i < p.nDims / 2; i++) {

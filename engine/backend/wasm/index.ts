@@ -1,5 +1,6 @@
 import { ChordError } from '../../../shared/errors.ts';
 import type { GGUFTensorInfo } from '../../gguf/types.ts';
+import { dequantizeRow } from '../../quant/index.ts';
 import { GGMLType, TYPE_TRAITS } from '../../quant/types.ts';
 import type {
   Activation,
@@ -11,23 +12,33 @@ import type {
   RopeParams,
   Weight,
 } from '../backend.ts';
-import { JsBackend } from '../js/index.ts';
+import { geluTableF16 } from '../js/gelu.ts';
+import { JsBackend, ropeCosSin } from '../js/index.ts';
 import { checkWeightsFit, WasmHeap } from './heap.ts';
 import { compileKernels, createMemory, instantiateKernels, type KernelExports } from './kernels.ts';
-import { runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
+import { mayBlock, runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
 
 /**
  * The WASM-SIMD backend: weights live once in one WebAssembly memory, matrix
  * products run in the AssemblyScript kernels (assembly/), split by output rows
  * across a worker pool that shares the memory.
  *
- * Matrix products are recorded, not run at once: consecutive ones (q, k, v;
- * gate, up) go to the workers in one wake-up, and an activation row quantized
- * for one of them is reused by the others. Any other op, and read, first runs
- * what is recorded. The KV cache (F16 or F32) and attention run in the kernels
- * on the main thread; the light ops (norms, RoPE, SwiGLU, embedding rows, add)
- * in the reference backend's TypeScript, directly on views of the wasm memory.
- * The products are bit for bit the reference backend's (assembly/dots.ts).
+ * Ops are recorded as commands, not run at once, and a batch of them goes to
+ * the workers in one wake-up: for a decode step, every layer from the
+ * embedding row to the logits. The products are cut into chunks of rows,
+ * attention into heads when it is long enough; the light ops (RMSNorm,
+ * LayerNorm, RoPE, SwiGLU, GELU/GeGLU, add, bias, scale, the activation rows'
+ * quantization, the KV cache store) run as one chunk each (assembly/ops.ts).
+ * A command waits for those before it (a barrier in the kernels' loop) only
+ * when it reads what one since the last barrier writes, or writes what one
+ * reads or writes, so q, k and v, or gate and up, share a stage, and rows
+ * quantized for one product are reused by the next. read(), and the ops left
+ * in TypeScript (embedding rows, copyCols/copyRow, softcap, non-F32 norm
+ * weights, attention without flash or with soft-capping), first run what is
+ * recorded. Everything is bit for bit the reference backend's: the products
+ * (assembly/dots.ts), attention (attention.ts), the light ops (norms.ts,
+ * rope.ts, elementwise.ts; RoPE's cos/sin table is made in JS, glibc's cosf
+ * and sinf as the reference mirrors them).
  */
 export interface WasmBackendOptions extends BackendOptions {
   /** Makes a worker from its source text; default: worker_threads in Node, a Blob URL worker in browsers. */
@@ -95,6 +106,42 @@ class WasmKVCache implements KVCache {
   }
 }
 
+/** A weight's address when it is F32 (norm weights and biases; the kernels read no other type there). */
+function f32Ptr(w: Weight): number | undefined {
+  const wt = w as WasmWeight;
+  return wt.type === GGMLType.F32 ? wt.ptr : undefined;
+}
+
+function ptrOf(x: Activation): number {
+  return (x as WasmActivation).ptr;
+}
+
+/** A weight's values as f32 (a copy unless it is F32). */
+function weightAsF32(w: WasmWeight): Float32Array {
+  const n = w.shape.reduce((a, b) => a * b, 1);
+  if (w.type === GGMLType.F32) return new Float32Array(w.bytes.slice().buffer, 0, n);
+  const out = new Float32Array(n);
+  dequantizeRow(w.type, w.bytes, out, n, 0, 0);
+  return out;
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+interface RopeTable {
+  ptr: number;
+  bytes: number;
+  positions: number[];
+  freqBase: number;
+  freqScale: number;
+  nDims: number;
+  attnFactor: number | undefined;
+  factors: Weight | undefined;
+}
+
 /** A key for Q4_K's activation layout that no ggml type number (all below 64) takes. */
 const Q4_K_LAYOUT = 63;
 
@@ -109,24 +156,44 @@ function activationFormat(type: GGMLType): number {
   return partner === GGMLType.Q8_1 ? GGMLType.Q8_0 : partner;
 }
 
-const CMD_WORDS = 16;
+/** i32 words per command; word 16 is its chunk count, word 17 its barrier (assembly/index.ts). */
+const CMD_WORDS = 20;
+/** Command kinds: assembly/index.ts (1, 2) and assembly/ops.ts (the light ops). */
+const CMD_MATMUL = 1;
+const CMD_ATTENTION = 2;
+const CMD_RMS_NORM = 3;
+const CMD_LAYER_NORM = 4;
+const CMD_ROPE = 5;
+const CMD_SWIGLU = 6;
+const CMD_GELU = 7;
+const CMD_GEGLU = 8;
+const CMD_ADD = 9;
+const CMD_ADD_BIAS = 10;
+const CMD_SCALE = 11;
+const CMD_PREPARE = 12;
+const CMD_KV_STORE = 13;
 /**
- * Attention goes to the workers (one chunk per head) from this many multiply-adds
- * of q.k on: below it a wake-up of the pool costs more than it saves.
+ * Attention is cut into a chunk per head (for the workers to share) from this many
+ * multiply-adds of q.k on (16 positions of 32 heads of 64); below it one thread
+ * runs every head. Within a batch a chunk costs a claim, not a wake-up.
  */
-const THREADED_ATTENTION_MIN = 1 << 18;
-const MAX_CMDS = 64;
+const THREADED_ATTENTION_MIN = 1 << 15;
+/** Commands per batch: a whole decode step of a model of 30-odd layers. */
+const MAX_CMDS = 1024;
 const CTRL_BYTES = 64;
 
 export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
   private readonly js: JsBackend;
   private readonly cmdsPtr: number;
+  /** Commands recorded and not yet run, and their chunks. */
   private pending = 0;
   private pendingChunks = 0;
-  /** Outputs and inputs of recorded products, to know when a new op depends on them. */
-  private readonly pendingOut = new Set<number>();
-  private readonly pendingIn = new Set<number>();
+  /** The chunks every command recorded from now on waits for: those before the last barrier. */
+  private barrier = 0;
+  /** Addresses read and written by the commands since the last barrier, to know when the next needs one. */
+  private readonly reads = new Set<number>();
+  private readonly writes = new Set<number>();
   /** Activation rows prepared during this batch: ptr * 64 + format -> address. */
   private readonly prepared = new Map<number, number>();
   private scratchPtr = 0;
@@ -134,15 +201,23 @@ export class WasmBackend implements Backend {
   private scratchTop = 0;
   private wordView: Int32Array | undefined;
   private ctrlView: Int32Array | undefined;
-  private readonly runMain = () => this.k.runMainShare(this.ctrlPtr);
-  private smallPtr = 0;
-  private smallSize = 0;
-  private smallFlip = false;
-  /** An f32 as the i32 word a command holds it in. */
-  private readonly scaleBits = new Float32Array(1);
-  private readonly scaleWord = new Int32Array(this.scaleBits.buffer);
+  private readonly runMain = () => this.k.runMainShare(this.ctrlPtr, mayBlock() ? 1 : 0);
+  /** The batch's positions as i32 in wasm memory (positionsPtr) and what they are. */
+  private positionsAt = 0;
+  private positionsRoom = 0;
+  private positionsHeld: number[] = [];
+  /** Per-head scratch of attention (attentionScratch). */
+  private attentionAt = 0;
+  private attentionRoom = 0;
+  /** f32 and f64 arguments as the i32 words a command holds them in. */
+  private readonly argBits = new Float64Array(1);
+  private readonly argF32 = new Float32Array(this.argBits.buffer, 0, 1);
+  private readonly argWords = new Int32Array(this.argBits.buffer);
   /** Attention and the KV cache in the kernels (flash attention, the default), else in TypeScript. */
   private readonly wasmAttention: boolean;
+  /** The last RoPE table (ropeTable) and what it was made for. */
+  private rope_: RopeTable | undefined;
+  private geluPtr = 0;
 
   private constructor(
     private readonly heap: WasmHeap,
@@ -237,46 +312,72 @@ export class WasmBackend implements Backend {
 
   matmul(w: Weight, x: Activation, out: Activation): void {
     const wt = w as WasmWeight;
-    const xa = x as WasmActivation;
-    const oa = out as WasmActivation;
     const [nIn, nOut] = wt.shape;
     if (this.exactF32 || !this.k.hasKernel(wt.type)) {
       this.flush();
       this.js.matmul(w, x, out);
       return;
     }
-    // Run what is recorded first if this product reads one of its outputs or overwrites one of its operands.
-    if (this.pendingOut.has(xa.ptr) || this.pendingOut.has(oa.ptr) || this.pendingIn.has(oa.ptr)) this.flush();
-    if (this.pending === MAX_CMDS) this.flush();
-    let act = xa.ptr;
+    const xp = ptrOf(x);
+    let act = xp;
     let actStride = nIn * 4;
     if (wt.type !== GGMLType.F32) {
+      // The activation rows in the weight type's partner format, once per batch for all the products that read them.
       actStride = this.k.activationRowBytes(wt.type, nIn);
-      const key = xa.ptr * 64 + activationFormat(wt.type);
+      const key = xp * 64 + activationFormat(wt.type);
       const ready = this.prepared.get(key);
       if (ready !== undefined) act = ready;
       else {
         act = this.scratch(actStride * x.rows);
-        this.k.prepareActivations(wt.type, xa.ptr, nIn, x.rows, act);
+        const c = this.command(CMD_PREPARE, 1, xp, -1, act);
+        this.put(c, wt.type, xp, nIn, x.rows, act);
         this.prepared.set(key, act);
       }
     }
+    const c = this.command(CMD_MATMUL, this.k.chunksOf(nOut), act, -1, ptrOf(out));
+    this.put(c, wt.type, wt.ptr, wt.rowBytes, nIn, nOut, act, actStride, x.rows, ptrOf(out));
+  }
+
+  /**
+   * Records a command of `kind` in `chunks` chunks that reads r1 and r2 and writes w
+   * (addresses of activations, caches, scratch; -1: none). It waits for everything
+   * recorded before (a barrier) when it reads what a command since the last barrier
+   * writes, or writes what one reads or writes. Returns its first word's index.
+   */
+  private command(kind: number, chunks: number, r1: number, r2: number, w: number, w2 = -1): number {
+    if (this.pending === MAX_CMDS) this.flush();
+    const { reads, writes } = this;
+    // -1 is in neither set
+    if (writes.has(r1) || writes.has(r2) || writes.has(w) || reads.has(w) || writes.has(w2) || reads.has(w2)) {
+      this.barrier = this.pendingChunks;
+      reads.clear();
+      writes.clear();
+    }
+    for (const r of [r1, r2]) if (r !== -1) reads.add(r);
+    for (const x of [w, w2]) {
+      if (x === -1) continue;
+      writes.add(x);
+      this.forgetPrepared(x);
+    }
     const words = this.words();
     const c = (this.cmdsPtr >> 2) + this.pending * CMD_WORDS;
-    words[c] = 1;
-    words[c + 1] = wt.type;
-    words[c + 2] = wt.ptr;
-    words[c + 3] = wt.rowBytes;
-    words[c + 4] = nIn;
-    words[c + 5] = nOut;
-    words[c + 6] = act;
-    words[c + 7] = actStride;
-    words[c + 8] = x.rows;
-    words[c + 9] = oa.ptr;
+    words[c] = kind;
+    words[c + 16] = chunks;
+    words[c + 17] = this.barrier;
     this.pending++;
-    this.pendingChunks += this.k.chunksOf(nOut);
-    this.pendingOut.add(oa.ptr);
-    this.pendingIn.add(xa.ptr);
+    this.pendingChunks += chunks;
+    return c;
+  }
+
+  /** Writes a command's arguments into its words 1, 2, ... */
+  private put(c: number, ...args: number[]): void {
+    this.words().set(args, c + 1);
+  }
+
+  /** Drops the prepared rows of the activation at `ptr` (it is being written). */
+  private forgetPrepared(ptr: number): void {
+    if (this.prepared.size === 0) return;
+    for (const key of this.prepared.keys()) if (Math.floor(key / 64) === ptr) this.prepared.delete(key);
   }
 
   /** The memory as i32 words (a view made again only when the memory has grown). */
@@ -292,7 +393,7 @@ export class WasmBackend implements Backend {
     if (this.scratchTop + bytes > this.scratchSize) {
       this.flush();
       if (bytes > this.scratchSize) {
-        this.scratchSize = Math.max(bytes, 2 * this.scratchSize, 1 << 16);
+        this.scratchSize = Math.max(bytes, 2 * this.scratchSize, 1 << 20);
         this.scratchPtr = this.heap.alloc(this.scratchSize);
       }
     }
@@ -301,7 +402,7 @@ export class WasmBackend implements Backend {
     return p;
   }
 
-  /** Runs the recorded products (one wake-up of the workers). */
+  /** Runs the recorded commands (one wake-up of the workers). */
   private flush(): void {
     if (this.pending === 0) return;
     const words = this.words();
@@ -313,8 +414,9 @@ export class WasmBackend implements Backend {
     runBatch(this.ctrlView, this.pendingChunks, this.pool, this.runMain);
     this.pending = 0;
     this.pendingChunks = 0;
-    this.pendingOut.clear();
-    this.pendingIn.clear();
+    this.barrier = 0;
+    this.reads.clear();
+    this.writes.clear();
     this.prepared.clear();
     this.scratchTop = 0;
   }
@@ -325,32 +427,97 @@ export class WasmBackend implements Backend {
   }
 
   rmsNorm(x: Activation, weight: Weight, eps: number, out: Activation): void {
-    this.flush();
-    this.js.rmsNorm(x, weight, eps, out);
+    const g = f32Ptr(weight);
+    if (g === undefined) {
+      this.flush();
+      this.js.rmsNorm(x, weight, eps, out);
+      return;
+    }
+    const c = this.command(CMD_RMS_NORM, 1, ptrOf(x), -1, ptrOf(out));
+    this.put(c, ptrOf(x), g, x.cols, x.rows, ptrOf(out), ...this.f64Words(eps));
+  }
+
+  layerNorm(x: Activation, weight: Weight, bias: Weight, eps: number, out: Activation): void {
+    const g = f32Ptr(weight);
+    const b = f32Ptr(bias);
+    if (g === undefined || b === undefined) {
+      this.flush();
+      this.js.layerNorm(x, weight, bias, eps, out);
+      return;
+    }
+    const c = this.command(CMD_LAYER_NORM, 1, ptrOf(x), -1, ptrOf(out));
+    this.put(c, ptrOf(x), g, b, x.cols, x.rows, ptrOf(out), 0, ...this.f64Words(eps)); // eps 8-aligned, words 8-9
+  }
+
+  /** An f64 as two i32 words (low, high), as a command holds it. */
+  private f64Words(v: number): [number, number] {
+    this.argBits[0] = v;
+    return [this.argWords[0], this.argWords[1]];
+  }
+
+  /** An f32 (v rounded) as the i32 word a command holds it in. */
+  private f32Word(v: number): number {
+    this.argF32[0] = v;
+    return this.argWords[0];
   }
 
   rope(x: Activation, positions: readonly number[], p: RopeParams): void {
-    this.flush();
-    this.js.rope(x, positions, p);
+    const table = this.ropeTable(positions, p);
+    const c = this.command(CMD_ROPE, 1, ptrOf(x), table, ptrOf(x));
+    this.put(c, ptrOf(x), x.cols, x.rows, p.nHeads, p.headDim, p.nDims, p.mode === 'neox' ? 1 : 0, table);
+  }
+
+  /**
+   * The cosines and sines of every row's angles (ropeCosSin, in JS: glibc's cosf/sinf as mirrored
+   * there), in wasm memory; q and k of every layer share them, so they are made once per batch.
+   */
+  private ropeTable(positions: readonly number[], p: RopeParams): number {
+    const t = this.rope_;
+    const same =
+      t !== undefined &&
+      t.freqBase === p.freqBase &&
+      t.freqScale === p.freqScale &&
+      t.nDims === p.nDims &&
+      t.attnFactor === p.attnFactor &&
+      t.factors === p.freqFactors &&
+      sameNumbers(t.positions, positions);
+    if (same) return t.ptr;
+    this.flush(); // recorded commands may still read the table being replaced
+    const bytes = positions.length * p.nDims * 4;
+    const room = t !== undefined && t.bytes >= bytes ? t.bytes : Math.max(bytes, 2 * (t?.bytes ?? 0));
+    const ptr = room === t?.bytes ? t.ptr : this.heap.alloc(room);
+    const half = p.nDims / 2;
+    const factors = p.freqFactors ? weightAsF32(p.freqFactors as WasmWeight) : undefined;
+    const table = this.heap.f32(ptr, positions.length * p.nDims);
+    for (const [r, pos] of positions.entries()) {
+      const row = table.subarray(r * p.nDims, (r + 1) * p.nDims);
+      ropeCosSin(pos, p, factors, row.subarray(0, half), row.subarray(half));
+    }
+    this.rope_ = {
+      ptr,
+      bytes: room,
+      positions: positions.slice(),
+      freqBase: p.freqBase,
+      freqScale: p.freqScale,
+      nDims: p.nDims,
+      attnFactor: p.attnFactor,
+      factors: p.freqFactors,
+    };
+    return ptr;
   }
 
   kvStore(cache: KVCache, layer: number, k: Activation, v: Activation, positions: readonly number[]): void {
-    this.flush();
     if (!(cache instanceof WasmKVCache)) {
+      this.flush();
       this.js.kvStore(cache, layer, k, v, positions);
       return;
     }
     const sp = cache.spec;
-    this.k.kvStore(
-      cache.k[layer],
-      cache.v[layer],
-      (k as WasmActivation).ptr,
-      (v as WasmActivation).ptr,
-      sp.nKvHeads * sp.headDim,
-      k.rows,
-      this.positionsPtr(positions),
-      sp.type === 'f16' ? 1 : 0,
-    );
+    const pos = this.positionsPtr(positions);
+    const c = this.command(CMD_KV_STORE, 1, ptrOf(k), ptrOf(v), cache.k[layer], cache.v[layer]);
+    this.reads.add(pos);
+    const f16 = sp.type === 'f16' ? 1 : 0;
+    this.put(c, cache.k[layer], cache.v[layer], ptrOf(k), ptrOf(v), sp.nKvHeads * sp.headDim, k.rows, pos, f16);
   }
 
   attention(
@@ -361,119 +528,96 @@ export class WasmBackend implements Backend {
     p: AttentionParams,
     out: Activation,
   ): void {
-    this.flush();
     if (!(cache instanceof WasmKVCache)) {
+      this.flush();
       this.js.attention(cache, layer, q, positions, p, out);
       return;
     }
     if (p.softcap || p.window) {
       throw new ChordError('BACKEND_UNAVAILABLE', 'wasm attention has no logit soft-capping or sliding window yet');
     }
-    const f16 = cache.spec.type === 'f16' ? 1 : 0;
-    const positionsPtr = this.positionsPtr(positions);
+    const pos = this.positionsPtr(positions);
     // Per head: its rounded q, its running sum of V, a tile's scores (attentionHeads in assembly/attention.ts).
-    const scratch = this.smallScratch(p.nHeads * this.k.attentionScratchPerHead(p.headDim));
-    const qa = (q as WasmActivation).ptr;
-    const oa = (out as WasmActivation).ptr;
+    const scratch = this.attentionScratch(p.nHeads * this.k.attentionScratchPerHead(p.headDim));
     let products = 0;
-    for (const pos of positions) products += (pos + 1) * p.nHeads * p.headDim;
-    if (this.pool === undefined || products < THREADED_ATTENTION_MIN) {
-      this.k.attentionHeads(
-        cache.k[layer],
-        cache.v[layer],
-        qa,
-        q.cols,
-        q.rows,
-        positionsPtr,
-        p.nHeads,
-        p.nKvHeads,
-        p.headDim,
-        p.scale,
-        f16,
-        oa,
-        out.cols,
-        scratch,
-        0,
-        p.nHeads,
-      );
-      return;
+    for (const at of positions) products += (at + 1) * p.nHeads * p.headDim;
+    const chunks = this.pool !== undefined && products >= THREADED_ATTENTION_MIN ? p.nHeads : 1;
+    // Reads q and the layer's cache (which kvStore writes); writes out and the scratch.
+    const c = this.command(CMD_ATTENTION, chunks, ptrOf(q), cache.k[layer], ptrOf(out), scratch);
+    this.reads.add(cache.v[layer]).add(pos);
+    const f16 = cache.spec.type === 'f16' ? 1 : 0;
+    this.put(c, cache.k[layer], cache.v[layer], ptrOf(q), q.cols, q.rows, pos, p.nHeads, p.nKvHeads, p.headDim);
+    this.put(c + 9, this.f32Word(p.scale), f16, ptrOf(out), out.cols, scratch);
+  }
+
+  /** positions as i32 in wasm memory, kept for the batch (every layer reads the same). */
+  private positionsPtr(positions: readonly number[]): number {
+    if (sameNumbers(this.positionsHeld, positions)) return this.positionsAt;
+    this.flush(); // recorded commands may still read the old ones
+    if (positions.length * 4 > this.positionsRoom) {
+      this.positionsRoom = Math.max(positions.length * 4, 2 * this.positionsRoom, 256);
+      this.positionsAt = this.heap.alloc(this.positionsRoom);
     }
-    const words = this.words();
-    const c = (this.cmdsPtr >> 2) + this.pending * CMD_WORDS;
-    words[c] = 2;
-    words[c + 1] = cache.k[layer];
-    words[c + 2] = cache.v[layer];
-    words[c + 3] = qa;
-    words[c + 4] = q.cols;
-    words[c + 5] = q.rows;
-    words[c + 6] = positionsPtr;
-    words[c + 7] = p.nHeads;
-    words[c + 8] = p.nKvHeads;
-    words[c + 9] = p.headDim;
-    words[c + 11] = f16;
-    words[c + 12] = oa;
-    words[c + 13] = out.cols;
-    words[c + 14] = scratch;
-    this.scaleBits[0] = p.scale;
-    words[c + 10] = this.scaleWord[0];
-    this.pending++;
-    this.pendingChunks += p.nHeads;
-    this.flush();
+    new Int32Array(this.heap.memory.buffer, this.positionsAt, positions.length).set(positions);
+    this.positionsHeld = positions.slice();
+    return this.positionsAt;
+  }
+
+  /** Attention's per-head scratch; a larger one is a new region (recorded commands keep theirs). */
+  private attentionScratch(bytes: number): number {
+    if (bytes > this.attentionRoom) {
+      this.attentionRoom = Math.max(bytes, 2 * this.attentionRoom);
+      this.attentionAt = this.heap.alloc(this.attentionRoom);
+    }
+    return this.attentionAt;
   }
 
   swiglu(gate: Activation, up: Activation): void {
-    this.flush();
-    // The reference's ggml_vec_swiglu_f32 (its vectorized exp), on views of the wasm memory:
-    // elementwise and cheap beside the products, and bit for bit what llama.cpp computes.
-    this.js.swiglu(gate, up);
-  }
-
-  /** positions as i32 in wasm memory (valid until the next call). */
-  private positionsPtr(positions: readonly number[]): number {
-    const ptr = this.smallScratch(positions.length * 4);
-    new Int32Array(this.heap.memory.buffer, ptr, positions.length).set(positions);
-    return ptr;
-  }
-
-  /** A region for one kernel call's small arguments (positions, per-head scratch); grows as needed. */
-  private smallScratch(bytes: number): number {
-    if (bytes > this.smallSize) {
-      this.smallSize = Math.max(bytes, 2 * this.smallSize, 4096);
-      this.smallPtr = this.heap.alloc(this.smallSize * 2);
-    }
-    // Two halves: positions in the first, head scratch in the second.
-    this.smallFlip = !this.smallFlip;
-    return this.smallFlip ? this.smallPtr : this.smallPtr + this.smallSize;
+    const c = this.command(CMD_SWIGLU, 1, ptrOf(gate), ptrOf(up), ptrOf(gate));
+    this.put(c, ptrOf(gate), ptrOf(up), gate.cols, gate.rows);
   }
 
   add(x: Activation, y: Activation): void {
-    this.flush();
-    this.js.add(x, y);
-  }
-
-  layerNorm(x: Activation, weight: Weight, bias: Weight, eps: number, out: Activation): void {
-    this.flush();
-    this.js.layerNorm(x, weight, bias, eps, out);
+    const c = this.command(CMD_ADD, 1, ptrOf(x), ptrOf(y), ptrOf(x));
+    this.put(c, ptrOf(x), ptrOf(y), x.rows * x.cols);
   }
 
   geglu(gate: Activation, up: Activation): void {
-    this.flush();
-    this.js.geglu(gate, up);
+    const table = this.geluTable();
+    const c = this.command(CMD_GEGLU, 1, ptrOf(gate), ptrOf(up), ptrOf(gate));
+    this.put(c, ptrOf(gate), ptrOf(up), gate.rows * gate.cols, table);
   }
 
   gelu(x: Activation): void {
-    this.flush();
-    this.js.gelu(x);
+    const table = this.geluTable();
+    const c = this.command(CMD_GELU, 1, ptrOf(x), -1, ptrOf(x));
+    this.put(c, ptrOf(x), x.rows * x.cols, table);
+  }
+
+  /** ggml's F16 GELU table (the reference's geluTableF16), copied into wasm memory on first use. */
+  private geluTable(): number {
+    if (this.geluPtr === 0) {
+      const t = geluTableF16();
+      this.geluPtr = this.heap.alloc(t.byteLength);
+      this.heap.u8().set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), this.geluPtr);
+    }
+    return this.geluPtr;
   }
 
   addBias(x: Activation, bias: Weight): void {
-    this.flush();
-    this.js.addBias(x, bias);
+    const b = f32Ptr(bias);
+    if (b === undefined) {
+      this.flush();
+      this.js.addBias(x, bias);
+      return;
+    }
+    const c = this.command(CMD_ADD_BIAS, 1, ptrOf(x), -1, ptrOf(x));
+    this.put(c, ptrOf(x), b, x.cols, x.rows);
   }
 
   scale(x: Activation, s: number): void {
-    this.flush();
-    this.js.scale(x, s);
+    const c = this.command(CMD_SCALE, 1, ptrOf(x), -1, ptrOf(x));
+    this.put(c, ptrOf(x), x.rows * x.cols, this.f32Word(s)); // s as the f32 the reference rounds it to
   }
 
   softcap(x: Activation, cap: number): void {

@@ -54,7 +54,25 @@ export interface KernelExports {
     h1: number,
   ): void;
   attentionScratchPerHead(headDim: number): number;
-  runMainShare(ctrl: number): void;
+  rmsNorm(x: number, g: number, n: number, rows: number, eps: number, out: number): void;
+  layerNorm(x: number, g: number, b: number, n: number, rows: number, eps: number, out: number): void;
+  rope(
+    x: number,
+    cols: number,
+    rows: number,
+    nHeads: number,
+    headDim: number,
+    nDims: number,
+    neox: number,
+    table: number,
+  ): void;
+  swiglu(gate: number, up: number, n: number, rows: number): void;
+  gelu(x: number, n: number, table: number): void;
+  geglu(gate: number, up: number, n: number, table: number): void;
+  addRows(x: number, y: number, n: number): void;
+  addBias(x: number, b: number, n: number, rows: number): void;
+  scaleRows(x: number, n: number, s: number): void;
+  runMainShare(ctrl: number, mayWait: number): void;
   workerLoop(ctrl: number): void;
 }
 

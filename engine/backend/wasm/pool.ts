@@ -85,11 +85,26 @@ const GEN = 0;
 const THREADS = 1;
 const FINISHED = 2;
 const QUIT = 5;
-const NEXT = 6;
+const CLAIM = 6;
 const TOTAL = 7;
+const BATCH = 8;
 
-/** Whether this thread may block in Atomics.wait (a browser's main thread may not). */
-let canBlock = true;
+/** Whether this thread may block in Atomics.wait (a browser's main thread may not); found out on first use. */
+let canBlock: boolean | undefined;
+
+/** Whether this thread may block (Atomics.wait, and the kernels' memory.atomic.wait32 at their barriers). */
+export function mayBlock(): boolean {
+  if (canBlock === undefined) {
+    try {
+      // Returns 'not-equal' at once where waiting is allowed; throws where it is not.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+      canBlock = true;
+    } catch {
+      canBlock = false;
+    }
+  }
+  return canBlock;
+}
 
 /**
  * Runs the batch of `chunks` chunks described in the control block (commands
@@ -97,9 +112,14 @@ let canBlock = true;
  * and the pool's workers, if any. Returns once every chunk is finished.
  */
 export function runBatch(ctrl: Int32Array, chunks: number, pool: WorkerPool | undefined, work: () => void): void {
+  // The order matters (assembly/index.ts work): the batch's number, then its total, then the
+  // claim word that carries the number; a claim still taken on an earlier batch then sees a
+  // number that is not its own and is dropped.
+  const batch = (Atomics.load(ctrl, BATCH) + 1) & 0xfff;
+  Atomics.store(ctrl, BATCH, batch);
   Atomics.store(ctrl, FINISHED, 0);
   Atomics.store(ctrl, TOTAL, chunks);
-  Atomics.store(ctrl, NEXT, 0);
+  Atomics.store(ctrl, CLAIM, batch << 20);
   if (pool) {
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
@@ -108,7 +128,7 @@ export function runBatch(ctrl: Int32Array, chunks: number, pool: WorkerPool | un
   // Chunks taken by workers may still be running: spin briefly, then sleep until the last one notifies.
   let spins = 0;
   for (let f = Atomics.load(ctrl, FINISHED); f < chunks; f = Atomics.load(ctrl, FINISHED)) {
-    if (++spins < 4096 || !canBlock) continue;
+    if (++spins < 4096 || !mayBlock()) continue;
     try {
       Atomics.wait(ctrl, FINISHED, f, 1);
     } catch {

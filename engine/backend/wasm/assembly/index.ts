@@ -24,10 +24,15 @@ import {
   dotQ6_K,
   dotQ8_0,
 } from './dots';
+import { runLightOp } from './ops';
 
 export { quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
+export { addBias, addRows, geglu, gelu, scaleRows, swiglu } from './elementwise';
 export { fmaf } from './fma';
 export { f32ToHalf, halfToF32 } from './half';
+export { layerNorm, rmsNorm } from './norms';
+export { rope } from './rope';
+export { fmaLanes } from './vmath';
 
 const F32: i32 = 0;
 const F16: i32 = 1;
@@ -255,30 +260,41 @@ function lane(v: v128, i: i32): f32 {
 //   3 command count
 //   4 address of the commands (CMD_WORDS i32 each)
 //   5 quit flag
-//   6 next chunk to hand out
+//   6 the claim word: the batch's number << 20 | its next chunk to hand out
 //   7 chunks in this batch
-// A command: kind 1 = matmul, then matmulRange's arguments except o0, o1; its
-// output rows are cut into chunks of CHUNK_ROWS. Kind 2 = attention, then
-// attentionHeads' arguments except h0, h1; one chunk per head. Threads take
-// chunks from a shared counter until none are left. A thread that wakes late
-// (or never: an oversubscribed host) only means the others take more chunks.
+//   8 the batch's number (12 bits)
+//   9 threads asleep at a barrier
+// A command (CMD_WORDS i32): kind 1 = matmul, then matmulRange's arguments
+// except o0, o1; its output rows are cut into chunks of CHUNK_ROWS. Kind 2 =
+// attention, then attentionHeads' arguments except h0, h1; one chunk per head,
+// or one for all. Kinds 3 and up: a light op (ops.ts), one chunk. Word 16: the
+// command's chunk count; word 17: how many of the batch's chunks must be
+// finished before its own start (the JS side puts a barrier before a command
+// that reads what an earlier one writes). Threads take chunks in order from a
+// shared counter until none are left, so a thread that wakes late (or never:
+// an oversubscribed host) only means the others take more chunks; one that
+// takes a chunk behind a barrier waits there for the chunks before it, which
+// threads that are running hold.
 
-const CMD_WORDS: i32 = 16;
+const CMD_WORDS: i32 = 20;
 const CHUNK_ROWS: i32 = 16;
 const SPIN: i32 = 1 << 15;
+const BARRIER_SPIN: i32 = 1 << 12;
 
 /** Chunks of a matmul command's output rows (the JS side sums chunks to fill word 7). */
 export function chunksOf(nOut: i32): i32 {
   return (nOut + CHUNK_ROWS - 1) / CHUNK_ROWS;
 }
 
-function chunksOfCommand(p: usize): i32 {
-  return load<i32>(p) === 2 ? load<i32>(p, 28) : chunksOf(load<i32>(p, 20));
-}
-
 /** Runs chunk `rem` of the command at p. */
 function runChunk(p: usize, rem: i32): void {
-  if (load<i32>(p) === 2) {
+  const kind = load<i32>(p);
+  if (kind > 2) {
+    runLightOp(p, prepareActivations);
+    return;
+  }
+  if (kind === 2) {
+    const all = load<i32>(p, 64) === 1; // one chunk for every head
     attentionHeads(
       <usize>load<u32>(p, 4),
       <usize>load<u32>(p, 8),
@@ -294,8 +310,8 @@ function runChunk(p: usize, rem: i32): void {
       <usize>load<u32>(p, 48),
       load<i32>(p, 52),
       <usize>load<u32>(p, 56),
-      rem,
-      rem + 1,
+      all ? 0 : rem,
+      all ? load<i32>(p, 28) : rem + 1,
     );
     return;
   }
@@ -316,32 +332,62 @@ function runChunk(p: usize, rem: i32): void {
   );
 }
 
-function work(ctrl: usize): void {
+/**
+ * Waits until `chunks` chunks of the batch are finished: spinning first (the chunks
+ * before a barrier are often a light op of microseconds), then, where this thread
+ * may block, asleep in steps of 1 ms (the finishing threads notify; the timeout
+ * covers a notification missed in between).
+ */
+function awaitFinished(ctrl: usize, chunks: i32, mayWait: bool): void {
+  for (let s = 0; s < BARRIER_SPIN; s++) if (atomic.load<i32>(ctrl, 8) >= chunks) return;
   while (true) {
-    const idx = atomic.add<i32>(ctrl + 24, 1);
-    // Read the batch only after the claim: the claim orders us after its publication.
-    const total = atomic.load<i32>(ctrl, 28);
-    if (idx >= total) return;
-    const count = load<i32>(ctrl, 12);
-    const cmds = <usize>load<u32>(ctrl, 16);
-    let rem = idx;
-    for (let c = 0; c < count; c++) {
-      const p = cmds + <usize>(c * CMD_WORDS * 4);
-      const chunks = chunksOfCommand(p);
-      if (rem >= chunks) {
-        rem -= chunks;
-        continue;
-      }
-      runChunk(p, rem);
-      break;
-    }
-    if (atomic.add<i32>(ctrl + 8, 1) + 1 === total) atomic.notify(ctrl + 8, 1);
+    const f = atomic.load<i32>(ctrl, 8);
+    if (f >= chunks) return;
+    if (!mayWait) continue;
+    atomic.add<i32>(ctrl + 36, 1);
+    memory.atomic.wait32(ctrl + 8, f, 1_000_000);
+    atomic.sub<i32>(ctrl + 36, 1);
   }
 }
 
-/** The main thread's part of the current batch: chunks until none are left. */
-export function runMainShare(ctrl: usize): void {
-  work(ctrl);
+function work(ctrl: usize, mayWait: bool): void {
+  // The command holding the chunk claimed last, and the batch's chunk index where it starts:
+  // a thread's claims in a batch only go up, so the search goes on from there.
+  let c = 0;
+  let first = 0;
+  let batch: u32 = 0x1000; // none yet
+  while (true) {
+    // A claim carries its batch's number: one taken late (a thread held up since an earlier
+    // batch) is told apart from the current batch's and dropped, so no chunk runs twice.
+    const claim = <u32>atomic.add<i32>(ctrl + 24, 1);
+    // The batch's total before its number: the JS side stores the number first.
+    const total = atomic.load<i32>(ctrl, 28);
+    const idx = <i32>(claim & 0xfffff);
+    if (<u32>atomic.load<i32>(ctrl, 32) !== claim >> 20 || idx >= total) return;
+    if (claim >> 20 !== batch) {
+      // A new batch (its first claim, or one that began while this thread was between claims).
+      batch = claim >> 20;
+      c = 0;
+      first = 0;
+    }
+    const cmds = <usize>load<u32>(ctrl, 16);
+    let p = cmds + <usize>(c * CMD_WORDS * 4);
+    while (idx >= first + load<i32>(p, 64)) {
+      first += load<i32>(p, 64);
+      c++;
+      p += <usize>(CMD_WORDS * 4);
+    }
+    // A barrier: the chunks before it, claimed by running threads, finish first.
+    awaitFinished(ctrl, load<i32>(p, 68), mayWait);
+    runChunk(p, idx - first);
+    const finished = atomic.add<i32>(ctrl + 8, 1) + 1;
+    if (finished === total || atomic.load<i32>(ctrl, 36) > 0) atomic.notify(ctrl + 8);
+  }
+}
+
+/** The main thread's part of the current batch: chunks until none are left; `mayWait`: it may block (not a browser's main thread). */
+export function runMainShare(ctrl: usize, mayWait: bool): void {
+  work(ctrl, mayWait);
 }
 
 /**
@@ -360,7 +406,7 @@ export function workerLoop(ctrl: usize): void {
     }
     seen = g;
     if (atomic.load<i32>(ctrl, 20) !== 0) return;
-    work(ctrl);
+    work(ctrl, true);
   }
 }
 

@@ -14,8 +14,8 @@ import { ensureWasmBuilt } from './build.ts';
  * the same logits bit for bit at every step (prefill of several rows, then
  * single-token decode), with one thread and with two. The kernels reproduce the
  * reference's float order op by op (llama.cpp's AVX2 order for the products,
- * ggml's flash attention with glibc's expf; assembly/), and the light ops run
- * the reference's own code over the wasm memory.
+ * ggml's flash attention with glibc's expf, the light ops; assembly/), and a
+ * decode step runs as one batch of commands with barriers between dependent ops.
  */
 const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
 
