@@ -38,6 +38,12 @@ export interface WasmBackendOptions extends BackendOptions {
    * compiling or allocating anything, rather than running out of memory mid-load.
    */
   weightBytes?: number;
+  /**
+   * Use the relaxed-SIMD build of the kernels where the host has it (default
+   * true); false forces the SIMD128-only build, for tests and comparisons.
+   * Both give the same results, bit for bit.
+   */
+  relaxedSimd?: boolean;
 }
 
 /** A weight in wasm memory; `bytes` is a view of it (the reference ops read it). */
@@ -171,7 +177,7 @@ export class WasmBackend implements Backend {
     const threads = Math.max(1, Math.floor(opts.threads ?? hc ?? 1));
     let compiled: Awaited<ReturnType<typeof compileKernels>>;
     try {
-      compiled = await compileKernels(threads > 1);
+      compiled = await compileKernels(threads > 1, opts.relaxedSimd ?? true);
     } catch (e) {
       throw new ChordError('BACKEND_UNAVAILABLE', `the wasm backend cannot run here: ${(e as Error).message}`);
     }
@@ -190,7 +196,8 @@ export class WasmBackend implements Backend {
       }
     }
     const n = pool?.threads ?? 1;
-    const what = `wasm (SIMD128, ${n} thread${n > 1 ? 's' : ''}${opts.exactF32 ? ', exact f32 in TypeScript' : ''})`;
+    const simd = compiled.relaxed ? 'SIMD128 + relaxed' : 'SIMD128';
+    const what = `wasm (${simd}, ${n} thread${n > 1 ? 's' : ''}${opts.exactF32 ? ', exact f32 in TypeScript' : ''})`;
     const description = notes.length ? `${what}; ${notes.join('; ')}` : what;
     return new WasmBackend(heap, k, ctrlPtr, pool, opts.exactF32 ?? false, description, opts.flashAttention ?? true);
   }
