@@ -534,28 +534,28 @@ class Q4_KRow {
    * kernel): 16 products a pass rather than pmaddwd's 8, no layout factor.
    */
   @inline static pairSumsRelaxed(q: usize, a8: usize, sm: v128): v128 {
-    const first = hsum4(
-      Q4_KRow.nibbles(q, a8, 0),
-      Q4_KRow.nibbles(q, a8, 4),
-      Q4_KRow.nibbles(q + 32, a8 + 64, 0),
-      Q4_KRow.nibbles(q + 32, a8 + 64, 4),
+    // Each scale as an i16 splat, the pmaddwd that widens a chunk's i16 sums scales them too.
+    const sc = i16x8.extend_low_i8x16_u(sm);
+    const s0 = v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0);
+    const s1 = v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1);
+    const s2 = v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 2, 2, 2, 2);
+    const s3 = v128.shuffle<i16>(sc, sc, 3, 3, 3, 3, 3, 3, 3, 3);
+    const s4 = v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 4, 4, 4, 4);
+    const s5 = v128.shuffle<i16>(sc, sc, 5, 5, 5, 5, 5, 5, 5, 5);
+    const s6 = v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6);
+    const s7 = v128.shuffle<i16>(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7);
+    return hsum4(
+      i32x4.add(dot(Q4_KRow.nibbles(q, a8, 0), s0), dot(Q4_KRow.nibbles(q, a8, 4), s1)),
+      i32x4.add(dot(Q4_KRow.nibbles(q + 32, a8 + 64, 0), s2), dot(Q4_KRow.nibbles(q + 32, a8 + 64, 4), s3)),
+      i32x4.add(dot(Q4_KRow.nibbles(q + 64, a8 + 128, 0), s4), dot(Q4_KRow.nibbles(q + 64, a8 + 128, 4), s5)),
+      i32x4.add(dot(Q4_KRow.nibbles(q + 96, a8 + 192, 0), s6), dot(Q4_KRow.nibbles(q + 96, a8 + 192, 4), s7)),
     );
-    const second = hsum4(
-      Q4_KRow.nibbles(q + 64, a8 + 128, 0),
-      Q4_KRow.nibbles(q + 64, a8 + 128, 4),
-      Q4_KRow.nibbles(q + 96, a8 + 192, 0),
-      Q4_KRow.nibbles(q + 96, a8 + 192, 4),
-    );
-    const z = i32x4.splat(0);
-    const scLo = i8x16.shuffle(sm, z, 0, 16, 16, 16, 1, 16, 16, 16, 2, 16, 16, 16, 3, 16, 16, 16);
-    const scHi = i8x16.shuffle(sm, z, 4, 16, 16, 16, 5, 16, 16, 16, 6, 16, 16, 16, 7, 16, 16, 16);
-    return pairAdd(i32x4.mul(first, scLo), i32x4.mul(second, scHi));
   }
 
   /**
    * The low (shift 0) or high (shift 4) nibbles of the 32 bytes at q dotted with
-   * their 32 int8 activation quants (a8, or a8 + 32 for the high ones), in four
-   * i32 lanes. Each i16 lane holds at most 4 * 127 * 15: exact.
+   * their 32 int8 activation quants (a8, or a8 + 32 for the high ones), as i16
+   * lanes of 4 products each: at most 4 * 127 * 15, exact.
    */
   @inline static nibbles(q: usize, a8: usize, shift: i32): v128 {
     const m = i8x16.splat(0x0f);
@@ -564,7 +564,7 @@ class Q4_KRow {
     const n1 = v128.and(i16x8.shr_u(v128.load(q, 16), shift), m);
     const s0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(at), n0);
     const s1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(at, 16), n1);
-    return i32x4.extadd_pairwise_i16x8_s(i16x8.add(s0, s1));
+    return i16x8.add(s0, s1);
   }
 }
 
