@@ -13,7 +13,13 @@ import type {
 } from '../backend.ts';
 import { JsBackend } from '../js/index.ts';
 import { checkWeightsFit, WasmHeap } from './heap.ts';
-import { compileKernels, createMemory, instantiateKernels, type KernelExports } from './kernels.ts';
+import {
+  compileKernels,
+  createMemory,
+  instantiateKernels,
+  type KernelExports,
+  relaxedSimdOffByEnv,
+} from './kernels.ts';
 import { runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
 
 /**
@@ -40,7 +46,8 @@ export interface WasmBackendOptions extends BackendOptions {
   weightBytes?: number;
   /**
    * Use the relaxed-SIMD build of the kernels where the host has it (default
-   * true); false forces the SIMD128-only build, for tests and comparisons.
+   * true, or false when CHORD_WASM_RELAXED_SIMD=0); false forces the SIMD128-only
+   * build, for tests and comparisons.
    * Both give the same results, bit for bit.
    */
   relaxedSimd?: boolean;
@@ -177,7 +184,7 @@ export class WasmBackend implements Backend {
     const threads = Math.max(1, Math.floor(opts.threads ?? hc ?? 1));
     let compiled: Awaited<ReturnType<typeof compileKernels>>;
     try {
-      compiled = await compileKernels(threads > 1, opts.relaxedSimd ?? true);
+      compiled = await compileKernels(threads > 1, opts.relaxedSimd ?? !relaxedSimdOffByEnv());
     } catch (e) {
       throw new ChordError('BACKEND_UNAVAILABLE', `the wasm backend cannot run here: ${(e as Error).message}`);
     }

@@ -109,6 +109,15 @@ async function enableRelaxedSimdInNode(): Promise<void> {
   }
 }
 
+/**
+ * Whether the environment asks for the SIMD128-only build (CHORD_WASM_RELAXED_SIMD=0
+ * in Node), to compare the two builds from the CLI without a flag of its own.
+ */
+export function relaxedSimdOffByEnv(): boolean {
+  const g = globalThis as { process?: { env?: Record<string, string | undefined> } };
+  return g.process?.env?.CHORD_WASM_RELAXED_SIMD === '0';
+}
+
 interface GeneratedKernels {
   KERNELS_SHARED_BASE64: string;
   KERNELS_SINGLE_BASE64: string;
