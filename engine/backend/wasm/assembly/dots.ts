@@ -545,26 +545,31 @@ class Q4_KRow {
     const s6 = v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6);
     const s7 = v128.shuffle<i16>(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7);
     return hsum4(
-      i32x4.add(dot(Q4_KRow.nibbles(q, a8, 0), s0), dot(Q4_KRow.nibbles(q, a8, 4), s1)),
-      i32x4.add(dot(Q4_KRow.nibbles(q + 32, a8 + 64, 0), s2), dot(Q4_KRow.nibbles(q + 32, a8 + 64, 4), s3)),
-      i32x4.add(dot(Q4_KRow.nibbles(q + 64, a8 + 128, 0), s4), dot(Q4_KRow.nibbles(q + 64, a8 + 128, 4), s5)),
-      i32x4.add(dot(Q4_KRow.nibbles(q + 96, a8 + 192, 0), s6), dot(Q4_KRow.nibbles(q + 96, a8 + 192, 4), s7)),
+      Q4_KRow.chunk(q, a8, s0, s1),
+      Q4_KRow.chunk(q + 32, a8 + 64, s2, s3),
+      Q4_KRow.chunk(q + 64, a8 + 128, s4, s5),
+      Q4_KRow.chunk(q + 96, a8 + 192, s6, s7),
     );
   }
 
   /**
-   * The low (shift 0) or high (shift 4) nibbles of the 32 bytes at q dotted with
-   * their 32 int8 activation quants (a8, or a8 + 32 for the high ones), as i16
-   * lanes of 4 products each: at most 4 * 127 * 15, exact.
+   * The 32 bytes at q against their 64 int8 activation quants at a8 (32 for the
+   * low nibbles, then 32 for the high ones), scaled by the splats sLo and sHi, in
+   * four i32 lanes. Each i16 sum of relaxed dots holds at most 4 * 127 * 15: exact.
    */
-  @inline static nibbles(q: usize, a8: usize, shift: i32): v128 {
+  @inline static chunk(q: usize, a8: usize, sLo: v128, sHi: v128): v128 {
     const m = i8x16.splat(0x0f);
-    const at = a8 + ((<usize>shift) << 3);
-    const n0 = v128.and(i16x8.shr_u(v128.load(q), shift), m);
-    const n1 = v128.and(i16x8.shr_u(v128.load(q, 16), shift), m);
-    const s0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(at), n0);
-    const s1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(at, 16), n1);
-    return i16x8.add(s0, s1);
+    const v0 = v128.load(q);
+    const v1 = v128.load(q, 16);
+    const lo = i16x8.add(
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a8), v128.and(v0, m)),
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a8, 16), v128.and(v1, m)),
+    );
+    const hi = i16x8.add(
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a8, 32), v128.and(i16x8.shr_u(v0, 4), m)),
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a8, 48), v128.and(i16x8.shr_u(v1, 4), m)),
+    );
+    return i32x4.add(dot(lo, sLo), dot(hi, sHi));
   }
 }
 
