@@ -1,5 +1,5 @@
-// Compiles the AssemblyScript kernels (engine/backend/wasm/assembly/) into one
-// wasm module and embeds it, base64, in engine/backend/wasm/generated/kernels.ts,
+// Compiles the AssemblyScript kernels (engine/backend/wasm/assembly/) into wasm
+// modules and embeds them, base64, in engine/backend/wasm/generated/kernels.ts,
 // so that Node, browsers and bundles load it without a fetch path. The output is
 // gitignored: `npm ci` (postinstall) and `npm run build` run this script.
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ function sourcesMtime() {
   return Math.max(...files.map((f) => statSync(f).mtimeMs));
 }
 
-async function compile(sharedMemory) {
+async function compile(sharedMemory, relaxed) {
   let binary;
   const stderr = [];
   const { error } = await asc.main(
@@ -32,7 +32,7 @@ async function compile(sharedMemory) {
       '--runtime',
       'stub',
       '--enable',
-      'simd,threads',
+      relaxed ? 'simd,threads,relaxed-simd' : 'simd,threads',
       '--importMemory',
       ...(sharedMemory ? ['--sharedMemory'] : []),
       // Pages of 64 KiB: the whole wasm32 space may be grown into.
@@ -68,8 +68,12 @@ export async function buildWasm({ force = false } = {}) {
   // Two builds of the same kernels: one against a shared memory (worker
   // threads), one against a plain memory for hosts without SharedArrayBuffer
   // (Firefox extensions, pages that are not cross-origin isolated).
-  const shared = await compile(true);
-  const single = await compile(false);
+  // Each also with relaxed SIMD (ASC_FEATURE_RELAXED_SIMD in the sources), for
+  // the hosts that validate it (engine/backend/wasm/kernels.ts).
+  const shared = await compile(true, false);
+  const single = await compile(false, false);
+  const sharedRelaxed = await compile(true, true);
+  const singleRelaxed = await compile(false, true);
   mkdirSync(outDir, { recursive: true });
   const b64 = (bytes) => Buffer.from(bytes).toString('base64');
   writeFileSync(
@@ -78,7 +82,11 @@ export async function buildWasm({ force = false } = {}) {
       `/** The kernels importing a shared memory (threads). */\n` +
       `export const KERNELS_SHARED_BASE64 =\n  '${b64(shared)}';\n` +
       `/** The same kernels importing an unshared memory (one thread). */\n` +
-      `export const KERNELS_SINGLE_BASE64 =\n  '${b64(single)}';\n`,
+      `export const KERNELS_SINGLE_BASE64 =\n  '${b64(single)}';\n` +
+      `/** The shared-memory kernels built with relaxed SIMD. */\n` +
+      `export const KERNELS_SHARED_RELAXED_BASE64 =\n  '${b64(sharedRelaxed)}';\n` +
+      `/** The unshared-memory kernels built with relaxed SIMD. */\n` +
+      `export const KERNELS_SINGLE_RELAXED_BASE64 =\n  '${b64(singleRelaxed)}';\n`,
   );
   return outFile;
 }

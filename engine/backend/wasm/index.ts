@@ -15,7 +15,13 @@ import type {
 import { geluTableF16 } from '../js/gelu.ts';
 import { JsBackend, ropeCosSin } from '../js/index.ts';
 import { checkWeightsFit, WasmHeap } from './heap.ts';
-import { compileKernels, createMemory, instantiateKernels, type KernelExports } from './kernels.ts';
+import {
+  compileKernels,
+  createMemory,
+  instantiateKernels,
+  type KernelExports,
+  relaxedSimdOffByEnv,
+} from './kernels.ts';
 import { mayBlock, runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
 
 /**
@@ -49,6 +55,13 @@ export interface WasmBackendOptions extends BackendOptions {
    * compiling or allocating anything, rather than running out of memory mid-load.
    */
   weightBytes?: number;
+  /**
+   * Use the relaxed-SIMD build of the kernels where the host has it (default
+   * true, or false when CHORD_WASM_RELAXED_SIMD=0); false forces the SIMD128-only
+   * build, for tests and comparisons.
+   * Both give the same results, bit for bit.
+   */
+  relaxedSimd?: boolean;
 }
 
 /** A weight in wasm memory; `bytes` is a view of it (the reference ops read it). */
@@ -246,7 +259,7 @@ export class WasmBackend implements Backend {
     const threads = Math.max(1, Math.floor(opts.threads ?? hc ?? 1));
     let compiled: Awaited<ReturnType<typeof compileKernels>>;
     try {
-      compiled = await compileKernels(threads > 1);
+      compiled = await compileKernels(threads > 1, opts.relaxedSimd ?? !relaxedSimdOffByEnv());
     } catch (e) {
       throw new ChordError('BACKEND_UNAVAILABLE', `the wasm backend cannot run here: ${(e as Error).message}`);
     }
@@ -266,7 +279,8 @@ export class WasmBackend implements Backend {
       }
     }
     const n = pool?.threads ?? 1;
-    const what = `wasm (SIMD128, ${n} thread${n > 1 ? 's' : ''}${opts.exactF32 ? ', exact f32 in TypeScript' : ''})`;
+    const simd = compiled.relaxed ? 'SIMD128 + relaxed' : 'SIMD128';
+    const what = `wasm (${simd}, ${n} thread${n > 1 ? 's' : ''}${opts.exactF32 ? ', exact f32 in TypeScript' : ''})`;
     const description = notes.length ? `${what}; ${notes.join('; ')}` : what;
     return new WasmBackend(heap, k, ctrlPtr, pool, opts.exactF32 ?? false, description, opts.flashAttention ?? true);
   }

@@ -1,7 +1,8 @@
 /**
  * Loads the AssemblyScript kernels (assembly/, built by scripts/build-wasm.mjs
  * into generated/kernels.ts as base64, so that no fetch path is needed) and
- * finds out what this host can run: SIMD128, and threads (a shared memory).
+ * finds out what this host can run: SIMD128, relaxed SIMD (a faster Q4_K
+ * kernel, bit for bit the same results), and threads (a shared memory).
  */
 
 /** The kernels' exports (assembly/index.ts); addresses are byte offsets in the memory. */
@@ -79,6 +80,8 @@ export interface KernelExports {
 export interface CompiledKernels {
   /** Imports a shared memory: usable from several threads. */
   readonly shared: boolean;
+  /** The build with relaxed SIMD (i16x8.relaxed_dot_i8x16_i7x16_s in the Q4_K kernel). */
+  readonly relaxed: boolean;
   readonly module: WebAssembly.Module;
 }
 
@@ -107,13 +110,52 @@ export function sharedMemoryReason(): string | undefined {
 }
 
 /**
- * Compiles the kernels: the shared-memory build when `wantShared` and the host
- * allows it, else the single-thread build. Throws with the reason when the host
- * has no WebAssembly SIMD (validation fails) or the kernels were not built.
+ * Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22 and
+ * in Chromium); V8's flags are the process's, so this turns it on for workers too.
+ * Must run before the first validate or compile of a relaxed module.
  */
-export async function compileKernels(wantShared: boolean): Promise<CompiledKernels & { sharedUnavailable?: string }> {
+async function enableRelaxedSimdInNode(): Promise<void> {
+  const g = globalThis as { process?: { versions?: { node?: string } } };
+  if (g.process?.versions?.node === undefined) return;
+  try {
+    // A computed specifier keeps bundlers for the browser from resolving Node's module.
+    const specifier = ['node', 'v8'].join(':');
+    const v8 = (await import(/* @vite-ignore */ specifier)) as { setFlagsFromString(flags: string): void };
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // not Node after all, or no such flag: validation decides
+  }
+}
+
+/**
+ * Whether the environment asks for the SIMD128-only build (CHORD_WASM_RELAXED_SIMD=0
+ * in Node), to compare the two builds from the CLI without a flag of its own.
+ */
+export function relaxedSimdOffByEnv(): boolean {
+  const g = globalThis as { process?: { env?: Record<string, string | undefined> } };
+  return g.process?.env?.CHORD_WASM_RELAXED_SIMD === '0';
+}
+
+interface GeneratedKernels {
+  KERNELS_SHARED_BASE64: string;
+  KERNELS_SINGLE_BASE64: string;
+  KERNELS_SHARED_RELAXED_BASE64: string;
+  KERNELS_SINGLE_RELAXED_BASE64: string;
+}
+
+/**
+ * Compiles the kernels: the shared-memory build when `wantShared` and the host
+ * allows it, else the single-thread build; built with relaxed SIMD when
+ * `wantRelaxed` and the host validates that build, else with SIMD128 alone.
+ * Throws with the reason when the host has no WebAssembly SIMD (validation
+ * fails) or the kernels were not built.
+ */
+export async function compileKernels(
+  wantShared: boolean,
+  wantRelaxed = true,
+): Promise<CompiledKernels & { sharedUnavailable?: string }> {
   if (typeof WebAssembly === 'undefined') throw new Error('WebAssembly is not available');
-  let generated: { KERNELS_SHARED_BASE64: string; KERNELS_SINGLE_BASE64: string };
+  let generated: GeneratedKernels;
   try {
     generated = await import('./generated/kernels.ts');
   } catch {
@@ -121,11 +163,20 @@ export async function compileKernels(wantShared: boolean): Promise<CompiledKerne
   }
   const sharedUnavailable = wantShared ? sharedMemoryReason() : undefined;
   const shared = wantShared && sharedUnavailable === undefined;
+  if (wantRelaxed) {
+    await enableRelaxedSimdInNode();
+    const relaxedBytes = decodeBase64(
+      shared ? generated.KERNELS_SHARED_RELAXED_BASE64 : generated.KERNELS_SINGLE_RELAXED_BASE64,
+    );
+    if (WebAssembly.validate(relaxedBytes)) {
+      return { shared, relaxed: true, module: await WebAssembly.compile(relaxedBytes), sharedUnavailable };
+    }
+  }
   const bytes = decodeBase64(shared ? generated.KERNELS_SHARED_BASE64 : generated.KERNELS_SINGLE_BASE64);
   if (!WebAssembly.validate(bytes))
     throw new Error('this WebAssembly engine lacks SIMD128 (the kernels do not validate)');
   const module = await WebAssembly.compile(bytes);
-  return { shared, module, sharedUnavailable };
+  return { shared, relaxed: false, module, sharedUnavailable };
 }
 
 export function createMemory(shared: boolean): WebAssembly.Memory {

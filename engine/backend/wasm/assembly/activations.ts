@@ -12,6 +12,14 @@ export const P16_STRIDE: i32 = 80;
 /** Q8_K activations: f32 d, i16[256] at 16, i16 bsums[16] at 528. */
 export const K16_STRIDE: i32 = 560;
 export const K16_BSUMS: i32 = 528;
+/**
+ * The Q4_K activations: Q8_K's, the int16 quants in the Q4_K layout; the
+ * relaxed-SIMD build (ASC_FEATURE_RELAXED_SIMD, a compile-time constant) adds
+ * the plain int8 quants in natural order at K8_QUANTS, the signed operand of
+ * i16x8.relaxed_dot_i8x16_i7x16_s against the nibbles (dots.ts Q4_KRow).
+ */
+export const K8_QUANTS: i32 = K16_STRIDE;
+export const Q4K_STRIDE: i32 = ASC_FEATURE_RELAXED_SIMD ? K16_STRIDE + 256 : K16_STRIDE;
 
 /** Position of value j (0..15) of a group of 16 in the even-then-odd order. */
 function perm(j: i32): i32 {
@@ -73,12 +81,14 @@ export function quantizeQ8(x: usize, nb: i32, dst: usize): void {
 
 /**
  * quantize_row_q8_K_ref: iscale = -127 / (signed value of largest magnitude), q = min(127, nearest(iscale*x)).
- * `q4k`: each quant times its factorQ4_K (the Q4_K layout).
+ * `q4k`: each quant times its factorQ4_K (the Q4_K layout), blocks Q4K_STRIDE apart.
  */
 export function quantizeQ8K(x: usize, nb: i32, dst: usize, q4k: bool = false): void {
+  const stride = q4k ? Q4K_STRIDE : K16_STRIDE;
+  const int8 = ASC_FEATURE_RELAXED_SIMD && q4k;
   for (let i = 0; i < nb; i++) {
     const xb = x + ((<usize>i) << 10);
-    const o = dst + <usize>(i * K16_STRIDE);
+    const o = dst + <usize>(i * stride);
     let amax: f32 = 0;
     let max: f32 = 0;
     for (let j = 0; j < 256; j++) {
@@ -90,7 +100,7 @@ export function quantizeQ8K(x: usize, nb: i32, dst: usize, q4k: bool = false): v
       }
     }
     if (amax === 0) {
-      memory.fill(o, 0, K16_STRIDE);
+      memory.fill(o, 0, stride);
       continue;
     }
     const iscale: f32 = <f32>-127 / max;
@@ -101,6 +111,7 @@ export function quantizeQ8K(x: usize, nb: i32, dst: usize, q4k: bool = false): v
         if (q > 127) q = 127;
         sum += q;
         store<i16>(o + 16 + ((<usize>(16 * g + perm(j))) << 1), <i16>(q4k ? q * factorQ4_K(16 * g + j) : q));
+        if (int8) store<i8>(o + K8_QUANTS + <usize>(16 * g + j), <i8>q);
       }
       store<i16>(o + K16_BSUMS + ((<usize>g) << 1), <i16>sum);
     }

@@ -13,7 +13,7 @@
 // that layout the i32 lanes of dot(even) + dot(odd) over a group of 16 values
 // hold the sums of values 4k..4k+3: the AVX2 kernels' lanes.
 
-import { K16_BSUMS, K16_STRIDE, P16_STRIDE } from './activations';
+import { K8_QUANTS, K16_BSUMS, K16_STRIDE, P16_STRIDE, Q4K_STRIDE } from './activations';
 import { fixPair, fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
 import { halfLanesHi, halfLanesLo, halfToF32 } from './half';
 
@@ -470,7 +470,7 @@ export function dotQ4_K(w: usize, a: usize, nb: i32): f32 {
     const dmin = halfToF32(load<u16>(w, 2)) * ad;
     sumf = sumf - dmin * <f32>minsDot(s, a);
     w += 144;
-    a += K16_STRIDE;
+    a += Q4K_STRIDE;
   }
   for (let l = 0; l < 4; l++) {
     sumf += f32x4.extract_lane(sumsE, 0);
@@ -509,7 +509,7 @@ export function dotQ4_KRows4(w: usize, rb: usize, a: usize, nb: i32, gemm: bool)
   let min23 = f64x2.splat(0);
   for (let i = 0; i < nb; i++) {
     const wb = w + <usize>i * 144;
-    const ab = a + <usize>i * K16_STRIDE;
+    const ab = a + <usize>i * Q4K_STRIDE;
     // Lane c of q (m): the scaled q4 . q8 sums (min * bsum) of sub-blocks 2c and 2c + 1.
     let q0 = i32x4.splat(0);
     let q1 = q0;
@@ -625,6 +625,7 @@ class Q4_KRow {
    * nibbles and 2c + 1 in its high ones.
    */
   @inline static pairSums(q: usize, aq: usize, sm: v128): v128 {
+    if (ASC_FEATURE_RELAXED_SIMD) return Q4_KRow.pairSumsRelaxed(q, aq - 16 + K8_QUANTS, sm);
     let v0 = v128.load(q);
     let v1 = v128.load(q + 16);
     const lo0 = lowNibblesDot(v0, v1, aq);
@@ -650,6 +651,51 @@ class Q4_KRow {
     const scLo = i8x16.shuffle(sm, z, 0, 16, 16, 16, 1, 16, 16, 16, 2, 16, 16, 16, 3, 16, 16, 16);
     const scHi = i8x16.shuffle(sm, z, 4, 16, 16, 16, 5, 16, 16, 16, 6, 16, 16, 16, 7, 16, 16, 16);
     return pairAdd(i32x4.mul(first, scLo), i32x4.mul(second, scHi));
+  }
+
+  /**
+   * pairSums in the relaxed-SIMD build, against the int8 quants at a8: the
+   * nibbles (0..15) are the i7 operand of relaxed_dot_i8x16_i7x16_s, where every
+   * engine gives the exact products (pmaddubsw on x64, as llama.cpp's AVX2
+   * kernel): 16 products a pass rather than pmaddwd's 8, no layout factor.
+   */
+  @inline static pairSumsRelaxed(q: usize, a8: usize, sm: v128): v128 {
+    // Each scale as an i16 splat, the pmaddwd that widens a chunk's i16 sums scales them too.
+    const sc = i16x8.extend_low_i8x16_u(sm);
+    const s0 = v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0);
+    const s1 = v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1);
+    const s2 = v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 2, 2, 2, 2);
+    const s3 = v128.shuffle<i16>(sc, sc, 3, 3, 3, 3, 3, 3, 3, 3);
+    const s4 = v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 4, 4, 4, 4);
+    const s5 = v128.shuffle<i16>(sc, sc, 5, 5, 5, 5, 5, 5, 5, 5);
+    const s6 = v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6);
+    const s7 = v128.shuffle<i16>(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7);
+    return hsum4(
+      Q4_KRow.chunk(q, a8, s0, s1),
+      Q4_KRow.chunk(q + 32, a8 + 64, s2, s3),
+      Q4_KRow.chunk(q + 64, a8 + 128, s4, s5),
+      Q4_KRow.chunk(q + 96, a8 + 192, s6, s7),
+    );
+  }
+
+  /**
+   * The 32 bytes at q against their 64 int8 activation quants at a8 (32 for the
+   * low nibbles, then 32 for the high ones), scaled by the splats sLo and sHi, in
+   * four i32 lanes. Each i16 sum of relaxed dots holds at most 4 * 127 * 15: exact.
+   */
+  @inline static chunk(q: usize, a8: usize, sLo: v128, sHi: v128): v128 {
+    const m = i8x16.splat(0x0f);
+    const v0 = v128.load(q);
+    const v1 = v128.load(q, 16);
+    const lo = i16x8.add(
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a8), v128.and(v0, m)),
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a8, 16), v128.and(v1, m)),
+    );
+    const hi = i16x8.add(
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a8, 32), v128.and(i16x8.shr_u(v0, 4), m)),
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a8, 48), v128.and(i16x8.shr_u(v1, 4), m)),
+    );
+    return i32x4.add(dot(lo, sLo), dot(hi, sHi));
   }
 }
 

@@ -1,7 +1,7 @@
 // The kernels' entry points. All memory is managed by the JS side (memory.ts):
 // nothing here allocates; every argument is a byte address in the one shared
 // memory. Type codes are ggml's (engine/quant/types.ts GGMLType).
-import { K16_STRIDE, P16_STRIDE, quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
+import { K16_STRIDE, P16_STRIDE, Q4K_STRIDE, quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
 import { attentionHeads } from './attention';
 import {
   dotBF16,
@@ -62,9 +62,10 @@ export function activationRowBytes(type: i32, n: i32): i32 {
     case Q5_1:
     case Q8_0:
       return (n >> 5) * P16_STRIDE;
+    case Q4_K:
+      return (n >> 8) * Q4K_STRIDE;
     case Q2_K:
     case Q3_K:
-    case Q4_K:
     case Q5_K:
     case Q6_K:
       return (n >> 8) * K16_STRIDE;

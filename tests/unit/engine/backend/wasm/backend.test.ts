@@ -15,6 +15,7 @@ describe('WasmBackend threads and fallbacks', () => {
   it('falls back to one thread, saying why, when workers cannot start', async () => {
     const b = await WasmBackend.create({
       threads: 2,
+      relaxedSimd: false,
       spawn: async () => {
         throw new Error('no workers here');
       },
@@ -46,7 +47,7 @@ describe('WasmBackend threads and fallbacks', () => {
   it('runs with two threads and reports the memory it holds', async () => {
     const b = await WasmBackend.create({ threads: 2 });
     expect(b.threads).toBe(2);
-    expect(b.description).toBe('wasm (SIMD128, 2 threads)');
+    expect(b.description).toBe('wasm (SIMD128 + relaxed, 2 threads)');
     const x = b.createActivation(3, 64);
     const before = b.memoryUsage().usedBytes;
     b.createActivation(100, 1000);
@@ -54,6 +55,47 @@ describe('WasmBackend threads and fallbacks', () => {
     expect(b.memoryUsage().memoryBytes).toBeGreaterThanOrEqual(b.memoryUsage().usedBytes);
     expect(x.rows).toBe(3);
     await b.dispose();
+  });
+});
+
+describe('the relaxed-SIMD build of the kernels', () => {
+  it('is chosen where the host validates it (Node 20 with its flag turned on), the SIMD128 one when forced', async () => {
+    const { compileKernels } = await import('../../../../../engine/backend/wasm/kernels.ts');
+    for (const shared of [false, true]) {
+      expect((await compileKernels(shared)).relaxed).toBe(true);
+      expect((await compileKernels(shared, false)).relaxed).toBe(false);
+    }
+    const forced = await WasmBackend.create({ threads: 1, relaxedSimd: false });
+    expect(forced.description).toBe('wasm (SIMD128, 1 thread)');
+    await forced.dispose();
+  });
+
+  it("gives the SIMD128 build's Q4_K products bit for bit, on two threads", async () => {
+    const { GGMLType } = await import('../../../../../engine/quant/types.ts');
+    const { quantizeRow, rowBytes } = await import('../../../../../engine/quant/index.ts');
+    const n = 512;
+    const nOut = 264; // enough for the worker to take a share
+    const next = rng(7);
+    const w = new Uint8Array(rowBytes(GGMLType.Q4_K, n) * nOut);
+    const row = new Float32Array(n);
+    for (let o = 0; o < nOut; o++) {
+      for (let i = 0; i < n; i++) row[i] = next() - 0.5;
+      w.set(quantizeRow(GGMLType.Q4_K, row), o * rowBytes(GGMLType.Q4_K, n));
+    }
+    const x = Float32Array.from({ length: 5 * n }, () => (next() - 0.5) * 4);
+    const results: Float32Array[] = [];
+    for (const relaxedSimd of [true, false]) {
+      const b = await WasmBackend.create({ threads: 2, relaxedSimd });
+      const info = { name: 'w', shape: [n, nOut], type: GGMLType.Q4_K, offset: 0, fileOffset: 0 };
+      const weight = await b.loadWeight({ ...info, byteSize: w.length, nElements: n * nOut }, w);
+      const xa = b.createActivation(5, n);
+      (xa as unknown as { data: Float32Array }).data.set(x);
+      const out = b.createActivation(5, nOut);
+      b.matmul(weight, xa, out);
+      results.push(Float32Array.from(await b.read(out)));
+      await b.dispose();
+    }
+    expect(new Uint32Array(results[0].buffer)).toEqual(new Uint32Array(results[1].buffer));
   });
 });
 

@@ -7,3 +7,18 @@ export async function ensureWasmBuilt(): Promise<void> {
   const mod = (await import(script)) as { buildWasm(): Promise<string> };
   await mod.buildWasm();
 }
+
+let relaxedWanted = true;
+
+/**
+ * Which build of the kernels the kernel tests compile: the relaxed-SIMD one
+ * (default; where the host validates it) or, after wantPlainKernels(), the
+ * SIMD128-only one (kernels-plain.test.ts runs kernels.test.ts's tests on it).
+ */
+export function relaxedKernelsWanted(): boolean {
+  return relaxedWanted;
+}
+
+export function wantPlainKernels(): void {
+  relaxedWanted = false;
+}

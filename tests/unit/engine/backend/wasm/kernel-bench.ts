@@ -1,7 +1,8 @@
 /**
  * Kernel throughput of the wasm matmuls on one thread, in weights per second:
- * `npx vite-node tests/unit/engine/backend/wasm/kernel-bench.ts [types] [rows] [kernels.wasm]`
- * (the last to time another build of the kernels, e.g. an older one, against the same data).
+ * `npx vite-node tests/unit/engine/backend/wasm/kernel-bench.ts [--plain] [types] [rows] [kernels.wasm]`
+ * (--plain: the SIMD128-only build rather than the relaxed-SIMD one where the host has it;
+ * the last to time another build of the kernels, e.g. an older one, against the same data).
  * Random weights (2048 x 2048, a TinyLlama-sized projection), one activation
  * row (decode) or `rows` (prefill), per second of this process's CPU time. Not a
  * test: a measurement to run by hand.
@@ -15,13 +16,18 @@ import { rng } from '../../../../helpers/rng.ts';
 import { ensureWasmBuilt } from './build.ts';
 
 await ensureWasmBuilt();
-const other = process.argv[4];
-const module = other ? await WebAssembly.compile(readFileSync(other)) : (await compileKernels(false)).module;
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const plain = process.argv.includes('--plain');
+const other = args[2];
+// Compiled even when timing another build: in Node 20 this turns on relaxed SIMD for it too.
+const compiled = await compileKernels(false, !plain);
+const module = other ? await WebAssembly.compile(readFileSync(other)) : compiled.module;
+console.log(`kernels: ${other ?? (compiled.relaxed ? 'relaxed SIMD' : 'SIMD128')}`);
 const memory = createMemory(false);
 memory.grow(2048);
 const k = instantiateKernels(module, memory);
-const names = (process.argv[2] ?? 'Q4_0,Q8_0,Q4_K,Q6_K,F16,F32').split(',');
-const rows = Number(process.argv[3] ?? 1);
+const names = (args[0] ?? 'Q4_0,Q8_0,Q4_K,Q6_K,F16,F32').split(',');
+const rows = Number(args[1] ?? 1);
 const n = 2048;
 const nOut = 2048;
 const next = rng(1);

@@ -14,7 +14,7 @@ import { GGMLType, TYPE_TRAITS } from '../../../../../engine/quant/types.ts';
 import { fmaF32, vecDotQ4_0Repacked, vecDotX86 } from '../../../../../engine/quant/x86.ts';
 import { exactFmaf } from '../../../../helpers/exact-fmaf.ts';
 import { rng } from '../../../../helpers/rng.ts';
-import { ensureWasmBuilt } from './build.ts';
+import { ensureWasmBuilt, relaxedKernelsWanted } from './build.ts';
 
 let k: KernelExports & { fmaf(a: number, b: number, c: number): number };
 let memory: WebAssembly.Memory;
@@ -25,7 +25,9 @@ beforeAll(async () => {
   const { compileKernels, createMemory, instantiateKernels } = await import(
     '../../../../../engine/backend/wasm/kernels.ts'
   );
-  const compiled = await compileKernels(false);
+  const compiled = await compileKernels(false, relaxedKernelsWanted());
+  // Node 20 validates the relaxed build (kernels.ts turns its flag on): each build is really tested.
+  expect(compiled.relaxed).toBe(relaxedKernelsWanted());
   memory = createMemory(false);
   memory.grow(512); // 32 MiB
   k = instantiateKernels(compiled.module, memory) as typeof k;
