@@ -16,6 +16,7 @@ import type {
   Weight,
 } from '../backend.ts';
 import { geluTableF16 } from '../js/gelu.ts';
+import { isQ4_KRepacked } from '../js/q4k-repacked.ts';
 import { describeAdapter, requestAdapter, requestDevice } from './device.ts';
 import { type Binding, f, packParams, Recorder } from './recorder.ts';
 import { hasGpuDequant } from './wgsl/formats.ts';
@@ -89,13 +90,14 @@ const ACTIVATION_ROUNDING = new Map<GGMLType, ActivationRounding>([
 
 /**
  * The order in which llama.cpp's x86 CPU build sums a product (see ProductOrder),
- * where the GPU mirrors it: the 32-block formats, F32/F16 and the K-quants but
- * Q4_K (repacked by llama.cpp on x86, another order). Q4_K and BF16 run the
- * faster kernels below, in GPU order.
+ * where the GPU mirrors it: the 32-block formats, F32/F16, the K-quants (Q4_K
+ * where llama.cpp repacks it: a multiple of 8 rows). BF16 and other Q4_K run
+ * the faster kernels below, in GPU order.
  */
 function productOrder(type: GGMLType, nOut: number, nIn: number, rows: number): ProductOrder | undefined {
   if (type === GGMLType.F32 || type === GGMLType.F16) return usesTinyBlas(type, nIn, rows) ? 'tinyblas' : 'vecdot';
   if (isRepackedOnX86(type, nOut)) return 'repacked';
+  if (isQ4_KRepacked(type, nOut)) return 'q4k_repacked';
   const blocks = [GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q8_0];
   if (blocks.includes(type)) return 'blocks';
   const kQuants = [GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q5_K, GGMLType.Q6_K];

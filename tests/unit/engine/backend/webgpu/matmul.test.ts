@@ -142,6 +142,13 @@ describe.skipIf(!gpuAvailable)('webgpu matmul and getRows vs the reference', () 
     await compare(rounded, jsRounded, info, bytes, [1, 3, 9], 0, next);
   });
 
+  it("Q4_K with a multiple of 8 rows: llama.cpp's repacked gemv, and its gemm for whole groups of 4 rows", async () => {
+    const next = rng(9);
+    const bytes = randomWeightBytes(GGMLType.Q4_K, 256, 72, next);
+    const info = tensorInfo('w.Q4_Kx8', GGMLType.Q4_K, [256, 72]);
+    await compare(rounded, jsRounded, info, bytes, [1, 3, 9], 0, next);
+  });
+
   it('reduces the matrix x vector sums with subgroups where the device has them', async () => {
     const { requestAdapter } = await import('../../../../../engine/backend/webgpu/device.ts');
     const adapter = await requestAdapter();
