@@ -9,7 +9,7 @@
  * 2e-3 on 95% of them. One prompt of 12 steps per model, not three of 20:
  * SwiftShader compiles every kernel again for each model's device.
  *
- * Every format but BF16 and Q4_K runs llama.cpp's own order on the GPU
+ * Every format but BF16 runs llama.cpp's own order on the GPU
  * (docs/webgpu.md); all land at 4e-8 .. 6e-7 (measured). Without a WebGPU adapter
  * the file skips with a message (fails under CI).
  */
