@@ -389,9 +389,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * weights of a given type (TYPE_TRAITS vecDotType):
  *   Q8_0 / Q8_1 (x86 quantize_row_q8_0/1): blocks of 32, d = f16(amax / 127),
  *     q = round-half-even(x * (127 / amax)) saturated to int8; Y holds the q (as
- *     floats) for matmulExactWGSL's integer sums and S, per block, d and (Q8_1)
- *     s = f16(float(amax / 127) * Σq), which llama.cpp multiplies by the weight
- *     block's min (Q4_1, Q5_1);
+ *     floats) for matmulExactWGSL's integer sums (with `values`, q * d for the
+ *     GPU-order kernels) and S, per block, d and (Q8_1) s = f16(float(amax / 127) * Σq),
+ *     which llama.cpp multiplies by the weight block's min (Q4_1, Q5_1);
  *   Q8_K (quantize_row_q8_K_ref): blocks of 256, iscale = -127 / (the value of
  *     largest magnitude), q = min(127, nearest(iscale * x)); Y holds x' = q / iscale,
  *     the values the K-quant kernels multiply in f32;
@@ -400,7 +400,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  */
 export type ActivationRounding = 'q8_0' | 'q8_1' | 'q8_k' | 'f16' | 'bf16';
 
-export function roundActivationsWGSL(kind: ActivationRounding): string {
+export function roundActivationsWGSL(kind: ActivationRounding, values = false): string {
   const block = kind === 'q8_0' || kind === 'q8_1' ? 32 : kind === 'q8_k' ? 256 : 1;
   const body =
     kind === 'q8_0' || kind === 'q8_1'
@@ -412,7 +412,7 @@ export function roundActivationsWGSL(kind: ActivationRounding): string {
   var sum = 0.0;
   for (var j = 0u; j < 32u; j++) {
     let q = clamp(round(X[b + j] * id), -128.0, 127.0);
-    Y[b + j] = q;
+    Y[b + j] = ${values ? 'q * d' : 'q'};
     sum += q;
   }
   S[2u * i] = d;
