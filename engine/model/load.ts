@@ -26,6 +26,8 @@ export interface LoadOptions {
   exactF32?: boolean;
   /** Attention as llama.cpp's CPU flash attention computes it (its default; true), or softmax then V·p. */
   flashAttention?: boolean;
+  /** WebGPU's summation order (WebGPUBackendOptions.productOrder); default by adapter. */
+  gpuProductOrder?: 'llama' | 'gpu';
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
 }
@@ -83,7 +85,7 @@ async function createBackend(opts: LoadOptions, needs: GpuNeeds): Promise<Backen
   if (requested === 'js' || (requested === 'auto' && opts.exactF32)) return new JsBackend(jsOptions);
   if (requested === 'webgpu') {
     const { createWebGPUBackend } = await import('../backend/webgpu/index.ts');
-    return createWebGPUBackend(jsOptions);
+    return createWebGPUBackend({ ...jsOptions, productOrder: opts.gpuProductOrder });
   }
   // 'auto' takes WebGPU where an adapter is usable (in Node only with CHORD_WEBGPU=1), saying why either way.
   let autoReason = '';
@@ -93,7 +95,10 @@ async function createBackend(opts: LoadOptions, needs: GpuNeeds): Promise<Backen
     autoReason = choice.reason;
     if (choice.use) {
       try {
-        return withDescription(await createWebGPUBackend(jsOptions), choice.reason);
+        return withDescription(
+          await createWebGPUBackend({ ...jsOptions, productOrder: opts.gpuProductOrder }),
+          choice.reason,
+        );
       } catch (e) {
         autoReason = `webgpu failed: ${(e as Error).message}`;
       }

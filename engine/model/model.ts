@@ -83,13 +83,15 @@ export class Model {
   }
 
   /**
-   * Memory the backend holds on a device of its own (the WebGPU backend's buffers:
-   * weights, activations, KV caches), now; empty for backends in this process's memory.
+   * Memory the backend holds, now: on a device of its own (gpuBytes: the WebGPU
+   * backend's buffers: weights, activations, KV caches) or as a wasm memory
+   * (wasmBytes: the wasm backend's, weights included); empty for the reference backend.
    */
-  memoryUsage(): { gpuBytes?: number } {
-    const backend = this.backend as Backend & { memoryUsage?(): { gpuBytes?: number } };
-    const gpuBytes = backend.memoryUsage?.().gpuBytes;
-    return gpuBytes === undefined ? {} : { gpuBytes };
+  memoryUsage(): { gpuBytes?: number; wasmBytes?: number } {
+    const backend = this.backend as Backend & { memoryUsage?(): { gpuBytes?: number; memoryBytes?: number } };
+    const usage = backend.memoryUsage?.();
+    if (usage?.gpuBytes !== undefined) return { gpuBytes: usage.gpuBytes };
+    return usage?.memoryBytes === undefined ? {} : { wasmBytes: usage.memoryBytes };
   }
 
   async dispose(): Promise<void> {

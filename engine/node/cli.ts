@@ -276,8 +276,9 @@ async function bench(args: string[]): Promise<number> {
       prefillTokPerS: (nPrompt / (t2 - t1)) * 1000,
       decodeTokPerS: (nGen / (t3 - t2)) * 1000,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
-      // With the sequence's KV cache still held; absent for backends without device memory.
+      // With the sequence's KV cache still held: the webgpu backend's buffers, or the wasm backend's memory.
       gpuMemoryBytes: model.memoryUsage().gpuBytes,
+      wasmMemoryBytes: model.memoryUsage().wasmBytes,
       backend: model.info.backend,
       threads: intOption(values.threads, 'threads', 1),
       promptTokens: nPrompt,

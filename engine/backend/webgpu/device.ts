@@ -88,7 +88,8 @@ export interface BufferLimits {
   maxStorageBufferBindingSize: number;
 }
 
-function isSoftwareAdapter(adapter: GPUAdapter): boolean {
+/** A CPU rasterizer behind WebGPU (SwiftShader, llvmpipe, WARP): usable, but never faster than wasm. */
+export function isSoftwareAdapter(adapter: GPUAdapter): boolean {
   const i = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
   return i.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|warp/i.test(describeAdapter(adapter));
 }

@@ -16,7 +16,8 @@ import type {
   Weight,
 } from '../backend.ts';
 import { geluTableF16 } from '../js/gelu.ts';
-import { describeAdapter, requestAdapter, requestDevice } from './device.ts';
+import { isQ4_KRepacked } from '../js/q4k-repacked.ts';
+import { describeAdapter, isSoftwareAdapter, requestAdapter, requestDevice } from './device.ts';
 import { type Binding, f, packParams, Recorder } from './recorder.ts';
 import { hasGpuDequant } from './wgsl/formats.ts';
 import {
@@ -64,9 +65,10 @@ export { type GpuNeeds, probeWebGPU, type WebGPUProbe, webgpuForAuto } from './d
  * Arithmetic is f32 throughout. By default, as llama.cpp's CPU backend, the
  * activations entering a product are first rounded to what the weight type's
  * partner format (Q8_0, Q8_K, F16...) can hold; with exactF32 they are not.
- * Sums run in another order than llama.cpp's, so results agree with it within
- * tolerances, not bit for bit. An F16 KV cache stores halves packed in u32 and
- * needs no shader-f16.
+ * Products sum in llama.cpp's x86 order (bit for bit the reference) or in GPU
+ * order (faster, within tolerances): see productOrder. Norms, RoPE and attention
+ * follow llama.cpp's arithmetic either way. An F16 KV cache stores halves packed
+ * in u32 and needs no shader-f16.
  */
 export interface WebGPUBackendOptions extends BackendOptions {
   /**
@@ -76,6 +78,14 @@ export interface WebGPUBackendOptions extends BackendOptions {
   maxBindingBytes?: number;
   /** Use subgroup operations where the device has them (default true); false keeps the shared-memory kernels. */
   subgroups?: boolean;
+  /**
+   * How matrix products sum. 'llama': llama.cpp's x86 CPU order (ProductOrder), the
+   * reference's bits, but untiled (one to eight threads per output). 'gpu': the
+   * workgroup-reduced matrix × vector and tiled matrix × matrix kernels, which a
+   * hardware GPU runs far faster, agreeing with llama.cpp within tolerances.
+   * Default: 'llama' on a software adapter (a CPU runs it either way), else 'gpu'.
+   */
+  productOrder?: 'llama' | 'gpu';
 }
 
 /** How activations are rounded before products with weights whose partner format (vecDotType) is this. */
@@ -89,13 +99,14 @@ const ACTIVATION_ROUNDING = new Map<GGMLType, ActivationRounding>([
 
 /**
  * The order in which llama.cpp's x86 CPU build sums a product (see ProductOrder),
- * where the GPU mirrors it: the 32-block formats, F32/F16 and the K-quants but
- * Q4_K (repacked by llama.cpp on x86, another order). Q4_K and BF16 run the
- * faster kernels below, in GPU order.
+ * where the GPU mirrors it: the 32-block formats, F32/F16, the K-quants (Q4_K
+ * where llama.cpp repacks it: a multiple of 8 rows). BF16 and other Q4_K run
+ * the faster kernels below, in GPU order.
  */
 function productOrder(type: GGMLType, nOut: number, nIn: number, rows: number): ProductOrder | undefined {
   if (type === GGMLType.F32 || type === GGMLType.F16) return usesTinyBlas(type, nIn, rows) ? 'tinyblas' : 'vecdot';
   if (isRepackedOnX86(type, nOut)) return 'repacked';
+  if (isQ4_KRepacked(type, nOut)) return 'q4k_repacked';
   const blocks = [GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q8_0];
   if (blocks.includes(type)) return 'blocks';
   const kQuants = [GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q5_K, GGMLType.Q6_K];
@@ -196,6 +207,7 @@ export class WebGPUBackend implements Backend {
   private readonly staging: GPUBuffer[] = [];
   private readonly maxBindingBytes: number;
   private readonly exactF32: boolean;
+  private readonly productOrder: 'llama' | 'gpu';
   /** Whether the kernels use subgroup operations (the device has them and the options allow them). */
   readonly subgroups: boolean;
   /** Rounded activations on their way into a product, and their Q8 block scales and sums (grown as needed). */
@@ -215,10 +227,11 @@ export class WebGPUBackend implements Backend {
   private constructor(
     private readonly device: GPUDevice,
     readonly description: string,
-    opts: WebGPUBackendOptions,
+    opts: WebGPUBackendOptions & { productOrder: 'llama' | 'gpu' },
   ) {
     this.recorder = new Recorder(device);
     this.exactF32 = opts.exactF32 ?? false;
+    this.productOrder = opts.productOrder;
     this.subgroups = (opts.subgroups ?? true) && device.features.has('subgroups');
     const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     this.maxBindingBytes = Math.min(opts.maxBindingBytes ?? limit, limit);
@@ -241,7 +254,10 @@ export class WebGPUBackend implements Backend {
       throw new ChordError('BACKEND_UNAVAILABLE', `webgpu: no device: ${(e as Error).message}`);
     }
     const features = opts.subgroups !== false && device.features.has('subgroups') ? ', subgroups' : '';
-    return new WebGPUBackend(device, `webgpu (${describeAdapter(adapter)}${features}; f32 kernels)`, opts);
+    const productOrder = opts.productOrder ?? (isSoftwareAdapter(adapter) ? 'llama' : 'gpu');
+    const order = productOrder === 'llama' ? "llama.cpp's CPU order" : 'GPU order';
+    const description = `webgpu (${describeAdapter(adapter)}${features}; f32 kernels, products in ${order})`;
+    return new WebGPUBackend(device, description, { ...opts, productOrder });
   }
 
   /** GPU memory held by this backend's buffers. */
@@ -332,9 +348,9 @@ export class WebGPUBackend implements Backend {
     if (x.cols !== nIn || out.cols !== nOut || out.rows !== x.rows) {
       throw invalid(`matmul ${wt.name} [${wt.shape}] with ${x.rows}x${x.cols} into ${out.rows}x${out.cols}`);
     }
-    const [xs, scales] = this.roundedForProduct(x as GpuActivation, wt.type);
+    const order = this.exactF32 || this.productOrder === 'gpu' ? undefined : productOrder(wt.type, nOut, nIn, x.rows);
+    const [xs, scales] = this.roundedForProduct(x as GpuActivation, wt.type, order === undefined);
     const ys = (out as GpuActivation).buffer;
-    const order = this.exactF32 ? undefined : productOrder(wt.type, nOut, nIn, x.rows);
     if (order !== undefined) {
       const pipeline = this.pipeline(`matmulExact:${wt.type}:${order}`, () => matmulExactWGSL(wt.type, order));
       for (const part of wt.parts) {
@@ -582,8 +598,9 @@ export class WebGPUBackend implements Backend {
   /**
    * x as llama.cpp's CPU backend feeds it to a product with weights of `type` (see
    * ACTIVATION_ROUNDING); for Q8_0/Q8_1/Q8_K also the blocks' scales (and Q8_1's sums).
+   * `values`: the GPU-order kernels take Q8_0/Q8_1 values q * d, the exact ones the q.
    */
-  private roundedForProduct(x: GpuActivation, type: GGMLType): [GPUBuffer, GPUBuffer | undefined] {
+  private roundedForProduct(x: GpuActivation, type: GGMLType, values: boolean): [GPUBuffer, GPUBuffer | undefined] {
     const kind = this.exactF32 ? undefined : ACTIVATION_ROUNDING.get(TYPE_TRAITS.get(type)!.vecDotType);
     if (kind === undefined) return [x.buffer, undefined];
     const n = x.rows * x.cols;
@@ -599,7 +616,7 @@ export class WebGPUBackend implements Backend {
       bindings.push(this.scaleScratch);
     }
     this.dispatch(
-      this.pipeline(`round:${kind}`, () => roundActivationsWGSL(kind)),
+      this.pipeline(`round:${kind}:${values}`, () => roundActivationsWGSL(kind, values)),
       bindings,
       grid.groups,
     );

@@ -4,13 +4,19 @@
  * same cross-origin isolated page, with the model served from 127.0.0.1.
  * Peak memory is the page's renderer process's VmHWM (its Workers are threads
  * of that process), read from /proc before the browser closes.
+ *
+ * Chromium runs with no DevTools client (no Playwright): the page runs its
+ * script and posts what it measured to the harness's server. A DevTools
+ * session's network agent keeps the bodies of the page's fetches in the
+ * renderer (up to 200 MB), which a model read by Range requests of a few MiB
+ * each fills: it was counted as the page's own memory.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { repoRoot } from '../../helpers/fixtures.ts';
 import { promptTextOfLength } from '../prompt-text.ts';
 import type { RuntimeResult } from '../report.ts';
@@ -63,16 +69,6 @@ function baseRoutes(modelPath: string): Record<string, Route> {
   };
 }
 
-class TimeoutError extends Error {}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} took longer than ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 /**
  * The largest VmHWM (peak RSS) or VmRSS (now) among this browser's renderer
  * processes: those whose ancestry reaches the process started with our profile.
@@ -108,46 +104,107 @@ function rendererMemory(profile: string, field: 'VmHWM' | 'VmRSS'): number {
   return peak;
 }
 
-/** Runs `body` on the bench page of a fresh browser; returns its result and the renderer's peak memory. */
-async function withBenchPage<T>(
+/** What the page's script gets: its argument, and a way to report partial results. */
+type PageScript<A, T> = (arg: A, progress: (value: T) => void) => Promise<T>;
+
+/**
+ * The page: it reports that it is ready (and cross-origin isolated), waits for
+ * the harness to take the renderer's baseline, runs the script, and posts its
+ * result or error. console.warn/error go to the harness's log.
+ */
+function benchPage(script: string, arg: unknown): string {
+  return `${PAGE}<script type="module">
+const post = (kind, value) => fetch('/report', { method: 'POST', body: JSON.stringify({ kind, value }) });
+for (const level of ['warn', 'error']) {
+  const original = console[level].bind(console);
+  console[level] = (...a) => { original(...a); post('log', \`[page \${level}] \${a.join(' ')}\`); };
+}
+addEventListener('error', (e) => post('log', \`[page error] \${e.message}\`));
+await (await fetch('/go', { method: 'POST', body: String(globalThis.crossOriginIsolated) })).text();
+try {
+  post('result', await (${script})(${JSON.stringify(arg)}, (v) => post('progress', v)));
+} catch (e) {
+  post('error', String(e && e.stack || e));
+}
+</script>`;
+}
+
+/**
+ * Runs `script` on the bench page of a fresh browser; returns its result (or, on a timeout,
+ * its last progress report) and the renderer's peak memory.
+ */
+async function withBenchPage<A, T>(
   opts: BrowserBenchOptions,
   routes: Record<string, Route>,
-  body: (page: Page, origin: string) => Promise<T>,
-  /** On a timeout, what the page measured so far, if anything. */
-  salvage?: (page: Page) => Promise<T | undefined>,
+  script: PageScript<A, T>,
+  arg: A,
 ): Promise<{ value: T; peakMemBytes: number; baselineMemBytes: number; timedOut: boolean }> {
-  const server = await startBenchServer(routes);
-  const profile = await mkdtemp(join(tmpdir(), 'chord-bench-profile-'));
-  let context: BrowserContext | undefined;
+  let baselineMemBytes = 0;
+  let profile = '';
+  let lastProgress: T | undefined;
+  let settle!: (r: { ok: true; value: T } | { ok: false; error: string }) => void;
+  const settled = new Promise<{ ok: true; value: T } | { ok: false; error: string }>((r) => {
+    settle = r;
+  });
+  const server = await startBenchServer({
+    ...routes,
+    '/': { text: benchPage(script.toString(), arg), type: 'text/html' },
+    '/go': {
+      type: 'text/plain',
+      handle: (isolated) => {
+        if (isolated !== 'true') {
+          settle({
+            ok: false,
+            error: 'the bench page is not cross-origin isolated: no SharedArrayBuffer, no wasm threads',
+          });
+        }
+        baselineMemBytes = rendererMemory(profile, 'VmRSS');
+        return 'go';
+      },
+    },
+    '/report': {
+      type: 'text/plain',
+      handle: (body) => {
+        const { kind, value } = JSON.parse(body) as { kind: string; value: unknown };
+        if (kind === 'log') opts.log(`  ${value}`);
+        else if (kind === 'progress') lastProgress = value as T;
+        else if (kind === 'result') settle({ ok: true, value: value as T });
+        else settle({ ok: false, error: String(value) });
+        return '';
+      },
+    },
+  });
+  profile = await mkdtemp(join(tmpdir(), 'chord-bench-profile-'));
+  let browser: ChildProcess | undefined;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: opts.chromiumPath,
-      headless: true,
-      args: CHROMIUM_ARGS,
+    browser = spawn(
+      opts.chromiumPath,
+      ['--headless', `--user-data-dir=${profile}`, ...CHROMIUM_ARGS, `${server.origin}/`],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise<{ ok: false; error: string }>((resolve) => {
+      browser!.on('exit', (code) => resolve({ ok: false, error: `Chromium exited (${code}) before the run ended` }));
+      browser!.on('error', (e) => resolve({ ok: false, error: `Chromium did not start: ${e.message}` }));
     });
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') opts.log(`  [page ${m.type()}] ${m.text()}`);
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), opts.timeoutMs);
     });
-    page.on('pageerror', (e) => opts.log(`  [page error] ${e.message}`));
-    await page.goto(`${server.origin}/`);
-    if (!(await page.evaluate(() => globalThis.crossOriginIsolated))) {
-      throw new Error('the bench page is not cross-origin isolated: no SharedArrayBuffer, no wasm threads');
+    const outcome = await Promise.race([settled, exited, timeout]);
+    const peakMemBytes = rendererMemory(profile, 'VmHWM');
+    if (outcome === 'timeout') {
+      if (lastProgress === undefined) throw new Error(`the browser run took longer than ${opts.timeoutMs / 1000} s`);
+      return { value: lastProgress, peakMemBytes, baselineMemBytes, timedOut: true };
     }
-    const baselineMemBytes = rendererMemory(profile, 'VmRSS');
-    let value: T;
-    let timedOut = false;
-    try {
-      value = await withTimeout(body(page, server.origin), opts.timeoutMs, 'the browser run');
-    } catch (e) {
-      const partial = e instanceof TimeoutError && salvage ? await salvage(page).catch(() => undefined) : undefined;
-      if (partial === undefined) throw e;
-      value = partial;
-      timedOut = true;
-    }
-    return { value, peakMemBytes: rendererMemory(profile, 'VmHWM'), baselineMemBytes, timedOut };
+    if (!outcome.ok) throw new Error(outcome.error);
+    return { value: outcome.value, peakMemBytes, baselineMemBytes, timedOut: false };
   } finally {
-    await context?.close().catch(() => {});
+    clearTimeout(timer);
+    if (browser && browser.exitCode === null) {
+      const gone = new Promise((r) => browser!.once('exit', r));
+      browser.kill();
+      await gone;
+    }
     await server.close();
     await rm(profile, { recursive: true, force: true });
   }
@@ -164,20 +221,20 @@ export async function runChordBrowser(opts: BrowserBenchOptions & { backend: 'wa
     promptTokens: opts.promptTokens,
     genTokens: opts.genTokens,
   };
-  const { value, peakMemBytes, baselineMemBytes } = await withBenchPage(opts, routes, (page, origin) =>
-    page.evaluate(
-      (req) =>
-        new Promise<{ ok: boolean; result?: ChordWorkerResult; error?: string }>((resolve) => {
-          const worker = new Worker('/chord-worker.js', { type: 'module' });
-          worker.onmessage = (e) => {
-            worker.terminate();
-            resolve(e.data);
-          };
-          worker.onerror = (e) => resolve({ ok: false, error: `worker error: ${e.message}` });
-          worker.postMessage(req);
-        }),
-      { ...request, url: `${origin}/model.gguf` },
-    ),
+  const { value, peakMemBytes, baselineMemBytes } = await withBenchPage(
+    opts,
+    routes,
+    (req: Omit<ChordWorkerRequest, 'url'>) =>
+      new Promise<{ ok: boolean; result?: ChordWorkerResult; error?: string }>((resolve) => {
+        const worker = new Worker('/chord-worker.js', { type: 'module' });
+        worker.onmessage = (e) => {
+          worker.terminate();
+          resolve(e.data);
+        };
+        worker.onerror = (e) => resolve({ ok: false, error: `worker error: ${e.message}` });
+        worker.postMessage({ ...req, url: `${location.origin}/model.gguf` });
+      }),
+    request,
   );
   if (!value.ok || !value.result) throw new Error(value.error ?? 'the chord worker failed');
   const r = value.result;
@@ -224,46 +281,47 @@ export async function runWllamaBrowser(opts: BrowserBenchOptions): Promise<Runti
     promptTokens: opts.promptTokens,
     genTokens: opts.genTokens,
   };
-  // The page keeps what it measured in globalThis.wllamaBench, so that a run cut
-  // short by the timeout still gives the speeds wllama reported up to then.
-  const progress = (page: Page) =>
-    page.evaluate(() => (globalThis as unknown as { wllamaBench?: WllamaPageResult }).wllamaBench);
+  // The page reports what it has measured after each streamed chunk, so that a run cut short
+  // by the timeout still gives the speeds wllama reported up to then.
   const run = await withBenchPage(
     opts,
     routes,
-    (page) =>
-      page.evaluate(async (a): Promise<WllamaPageResult> => {
-        const bench: WllamaPageResult = {};
-        (globalThis as unknown as { wllamaBench: WllamaPageResult }).wllamaBench = bench;
-        const modulePath = '/wllama/index.js';
-        const { Wllama } = await import(modulePath);
-        const quiet = { debug: () => {}, log: () => {}, warn: console.warn, error: console.error };
-        const wllama = new Wllama({ default: '/wllama/wllama.wasm' }, { logger: quiet, suppressNativeLog: true });
-        const t0 = performance.now();
-        const blob = await (await fetch('/model.gguf')).blob();
-        await wllama.loadModel([blob], {
-          n_threads: a.threads,
-          n_gpu_layers: 0,
-          n_ctx: Math.ceil((a.promptTokens + a.genTokens + 1) / 256) * 256,
-          n_parallel: 1,
-        });
-        bench.loadS = (performance.now() - t0) / 1000;
-        bench.multiThread = wllama.isMultithread?.() ?? false;
-        // Streamed with llama-server's per-token timings: the last chunk has the final ones.
-        const stream = await wllama.createCompletion({
-          prompt: a.prompt,
-          max_tokens: a.genTokens,
-          temperature: 0,
-          ignore_eos: true,
-          cache_prompt: false,
-          stream: true,
-          timings_per_token: true,
-        });
-        for await (const chunk of stream) if (chunk.timings) bench.timings = chunk.timings;
-        await wllama.exit();
-        return bench;
-      }, args),
-    progress,
+    async (a: typeof args, progress: (v: WllamaPageResult) => void): Promise<WllamaPageResult> => {
+      const bench: WllamaPageResult = {};
+      const modulePath = '/wllama/index.js';
+      const { Wllama } = await import(modulePath);
+      const quiet = { debug: () => {}, log: () => {}, warn: console.warn, error: console.error };
+      const wllama = new Wllama({ default: '/wllama/wllama.wasm' }, { logger: quiet, suppressNativeLog: true });
+      const t0 = performance.now();
+      const blob = await (await fetch('/model.gguf')).blob();
+      await wllama.loadModel([blob], {
+        n_threads: a.threads,
+        n_gpu_layers: 0,
+        n_ctx: Math.ceil((a.promptTokens + a.genTokens + 1) / 256) * 256,
+        n_parallel: 1,
+      });
+      bench.loadS = (performance.now() - t0) / 1000;
+      bench.multiThread = wllama.isMultithread?.() ?? false;
+      progress(bench);
+      // Streamed with llama-server's per-token timings: the last chunk has the final ones.
+      const stream = await wllama.createCompletion({
+        prompt: a.prompt,
+        max_tokens: a.genTokens,
+        temperature: 0,
+        ignore_eos: true,
+        cache_prompt: false,
+        stream: true,
+        timings_per_token: true,
+      });
+      for await (const chunk of stream) {
+        if (!chunk.timings) continue;
+        bench.timings = chunk.timings;
+        progress(bench);
+      }
+      await wllama.exit();
+      return bench;
+    },
+    args,
   );
   const { value, peakMemBytes, baselineMemBytes, timedOut } = run;
   const t = value.timings;

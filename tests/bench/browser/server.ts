@@ -3,13 +3,17 @@
  * (COOP same-origin + COEP require-corp, so SharedArrayBuffer and wasm threads
  * work), the scripts it runs, and the model, all from 127.0.0.1 (a secure
  * context). Files are answered with single-range Range support, as a model host
- * would, since the engine reads models by ranges.
+ * would, since the engine reads models by ranges. Handler routes answer what
+ * the page posts (its reports to the harness, which runs no DevTools in it).
  */
 import { createReadStream, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Route = { file: string; type: string } | { text: string; type: string };
+export type Route =
+  | { file: string; type: string }
+  | { text: string; type: string }
+  | { handle: (body: string) => string | Promise<string>; type: string };
 
 export interface BenchServer {
   origin: string;
@@ -27,6 +31,17 @@ export async function startBenchServer(routes: Record<string, Route>): Promise<B
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const route = routes[path];
+    if (route && 'handle' in route) {
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', async () => {
+        const answer = await route.handle(body);
+        res.writeHead(200, { ...ISOLATION_HEADERS, 'Content-Type': route.type }).end(answer);
+      });
+      return;
+    }
     if (!route || (req.method !== 'GET' && req.method !== 'HEAD')) {
       if (process.env.CHORD_BENCH_DEBUG) console.error(`bench server: 404 ${req.method} ${path}`);
       res.writeHead(404, ISOLATION_HEADERS).end();

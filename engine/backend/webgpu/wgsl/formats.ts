@@ -328,11 +328,12 @@ fn block_q(b: u32, j: u32) -> i32 { return wi8(b + 2u + j); }`,
 ]);
 
 /**
- * The K-quants (but Q4_K) as llama.cpp's AVX2 integer dot products see them
+ * The K-quants as llama.cpp's AVX2 integer dot products see them
  * (engine/quant/x86-k.ts), per 256-weight super-block at byte b: SUPER_BYTES,
  * fn k_d(b) and fn k_dmin(b) (f16 scales), fn k_q(b, e) (weight e's integer, Q3_K
  * with its -4), fn k_scale(b, g) (the integer scale of 16-group g) and fn k_min(b, g)
  * (its min, Q2_K and Q5_K). Q6_K's q is unsigned (its -32 comes out per lane).
+ * Q4_K (repacked by llama.cpp) only needs SUPER_BYTES and scale_min_k4.
  */
 const SUPER_INTS = new Map<GGMLType, string>([
   [
@@ -364,6 +365,7 @@ fn k_q(b: u32, e: u32) -> i32 {
   return lo - select(4, 0, ((wbyte(b + i) >> (4u * j + l)) & 1u) != 0u);
 }`,
   ],
+  [GGMLType.Q4_K, 'const SUPER_BYTES = 144u;'],
   [
     GGMLType.Q5_K,
     `const SUPER_BYTES = 176u;
@@ -393,11 +395,11 @@ fn k_q(b: u32, e: u32) -> i32 {
   ],
 ]);
 
-/** The super-block readers of Q2_K, Q3_K, Q5_K or Q6_K (W and the readers declared by the caller). */
+/** The super-block readers of Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (W and the readers declared by the caller). */
 export function superIntsWGSL(type: GGMLType): string {
   const src = SUPER_INTS.get(type);
   if (src === undefined) throw new Error(`${GGMLType[type]} has no integer K-quant reader`);
-  return type === GGMLType.Q5_K ? src + SCALE_MIN_K4 : src;
+  return type === GGMLType.Q4_K || type === GGMLType.Q5_K ? src + SCALE_MIN_K4 : src;
 }
 
 /** BLOCK_BYTES, block_d, block_m and block_q of a 32-weight block format (W and the readers declared by the caller). */

@@ -160,9 +160,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
  *              super-block, lane k's integer sum over elements 4k..4k+3 of each
  *              32-chunk (scaled per 16-group; Q6_K's -32 from the bsums of groups
  *              2k, 2k+1), one FMA with dy*d; Q2_K first adds its mins to the lane
- *              (an FMA with -(dy*dmin)), Q5_K sums its mins in a scalar FMA chain.
+ *              (an FMA with -(dy*dmin)), Q5_K sums its mins in a scalar FMA chain;
+ *   'q4k_repacked' Q4_K with a multiple of 8 rows (ggml_gemv/gemm_q4_K_8x8_q8_K,
+ *              the reference's q4k-repacked.ts): per super-block the integer sums of
+ *              scale·(q4·q8) and min·bsum go into two FMA chains every 8 sub-blocks
+ *              (gemv), or every 2 for the rows llama.cpp's gemm takes (whole groups
+ *              of 4 rows of a product of 4+); the output is their difference.
  */
-export type ProductOrder = 'blocks' | 'repacked' | 'vecdot' | 'tinyblas' | 'kquants';
+export type ProductOrder = 'blocks' | 'repacked' | 'vecdot' | 'tinyblas' | 'kquants' | 'q4k_repacked';
 
 /** Threads per workgroup of the exact-order kernel. */
 export const EXACT_THREADS = 64;
@@ -204,6 +209,37 @@ export function matmulExactWGSL(type: GGMLType, order: ProductOrder): string {
     chain = `var acc = 0.0;
   for (var k = l; k < p.n_in; k += 8u) { acc = fma_exact(${w('k')}, ${x('k')}, acc); }
   return acc;`;
+  } else if (order === 'q4k_repacked') {
+    chain = `// the gemm folds every 2 sub-blocks, for the rows in whole groups of 4
+  let per_step = select(8u, 2u, r < p.rows - p.rows % 4u);
+  var acc = 0.0;
+  var acc_min = 0.0;
+  for (var i = 0u; i < p.n_in / 256u; i++) {
+    let b = rb + i * 144u;
+    let xo = xb + i * 256u;
+    let dy = S[xb / 256u + i];
+    let scale = wf16(b) * dy;
+    let min_scale = wf16(b + 2u) * dy;
+    var isum = 0;
+    var imin = 0;
+    for (var j = 0u; j < 8u; j++) {
+      let sm = scale_min_k4(j, b + 4u);
+      let qs = b + 16u + 32u * (j >> 1u);
+      var dot = 0;
+      for (var e = 0u; e < 32u; e++) {
+        dot += i32((wbyte(qs + e) >> (4u * (j & 1u))) & 15u) * q8(xo + 32u * j + e, dy);
+      }
+      isum += i32(sm.x) * dot;
+      imin += i32(sm.y) * (bsum(xo, 2u * j, dy) + bsum(xo, 2u * j + 1u, dy));
+      if ((j + 1u) % per_step == 0u) {
+        acc = fma_exact(f32(isum), scale, acc);
+        acc_min = fma_exact(f32(imin), min_scale, acc_min);
+        isum = 0;
+        imin = 0;
+      }
+    }
+  }
+  return acc - acc_min;`;
   } else if (order === 'kquants') {
     const mins2 =
       type === GGMLType.Q2_K
@@ -246,7 +282,7 @@ export function matmulExactWGSL(type: GGMLType, order: ProductOrder): string {
   return acc;`;
   }
   const kHelpers =
-    order === 'kquants'
+    order === 'kquants' || order === 'q4k_repacked'
       ? `
 // the Q8_K integer of activation e: X holds q * d (roundActivationsWGSL), |q| <= 127
 fn q8(e: u32, d: f32) -> i32 { return select(i32(round(X[e] / d)), 0, d == 0.0); }
@@ -286,12 +322,12 @@ fn mins(rb: u32, xb: u32) -> f32 {
     lanes === 1
       ? `let o = (wid.x + wid.y * nwg.x) * ${EXACT_THREADS}u + t;
   if (o >= p.part_rows) { return; }
-  Y[r * p.n_out + p.out_offset + o] = chain(o * p.row_bytes, r * p.n_in, 0u);`
+  Y[r * p.n_out + p.out_offset + o] = chain(o * p.row_bytes, r * p.n_in, 0u, r);`
       : `let o = (wid.x + wid.y * nwg.x) * ${EXACT_THREADS / lanes}u + t / ${lanes}u;
   let l = t % ${lanes}u;
   let live = o < p.part_rows;
   var v = 0.0;
-  if (live) { v = chain(o * p.row_bytes, r * p.n_in, l); }
+  if (live) { v = chain(o * p.row_bytes, r * p.n_in, l, r); }
   lane_sums[t] = v;
   workgroupBarrier();
   if (live && l == 0u) {
@@ -301,12 +337,12 @@ fn mins(rb: u32, xb: u32) -> f32 {
   }`;
   return `${PARAMS}${floatWeights ? '' : '@group(0) @binding(4) var<storage, read_write> S: array<f32>;'}
 ${WEIGHT_READERS}
-${floatWeights ? '' : order === 'kquants' ? superIntsWGSL(type) : blockIntsWGSL(type)}
+${floatWeights ? '' : order === 'kquants' || order === 'q4k_repacked' ? superIntsWGSL(type) : blockIntsWGSL(type)}
 ${EXACT_FLOAT}
 ${HSUM8}
 ${order === 'vecdot' ? dotFloatWGSL('dot_row', ', rb: u32, xb: u32', w, x, half) : ''}
 var<workgroup> lane_sums: array<f32, ${EXACT_THREADS}>;${kHelpers}
-fn chain(rb: u32, xb: u32, l: u32) -> f32 {
+fn chain(rb: u32, xb: u32, l: u32, r: u32) -> f32 {
   ${chain}
 }
 ${mins}
@@ -353,9 +389,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * weights of a given type (TYPE_TRAITS vecDotType):
  *   Q8_0 / Q8_1 (x86 quantize_row_q8_0/1): blocks of 32, d = f16(amax / 127),
  *     q = round-half-even(x * (127 / amax)) saturated to int8; Y holds the q (as
- *     floats) for matmulExactWGSL's integer sums and S, per block, d and (Q8_1)
- *     s = f16(float(amax / 127) * Σq), which llama.cpp multiplies by the weight
- *     block's min (Q4_1, Q5_1);
+ *     floats) for matmulExactWGSL's integer sums (with `values`, q * d for the
+ *     GPU-order kernels) and S, per block, d and (Q8_1) s = f16(float(amax / 127) * Σq),
+ *     which llama.cpp multiplies by the weight block's min (Q4_1, Q5_1);
  *   Q8_K (quantize_row_q8_K_ref): blocks of 256, iscale = -127 / (the value of
  *     largest magnitude), q = min(127, nearest(iscale * x)); Y holds x' = q / iscale,
  *     the values the K-quant kernels multiply in f32;
@@ -364,7 +400,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  */
 export type ActivationRounding = 'q8_0' | 'q8_1' | 'q8_k' | 'f16' | 'bf16';
 
-export function roundActivationsWGSL(kind: ActivationRounding): string {
+export function roundActivationsWGSL(kind: ActivationRounding, values = false): string {
   const block = kind === 'q8_0' || kind === 'q8_1' ? 32 : kind === 'q8_k' ? 256 : 1;
   const body =
     kind === 'q8_0' || kind === 'q8_1'
@@ -376,7 +412,7 @@ export function roundActivationsWGSL(kind: ActivationRounding): string {
   var sum = 0.0;
   for (var j = 0u; j < 32u; j++) {
     let q = clamp(round(X[b + j] * id), -128.0, 127.0);
-    Y[b + j] = q;
+    Y[b + j] = ${values ? 'q * d' : 'q'};
     sum += q;
   }
   S[2u * i] = d;

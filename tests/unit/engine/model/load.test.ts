@@ -132,6 +132,9 @@ describe('weights read straight into the wasm memory', () => {
     try {
       const weights = (model as unknown as { weights: Map<string, { bytes: Uint8Array }> }).weights;
       expect(weights.size).toBe(file.tensors.length);
+      // Reported memory: the wasm memory, which holds every weight.
+      const weightBytes = file.tensors.reduce((a, t) => a + t.byteSize, 0);
+      expect(model.memoryUsage().wasmBytes).toBeGreaterThanOrEqual(weightBytes);
       for (const t of file.tensors) {
         expect(
           Buffer.from(weights.get(t.name)!.bytes).equals(bytes.subarray(t.fileOffset, t.fileOffset + t.byteSize)),
