@@ -10,6 +10,9 @@ export const RUNTIMES = [
 ] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 
+/** The backends Chord's rows can run. */
+export type ChordBenchBackend = 'wasm' | 'js' | 'webgpu';
+
 export interface CompareOptions {
   /** A preset name (see models.ts) or a GGUF path. */
   model: string;
@@ -18,7 +21,7 @@ export interface CompareOptions {
   genTokens: number;
   runtimes: RuntimeName[];
   /** Chord's backend: 'auto' takes wasm where the engine has it, else js (and says so). */
-  backend: 'auto' | 'wasm' | 'js';
+  backend: 'auto' | ChordBenchBackend;
   json: boolean;
   /** Write the table into docs/performance.md. */
   writeDoc: boolean;
@@ -41,7 +44,8 @@ load time, prefill and decode speed, and peak memory side by side.
   --prompt-tokens P     prompt length (default 128)
   --gen-tokens G        tokens generated greedily (default 64)
   --runtimes LIST       comma-separated, from ${RUNTIMES.join(', ')} (default: all)
-  --backend B           Chord's backend: auto (wasm if available, else js), wasm, js
+  --backend B           Chord's backend: auto (wasm if available, else js), wasm, js,
+                        webgpu (Chromium gets --enable-unsafe-webgpu; GPU memory in the note)
   --json                the last stdout line is one JSON object with every row
   --no-doc              do not write the table into docs/performance.md
   --chromium PATH       default /usr/bin/chromium (or $CHORD_CHROMIUM)
@@ -78,8 +82,8 @@ export function parseCompareArgs(
   }
   if (runtimes.length === 0) throw new ArgsError('--runtimes names no runtime');
   const backend = v.backend ?? 'auto';
-  if (backend !== 'auto' && backend !== 'wasm' && backend !== 'js') {
-    throw new ArgsError(`--backend must be auto, wasm or js, not '${backend}'`);
+  if (backend !== 'auto' && backend !== 'wasm' && backend !== 'js' && backend !== 'webgpu') {
+    throw new ArgsError(`--backend must be auto, wasm, js or webgpu, not '${backend}'`);
   }
   return {
     model: v.model ?? 'small',

@@ -9,7 +9,14 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.ts';
-import { ArgsError, type CompareOptions, parseCompareArgs, type RuntimeName, USAGE } from './args.ts';
+import {
+  ArgsError,
+  type ChordBenchBackend,
+  type CompareOptions,
+  parseCompareArgs,
+  type RuntimeName,
+  USAGE,
+} from './args.ts';
 import { runChordBrowser, runWllamaBrowser, wllamaVersion } from './browser/run.ts';
 import { modelPreset, resolveModel } from './models.ts';
 import { AVX2_VARIANT_NAME, ChildError, runChordNode, runNative, runNativeAvx2 } from './node-runtimes.ts';
@@ -81,7 +88,7 @@ function buildCli(): void {
 }
 
 interface ChordPlan {
-  backend: 'wasm' | 'js';
+  backend: ChordBenchBackend;
   /** Why the backend is not the one asked for. */
   note?: string;
 }
@@ -127,9 +134,9 @@ export async function main(argv: string[]): Promise<number> {
     timeoutMs: opts.timeoutS * 1000,
   };
   const browserBase = { ...base, chromiumPath: opts.chromiumPath, log };
-  const chord: ChordPlan = { backend: opts.backend === 'js' ? 'js' : 'wasm' };
+  const chord: ChordPlan = { backend: opts.backend === 'auto' ? 'wasm' : opts.backend };
 
-  const runChord = async (run: (backend: 'wasm' | 'js', counts: typeof base) => Promise<RuntimeResult>) => {
+  const runChord = async (run: (backend: ChordBenchBackend, counts: typeof base) => Promise<RuntimeResult>) => {
     const counts = chord.backend === 'js' ? { ...base, ...capForJs(opts, modelBytes) } : base;
     const r = await run(chord.backend, counts);
     if (r.note?.startsWith('fell back to the js backend')) chord.backend = 'js';

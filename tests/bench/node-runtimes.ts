@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.ts';
+import type { ChordBenchBackend } from './args.ts';
 import type { RuntimeResult } from './report.ts';
 
 export interface NodeBenchOptions {
@@ -56,7 +57,7 @@ function lastJsonLine(stdout: string): Record<string, unknown> {
 }
 
 /** `node bin/chord.mjs bench ... --json` (dist/cli.mjs must be built). */
-export async function runChordNode(opts: NodeBenchOptions & { backend: 'wasm' | 'js' }): Promise<RuntimeResult> {
+export async function runChordNode(opts: NodeBenchOptions & { backend: ChordBenchBackend }): Promise<RuntimeResult> {
   const stdout = await runNode(
     [
       join(repoRoot, 'bin', 'chord.mjs'),
@@ -81,6 +82,7 @@ export async function runChordNode(opts: NodeBenchOptions & { backend: 'wasm' | 
     prefillTokPerS: number;
     decodeTokPerS: number;
     peakRssBytes: number;
+    gpuMemoryBytes?: number;
     backend: string;
   };
   return {
@@ -88,6 +90,7 @@ export async function runChordNode(opts: NodeBenchOptions & { backend: 'wasm' | 
     prefillTokPerS: r.prefillTokPerS,
     decodeTokPerS: r.decodeTokPerS,
     peakMemBytes: r.peakRssBytes,
+    gpuMemBytes: r.gpuMemoryBytes,
     backend: r.backend,
     promptTokens: opts.promptTokens,
     genTokens: opts.genTokens,

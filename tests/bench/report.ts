@@ -11,6 +11,8 @@ export interface RuntimeResult {
   prefillTokPerS: number;
   decodeTokPerS: number;
   peakMemBytes: number;
+  /** GPU buffers held at the end (Chord on WebGPU). */
+  gpuMemBytes?: number;
   /** The backend or build that ran (Chord's backend, llama.cpp's CPU variant). */
   backend?: string;
   /** Tokens actually measured, when a runtime was capped below the request. */
@@ -25,6 +27,7 @@ export interface Row {
   prefillTokPerS: number | null;
   decodeTokPerS: number | null;
   peakMemBytes: number | null;
+  gpuMemBytes?: number;
   backend?: string;
   promptTokens?: number;
   genTokens?: number;
@@ -108,7 +111,8 @@ export function formatTable(report: CompareReport): string {
       (r.genTokens !== undefined && r.genTokens !== report.genTokens)
         ? `measured on ${r.promptTokens ?? report.promptTokens} prompt / ${r.genTokens ?? report.genTokens} generated tokens`
         : undefined;
-    const said = [counts, r.note, r.error && `failed: ${r.error}`].filter(Boolean).join('; ');
+    const gpu = r.gpuMemBytes !== undefined ? `GPU buffers ${mib(r.gpuMemBytes)} MiB` : undefined;
+    const said = [counts, gpu, r.note, r.error && `failed: ${r.error}`].filter(Boolean).join('; ');
     if (said) notes.push(`- ${r.runtime}: ${said}`);
   }
   const ratios = formatRatios(report.rows);

@@ -8,10 +8,11 @@
 
 import type { Model } from '../../../engine/index.ts';
 import { loadModel } from '../../../engine/index.ts';
+import type { ChordBenchBackend } from '../args.ts';
 
 export interface ChordWorkerRequest {
   url: string;
-  backend: 'wasm' | 'js';
+  backend: ChordBenchBackend;
   threads: number;
   promptTokens: number;
   genTokens: number;
@@ -22,15 +23,11 @@ export interface ChordWorkerResult {
   prefillTokPerS: number;
   decodeTokPerS: number;
   backend: string;
+  /** GPU buffers held after the run (WebGPU). */
+  gpuMemoryBytes?: number;
   /** Why the backend asked for was not used, when it was not. */
   fallback?: string;
   crossOriginIsolated: boolean;
-}
-
-function argmax(logits: Float32Array): number {
-  let best = 0;
-  for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
-  return best;
 }
 
 async function load(req: ChordWorkerRequest): Promise<{ model: Model; fallback?: string }> {
@@ -53,15 +50,17 @@ async function bench(req: ChordWorkerRequest): Promise<ChordWorkerResult> {
     const vocab = model.info.hparams.vocabSize;
     const prompt = Array.from({ length: req.promptTokens }, (_, i) => (i * 7919 + 13) % vocab);
     const t1 = performance.now();
-    let logits = await seq.evaluate(prompt);
+    // Greedy as generation reads it back (on WebGPU only the chosen token leaves the GPU).
+    let next = await seq.evaluateGreedy(prompt);
     const t2 = performance.now();
-    for (let i = 0; i < req.genTokens; i++) logits = await seq.evaluate([argmax(logits)]);
+    for (let i = 0; i < req.genTokens; i++) next = await seq.evaluateGreedy([next]);
     const t3 = performance.now();
     return {
       loadS,
       prefillTokPerS: (req.promptTokens / (t2 - t1)) * 1000,
       decodeTokPerS: (req.genTokens / (t3 - t2)) * 1000,
       backend: model.info.backend,
+      gpuMemoryBytes: model.memoryUsage().gpuBytes,
       fallback,
       crossOriginIsolated: globalThis.crossOriginIsolated === true,
     };

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { repoRoot } from '../../helpers/fixtures.ts';
+import type { ChordBenchBackend } from '../args.ts';
 import { promptTextOfLength } from '../prompt-text.ts';
 import type { RuntimeResult } from '../report.ts';
 import type { ChordWorkerRequest, ChordWorkerResult } from './chord-worker.ts';
@@ -41,6 +42,8 @@ export interface BrowserBenchOptions {
   chromiumPath: string;
   timeoutMs: number;
   log: (line: string) => void;
+  /** Chromium flags this run adds (WebGPU's). */
+  extraArgs?: string[];
 }
 
 const WLLAMA_DIR = join(repoRoot, 'node_modules', '@wllama', 'wllama');
@@ -180,7 +183,7 @@ async function withBenchPage<A, T>(
   try {
     browser = spawn(
       opts.chromiumPath,
-      ['--headless', `--user-data-dir=${profile}`, ...CHROMIUM_ARGS, `${server.origin}/`],
+      ['--headless', `--user-data-dir=${profile}`, ...CHROMIUM_ARGS, ...(opts.extraArgs ?? []), `${server.origin}/`],
       { stdio: 'ignore' },
     );
     const exited = new Promise<{ ok: false; error: string }>((resolve) => {
@@ -212,7 +215,11 @@ async function withBenchPage<A, T>(
 
 const baselineNote = (bytes: number) => `renderer at ${(bytes / 2 ** 20).toFixed(0)} MiB before loading`;
 
-export async function runChordBrowser(opts: BrowserBenchOptions & { backend: 'wasm' | 'js' }): Promise<RuntimeResult> {
+export async function runChordBrowser(
+  benchOpts: BrowserBenchOptions & { backend: ChordBenchBackend },
+): Promise<RuntimeResult> {
+  // Headless Chromium offers WebGPU (a SwiftShader adapter without a GPU) only when asked.
+  const opts = benchOpts.backend === 'webgpu' ? { ...benchOpts, extraArgs: ['--enable-unsafe-webgpu'] } : benchOpts;
   const routes = baseRoutes(opts.modelPath);
   routes['/chord-worker.js'] = { text: await bundleChordWorker(), type: 'text/javascript' };
   const request: Omit<ChordWorkerRequest, 'url'> = {
@@ -243,6 +250,7 @@ export async function runChordBrowser(opts: BrowserBenchOptions & { backend: 'wa
     prefillTokPerS: r.prefillTokPerS,
     decodeTokPerS: r.decodeTokPerS,
     peakMemBytes,
+    gpuMemBytes: r.gpuMemoryBytes,
     backend: r.backend,
     promptTokens: opts.promptTokens,
     genTokens: opts.genTokens,

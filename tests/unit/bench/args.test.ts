@@ -52,6 +52,10 @@ describe('bench:compare arguments', () => {
     });
   });
 
+  it("takes webgpu as Chord's backend", () => {
+    expect(parseCompareArgs(['--backend', 'webgpu']).backend).toBe('webgpu');
+  });
+
   it('takes Chromium from $CHORD_CHROMIUM when --chromium is absent', () => {
     expect(parseCompareArgs([], { CHORD_CHROMIUM: '/x/chromium' }).chromiumPath).toBe('/x/chromium');
   });
@@ -62,7 +66,7 @@ describe('bench:compare arguments', () => {
     [['--gen-tokens', 'many']],
     [['--runtimes', 'chord-node,ollama']],
     [['--runtimes', ',']],
-    [['--backend', 'webgpu']],
+    [['--backend', 'gpu']],
     [['--unknown']],
     [['positional']],
   ])('rejects %j', (argv) => {

@@ -33,6 +33,7 @@ function sample(): CompareReport {
         prefillTokPerS: 13,
         decodeTokPerS: 7,
         peakMemBytes: 800 * MiB,
+        gpuMemBytes: 300 * MiB,
         backend: 'wasm',
         promptTokens: 128,
         genTokens: 64,
@@ -88,6 +89,7 @@ describe('bench:compare report', () => {
     expect(lines[5]).toBe('| llama.cpp-native |  | — | — | — | — |');
     expect(table).toContain('- chord-node: measured on 16 prompt / 4 generated tokens');
     expect(table).not.toContain('- chord-browser: measured');
+    expect(table).toContain('- chord-browser: GPU buffers 300 MiB');
     expect(table).toContain('- llama.cpp-native: failed: exit code 1: boom');
     // 7 / 3.5 and 13 / 10 against wllama; 0.2 / 14 against the AVX2 build.
     expect(table).toContain('- chord-browser / wllama-browser: decode 2.00×, prefill 1.30× (target ≥ 1.3×)');
