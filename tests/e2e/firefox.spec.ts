@@ -144,6 +144,8 @@ test.describe('Firefox', () => {
       options.evaluate(
         `(${fn.toString()})(browser.extension.getViews({ type: 'sidebar' })[0].document, ${JSON.stringify(arg)})`,
       ) as Promise<T>;
+    // open() can resolve before the sidebar's page has loaded: wait for its view.
+    await expect.poll(() => options.evaluate(`browser.extension.getViews({ type: 'sidebar' }).length`)).toBe(1);
     expect(await inSidebar((doc) => doc.location.pathname, null)).toBe('/sidepanel.html');
     await expect
       .poll(() =>
