@@ -28,7 +28,7 @@ import {
   vecDot,
   vecDotTypeOf,
 } from '../../../../engine/quant/index.ts';
-import { GGMLType, TYPE_TRAITS } from '../../../../engine/quant/types.ts';
+import { GGMLType, TYPE_TRAITS, WEIGHT_TYPES } from '../../../../engine/quant/types.ts';
 import { repoRoot } from '../../../helpers/fixtures.ts';
 import { rng } from './pack.ts';
 
@@ -74,18 +74,8 @@ const WEIGHT_NAMES: Partial<Record<GGMLType, string>> = {
 const nameOf = (t: GGMLType) => WEIGHT_NAMES[t] as string;
 const traits = (t: GGMLType) => TYPE_TRAITS.get(t) as { blockSize: number; typeSize: number };
 
-const DOT_TYPES = [
-  GGMLType.Q4_0,
-  GGMLType.Q4_1,
-  GGMLType.Q5_0,
-  GGMLType.Q5_1,
-  GGMLType.Q8_0,
-  GGMLType.Q2_K,
-  GGMLType.Q3_K,
-  GGMLType.Q4_K,
-  GGMLType.Q5_K,
-  GGMLType.Q6_K,
-];
+/** The block formats: quantized weights with a vec_dot of their own. */
+const DOT_TYPES = WEIGHT_TYPES.filter((t) => TYPE_TRAITS.get(t)!.blockSize > 1);
 
 function sameFloats(got: Float32Array, want: Float32Array, what: string): void {
   expect(got.length).toBe(want.length);
