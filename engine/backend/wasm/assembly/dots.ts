@@ -82,7 +82,8 @@ function m4Of(): v128 {
  * with x0, x2, y1 = x1 - 16 x2 and y3 = x3 - 16 x1: expanding gives exactly
  * e x0 + f x2 + g x1 + h x3 (|y| <= 2176, so nothing overflows). The shifts
  * and sums are chained rather than side by side, which keeps fewer vectors
- * live at once in the order V8 gives them (see dotQ4_0Rows8).
+ * live at once in the order V8 gives them (see dotQ4_0Rows8). (The relaxed-SIMD
+ * build gives i16 lanes instead, for q4Hsum4 to add up: q4SumRelaxed.)
  */
 function q4Sum(q: usize, m4: v128, x0: v128, y1: v128, x2: v128, y3: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return q4SumRelaxed(q, m4, x0, x2);
@@ -98,15 +99,28 @@ function q4Sum(q: usize, m4: v128, x0: v128, y1: v128, x2: v128, y3: v128): v128
  * q4Sum in the relaxed-SIMD build, against the int8 quants lo (0-15) and hi
  * (16-31): the nibbles (0..15) are the i7 operand of relaxed_dot_i8x16_i7x16_s,
  * where every engine gives the exact products (pmaddubsw on x64, as llama.cpp's
- * AVX2 kernel). Each i16 lane sums four products, |sum| <= 4 * 128 * 15: exact.
+ * AVX2 kernel). Each i16 lane sums four products, |sum| <= 4 * 128 * 15: exact;
+ * q4Hsum4 widens them.
  */
 function q4SumRelaxed(q: usize, m4: v128, lo: v128, hi: v128): v128 {
   const v = v128.load(q);
-  const s = i16x8.add(
+  return i16x8.add(
     i16x8.relaxed_dot_i8x16_i7x16_s(lo, v128.and(v, m4)),
     i16x8.relaxed_dot_i8x16_i7x16_s(hi, v128.and(i16x8.shr_u(v, 4), m4)),
   );
-  return i32x4.extadd_pairwise_i16x8_s(s);
+}
+
+/**
+ * hsum4 of four q4Sum results: in the relaxed-SIMD build their i16 lanes (each
+ * |x| <= 7680, see q4SumRelaxed) are summed four to a lane as i16 before the
+ * one widening, 30720 at most: exact.
+ */
+function q4Hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return hsum4(a, b, c, d);
+  const ab = i16x8.add(v128.shuffle<i64>(a, b, 0, 2), v128.shuffle<i64>(a, b, 1, 3));
+  const cd = i16x8.add(v128.shuffle<i64>(c, d, 0, 2), v128.shuffle<i64>(c, d, 1, 3));
+  const abcd = i16x8.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7));
+  return i32x4.extadd_pairwise_i16x8_s(abcd);
 }
 
 /** The per-group steps of the Q4_0 kernels below, inlined into them (see Lanes in fma.ts). */
@@ -123,7 +137,7 @@ class Q4_0Group {
     const s1 = q4Sum(w + rb + 2, m4, x0, y1, x2, y3);
     const s2 = q4Sum(w2 + 2, m4, x0, y1, x2, y3);
     const s3 = q4Sum(w2 + rb + 2, m4, x0, y1, x2, y3);
-    return i32x4.sub(hsum4(s0, s1, s2, s3), eight);
+    return i32x4.sub(q4Hsum4(s0, s1, s2, s3), eight);
   }
 
   /**
@@ -169,7 +183,7 @@ class Q4_0Group {
     da112: v128,
   ): v128 {
     const sumi = i32x4.sub(
-      hsum4(
+      q4Hsum4(
         q4Sum(w + 2, m4, p0, q1, p2, q3),
         q4Sum(w + rb + 2, m4, p0, q1, p2, q3),
         q4Sum(w + 2, m4, r0, t1, r2, t3),

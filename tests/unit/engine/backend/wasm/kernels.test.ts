@@ -215,6 +215,19 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
     }
   });
 
+  it('Q4_0 with a multiple of 8 rows at the largest integer sums (nibbles 15 or 0 by quants of 127 or -127)', async () => {
+    // Every product at its bound: the relaxed-SIMD build's i16 partial sums at their largest.
+    const [n, nOut, rows] = [64, 12, 3];
+    const w = new Uint8Array(rowBytes(GGMLType.Q4_0, n) * nOut);
+    for (let b = 0; b < w.length / 18; b++) {
+      new DataView(w.buffer).setUint16(18 * b, f32ToF16(b % 3 === 1 ? -0.5 : 1), true);
+      w.fill(b % 2 ? 0 : 0xff, 18 * b + 2, 18 * b + 18);
+    }
+    const x = Float32Array.from({ length: n * rows }, (_, i) => ((i >> 5) % 3 === 2 ? -1 : 1));
+    const want = await referenceMatmul(GGMLType.Q4_0, w, n, nOut, x, rows);
+    expectSameBits(wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, [[0, nOut]]), want, 'largest sums');
+  });
+
   it('Q4_0 with a multiple of 8 rows and scales of either sign that are f16 subnormals', async () => {
     const next = rng(79);
     const [n, nOut, rows] = [128, 24, 2];
