@@ -9,6 +9,13 @@ import { f32ToBf16, f32ToHalf, halfToF32 } from './half';
 
 /** Q8_0 / Q8_1 activations for 32-weight blocks: f32 d, i32 sum of quants, f32 s = d*sum (f16), i16[32]. */
 export const P16_STRIDE: i32 = 80;
+/**
+ * The Q4_0 activations: P16's; the relaxed-SIMD build adds the int8 quants in
+ * natural order at P8_QUANTS, the signed operand of
+ * i16x8.relaxed_dot_i8x16_i7x16_s against the nibbles (dots.ts q4SumRelaxed).
+ */
+export const P8_QUANTS: i32 = P16_STRIDE;
+export const Q4_0_STRIDE: i32 = ASC_FEATURE_RELAXED_SIMD ? P16_STRIDE + 32 : P16_STRIDE;
 /** Q8_K activations: f32 d, i16[256] at 16, i16 bsums[16] at 528. */
 export const K16_STRIDE: i32 = 560;
 export const K16_BSUMS: i32 = 528;
@@ -53,11 +60,14 @@ function absMax(x: usize, n: i32): f32 {
 /**
  * x86 quantize_row_q8_0 / q8_1: d = max/127 (stored as f16), q = round-half-even(x * 127/max)
  * saturated to int8; s = d * (sum of q before saturation), as f16. nb blocks of 32.
+ * `q4_0`: the Q4_0 layout, blocks Q4_0_STRIDE apart.
  */
-export function quantizeQ8(x: usize, nb: i32, dst: usize): void {
+export function quantizeQ8(x: usize, nb: i32, dst: usize, q4_0: bool = false): void {
+  const stride = q4_0 ? Q4_0_STRIDE : P16_STRIDE;
+  const int8 = ASC_FEATURE_RELAXED_SIMD && q4_0;
   for (let i = 0; i < nb; i++) {
     const xb = x + ((<usize>i) << 7);
-    const o = dst + <usize>(i * P16_STRIDE);
+    const o = dst + <usize>(i * stride);
     const max = absMax(xb, 32);
     const d: f32 = max / 127;
     const id: f32 = max !== 0 ? <f32>127 / max : 0;
@@ -71,6 +81,7 @@ export function quantizeQ8(x: usize, nb: i32, dst: usize): void {
         if (qs < -128) qs = -128;
         qsum += qs;
         store<i16>(o + 16 + ((<usize>(16 * g + perm(j))) << 1), <i16>qs);
+        if (int8) store<i8>(o + P8_QUANTS + <usize>(16 * g + j), <i8>qs);
       }
     }
     store<f32>(o, halfToF32(f32ToHalf(d)));

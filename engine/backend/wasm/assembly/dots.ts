@@ -13,7 +13,7 @@
 // that layout the i32 lanes of dot(even) + dot(odd) over a group of 16 values
 // hold the sums of values 4k..4k+3: the AVX2 kernels' lanes.
 
-import { K8_QUANTS, K16_BSUMS, K16_STRIDE, P16_STRIDE, Q4K_STRIDE } from './activations';
+import { K8_QUANTS, K16_BSUMS, K16_STRIDE, P8_QUANTS, P16_STRIDE, Q4_0_STRIDE, Q4K_STRIDE } from './activations';
 import { fixPair, fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
 import { halfLanesHi, halfLanesLo, halfToF32 } from './half';
 
@@ -47,13 +47,30 @@ function halves4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
  * low nibble of the even byte), x1 (1, 3, .., 15: low nibble of the odd byte),
  * x2 (16, 18, ..: high nibble of the even byte), x3 (17, 19, ..: high nibble
  * of the odd byte). q4Sum takes x0, x2 and x1 - 16 x2, x3 - 16 x1 (see there).
+ * The relaxed-SIMD build's q4Sum takes the int8 quants 0-15 as x0 and 16-31 as
+ * x2 (the low and the high nibbles), and no y1, y3.
  */
+function x0Of(a: usize): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? v128.load(a, P8_QUANTS) : v128.load(a, 16);
+}
+
+function x2Of(a: usize): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? v128.load(a, P8_QUANTS + 16) : v128.load(a, 48);
+}
+
 function y1Of(a: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.splat(0);
   return i16x8.sub(v128.load(a, 32), i16x8.shl(v128.load(a, 48), 4));
 }
 
 function y3Of(a: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.splat(0);
   return i16x8.sub(v128.load(a, 64), i16x8.shl(v128.load(a, 32), 4));
+}
+
+/** The nibble mask q4Sum takes: per i16 lane, or per byte in the relaxed-SIMD build. */
+function m4Of(): v128 {
+  return i16x8.splat(ASC_FEATURE_RELAXED_SIMD ? 0x0f0f : 0x0f);
 }
 
 /**
@@ -65,15 +82,45 @@ function y3Of(a: usize): v128 {
  * with x0, x2, y1 = x1 - 16 x2 and y3 = x3 - 16 x1: expanding gives exactly
  * e x0 + f x2 + g x1 + h x3 (|y| <= 2176, so nothing overflows). The shifts
  * and sums are chained rather than side by side, which keeps fewer vectors
- * live at once in the order V8 gives them (see dotQ4_0Rows8).
+ * live at once in the order V8 gives them (see dotQ4_0Rows8). (The relaxed-SIMD
+ * build gives i16 lanes instead, for q4Hsum4 to add up: q4SumRelaxed.)
  */
 function q4Sum(q: usize, m4: v128, x0: v128, y1: v128, x2: v128, y3: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return q4SumRelaxed(q, m4, x0, x2);
   const v = v128.load(q);
   const f = i16x8.shr_u(v, 4);
   const g = i16x8.shr_u(f, 4);
   let s = i32x4.add(dot(v128.and(v, m4), x0), dot(f, x2));
   s = i32x4.add(s, dot(g, y1));
   return i32x4.add(s, dot(i16x8.shr_u(g, 4), y3));
+}
+
+/**
+ * q4Sum in the relaxed-SIMD build, against the int8 quants lo (0-15) and hi
+ * (16-31): the nibbles (0..15) are the i7 operand of relaxed_dot_i8x16_i7x16_s,
+ * where every engine gives the exact products (pmaddubsw on x64, as llama.cpp's
+ * AVX2 kernel). Each i16 lane sums four products, |sum| <= 4 * 128 * 15: exact;
+ * q4Hsum4 widens them.
+ */
+function q4SumRelaxed(q: usize, m4: v128, lo: v128, hi: v128): v128 {
+  const v = v128.load(q);
+  return i16x8.add(
+    i16x8.relaxed_dot_i8x16_i7x16_s(lo, v128.and(v, m4)),
+    i16x8.relaxed_dot_i8x16_i7x16_s(hi, v128.and(i16x8.shr_u(v, 4), m4)),
+  );
+}
+
+/**
+ * hsum4 of four q4Sum results: in the relaxed-SIMD build their i16 lanes (each
+ * |x| <= 7680, see q4SumRelaxed) are summed four to a lane as i16 before the
+ * one widening, 30720 at most: exact.
+ */
+function q4Hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return hsum4(a, b, c, d);
+  const ab = i16x8.add(v128.shuffle<i64>(a, b, 0, 2), v128.shuffle<i64>(a, b, 1, 3));
+  const cd = i16x8.add(v128.shuffle<i64>(c, d, 0, 2), v128.shuffle<i64>(c, d, 1, 3));
+  const abcd = i16x8.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7));
+  return i32x4.extadd_pairwise_i16x8_s(abcd);
 }
 
 /** The per-group steps of the Q4_0 kernels below, inlined into them (see Lanes in fma.ts). */
@@ -90,7 +137,7 @@ class Q4_0Group {
     const s1 = q4Sum(w + rb + 2, m4, x0, y1, x2, y3);
     const s2 = q4Sum(w2 + 2, m4, x0, y1, x2, y3);
     const s3 = q4Sum(w2 + rb + 2, m4, x0, y1, x2, y3);
-    return i32x4.sub(hsum4(s0, s1, s2, s3), eight);
+    return i32x4.sub(q4Hsum4(s0, s1, s2, s3), eight);
   }
 
   /**
@@ -136,7 +183,7 @@ class Q4_0Group {
     da112: v128,
   ): v128 {
     const sumi = i32x4.sub(
-      hsum4(
+      q4Hsum4(
         q4Sum(w + 2, m4, p0, q1, p2, q3),
         q4Sum(w + rb + 2, m4, p0, q1, p2, q3),
         q4Sum(w + 2, m4, r0, t1, r2, t3),
@@ -169,10 +216,10 @@ class Q4_0Group {
 export function dotQ4_0Rows8(w: usize, rb: usize, a: usize, nb: i32, out: usize): void {
   let acc03 = f32x4.splat(0);
   let acc47 = f32x4.splat(0);
-  const m4 = i16x8.splat(0x0f);
+  const m4 = m4Of();
   for (let i = 0; i < nb; i++) {
-    const x0 = v128.load(a, 16);
-    const x2 = v128.load(a, 48);
+    const x0 = x0Of(a);
+    const x2 = x2Of(a);
     const y1 = y1Of(a);
     const y3 = y3Of(a);
     const eight = i32x4.splat(load<i32>(a, 4) << 3);
@@ -181,7 +228,7 @@ export function dotQ4_0Rows8(w: usize, rb: usize, a: usize, nb: i32, out: usize)
     const w4 = w + (rb << 2);
     acc47 = Lanes.fmaRows(acc47, Q4_0Group.sums4(w4, rb, m4, x0, y1, x2, y3, eight), Q4_0Group.scales4(w4, rb, da112));
     w += 18;
-    a += P16_STRIDE;
+    a += Q4_0_STRIDE;
   }
   v128.store(out, acc03);
   v128.store(out, acc47, 16);
@@ -197,14 +244,14 @@ export function dotQ4_0Rows8x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i3
   let acc23 = f32x4.splat(0);
   let acc45 = f32x4.splat(0);
   let acc67 = f32x4.splat(0);
-  const m4 = i16x8.splat(0x0f);
+  const m4 = m4Of();
   for (let i = 0; i < nb; i++) {
-    const p0 = v128.load(a0, 16);
-    const p2 = v128.load(a0, 48);
+    const p0 = x0Of(a0);
+    const p2 = x2Of(a0);
     const q1 = y1Of(a0);
     const q3 = y3Of(a0);
-    const r0 = v128.load(a1, 16);
-    const r2 = v128.load(a1, 48);
+    const r0 = x0Of(a1);
+    const r2 = x2Of(a1);
     const t1 = y1Of(a1);
     const t3 = y3Of(a1);
     // Lanes 0, 1 for a0, lanes 2, 3 for a1 (sums4's eight, scales4's da112)
@@ -218,8 +265,8 @@ export function dotQ4_0Rows8x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i3
     acc45 = Q4_0Group.pair(acc45, w + 4 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
     acc67 = Q4_0Group.pair(acc67, w + 6 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
     w += 18;
-    a0 += P16_STRIDE;
-    a1 += P16_STRIDE;
+    a0 += Q4_0_STRIDE;
+    a1 += Q4_0_STRIDE;
   }
   v128.store(out0, v128.shuffle<i32>(acc01, acc23, 0, 1, 4, 5));
   v128.store(out0, v128.shuffle<i32>(acc45, acc67, 0, 1, 4, 5), 16);
@@ -230,15 +277,15 @@ export function dotQ4_0Rows8x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i3
 /** dotQ4_0Rows8 for four weight rows (the last group of a range); returns the four results. */
 export function dotQ4_0Rows4(w: usize, rb: usize, a: usize, nb: i32): v128 {
   let acc = f32x4.splat(0);
-  const m4 = i16x8.splat(0x0f);
+  const m4 = m4Of();
   for (let i = 0; i < nb; i++) {
-    const x0 = v128.load(a, 16);
-    const x2 = v128.load(a, 48);
+    const x0 = x0Of(a);
+    const x2 = x2Of(a);
     const eight = i32x4.splat(load<i32>(a, 4) << 3);
     const sumi = Q4_0Group.sums4(w, rb, m4, x0, y1Of(a), x2, y3Of(a), eight);
     acc = Lanes.fmaRows(acc, sumi, Q4_0Group.scales4(w, rb, Q4_0Group.da112(a)));
     w += 18;
-    a += P16_STRIDE;
+    a += Q4_0_STRIDE;
   }
   return acc;
 }
@@ -268,6 +315,11 @@ class Lanes8 {
   /** Bytes of a block of the 32-weight formats. */
   @inline static bytes(type: i32): usize {
     return type === Q4_0 ? 18 : type === Q4_1 ? 20 : type === Q5_0 ? 22 : type === Q5_1 ? 24 : 34;
+  }
+
+  /** Bytes of a prepared activation block for the 32-weight formats (Q4_0's has room for more). */
+  @inline static actBytes(type: i32): usize {
+    return type === Q4_0 ? Q4_0_STRIDE : P16_STRIDE;
   }
 
   /**
@@ -353,7 +405,7 @@ class Lanes8 {
         // fmaf(m, s, summs) with m and s f16 values: their product is exact in f32, so one rounding.
         if (withMins) summs += halfToF32(load<u16>(w, 2)) * load<f32>(a, 8);
         w += Lanes8.bytes(type);
-        a += P16_STRIDE;
+        a += Lanes8.actBytes(type);
       }
       if (i >= nb) break;
       const d = Lanes8.scale(w, a);
@@ -365,7 +417,7 @@ class Lanes8 {
       a3 = Lanes.roundExact(f64x2.mul(Lanes.highI32(l1), d), a3);
       if (withMins) summs += halfToF32(load<u16>(w, 2)) * load<f32>(a, 8);
       w += Lanes8.bytes(type);
-      a += P16_STRIDE;
+      a += Lanes8.actBytes(type);
       i++;
     }
     const sum = hsum8(a0, a1, a2, a3);

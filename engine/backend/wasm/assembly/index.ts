@@ -1,7 +1,16 @@
 // The kernels' entry points. All memory is managed by the JS side (memory.ts):
 // nothing here allocates; every argument is a byte address in the one shared
 // memory. Type codes are ggml's (engine/quant/types.ts GGMLType).
-import { K16_STRIDE, P16_STRIDE, Q4K_STRIDE, quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
+import {
+  K16_STRIDE,
+  P16_STRIDE,
+  Q4_0_STRIDE,
+  Q4K_STRIDE,
+  quantizeQ8,
+  quantizeQ8K,
+  roundRowBf16,
+  roundRowF16,
+} from './activations';
 import { attentionHeads } from './attention';
 import {
   dotBF16,
@@ -57,6 +66,7 @@ export function hasKernel(type: i32): bool {
 export function activationRowBytes(type: i32, n: i32): i32 {
   switch (type) {
     case Q4_0:
+      return (n >> 5) * Q4_0_STRIDE;
     case Q4_1:
     case Q5_0:
     case Q5_1:
@@ -82,6 +92,8 @@ export function prepareActivations(type: i32, x: usize, n: i32, rows: i32, dst: 
     const out = dst + <usize>r * stride;
     switch (type) {
       case Q4_0:
+        quantizeQ8(src, n >> 5, out, true);
+        break;
       case Q4_1:
       case Q5_0:
       case Q5_1:

@@ -215,6 +215,19 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
     }
   });
 
+  it('Q4_0 with a multiple of 8 rows at the largest integer sums (nibbles 15 or 0 by quants of 127 or -127)', async () => {
+    // Every product at its bound: the relaxed-SIMD build's i16 partial sums at their largest.
+    const [n, nOut, rows] = [64, 12, 3];
+    const w = new Uint8Array(rowBytes(GGMLType.Q4_0, n) * nOut);
+    for (let b = 0; b < w.length / 18; b++) {
+      new DataView(w.buffer).setUint16(18 * b, f32ToF16(b % 3 === 1 ? -0.5 : 1), true);
+      w.fill(b % 2 ? 0 : 0xff, 18 * b + 2, 18 * b + 18);
+    }
+    const x = Float32Array.from({ length: n * rows }, (_, i) => ((i >> 5) % 3 === 2 ? -1 : 1));
+    const want = await referenceMatmul(GGMLType.Q4_0, w, n, nOut, x, rows);
+    expectSameBits(wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, [[0, nOut]]), want, 'largest sums');
+  });
+
   it('Q4_0 with a multiple of 8 rows and scales of either sign that are f16 subnormals', async () => {
     const next = rng(79);
     const [n, nOut, rows] = [128, 24, 2];
@@ -396,16 +409,19 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
 
   /**
    * Activation blocks as Q8_0 or Q8_1 bytes (the reference's input: d, for Q8_1 also s = d * sum, then the
-   * quants) and in the kernels' P16 layout (d, sum, s, then the quants even-then-odd within each 16).
+   * quants) and in the kernels' P16 layout (d, sum, s, then the quants even-then-odd within each 16);
+   * q4_0: the Q4_0 layout, P16's with, in the relaxed-SIMD build, the int8 quants after each block.
    */
   function activations(
     list: Block[],
     values: (b: number) => number[],
     q81 = false,
-  ): { q8: Uint8Array; p16: Uint8Array } {
+  ): { q8: Uint8Array; p16: Uint8Array; q4_0: Uint8Array } {
     const size = q81 ? 36 : 34;
     const q8 = new Uint8Array(size * list.length);
     const p16 = new Uint8Array(80 * list.length);
+    const q40Stride = k.activationRowBytes(GGMLType.Q4_0, 32);
+    const q4_0 = new Uint8Array(q40Stride * list.length);
     const v8 = new DataView(q8.buffer);
     const v16 = new DataView(p16.buffer);
     list.forEach(([, da], b) => {
@@ -422,8 +438,10 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
         const at = (j & ~15) | (((j & 1) << 3) | ((j & 15) >> 1)); // even-then-odd within 16
         v16.setInt16(80 * b + 16 + 2 * at, q, true);
       });
+      q4_0.set(p16.subarray(80 * b, 80 * b + 80), q40Stride * b);
+      if (q40Stride > 80) q4_0.set(Int8Array.from(qs), q40Stride * b + 80);
     });
-    return { q8, p16 };
+    return { q8, p16, q4_0 };
   }
 
   /** One block of `type` with scale d (and minimum m) holding the integer values x[0..31]. */
@@ -506,7 +524,8 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
             const want = vecDotX86(type, n, w, 0, act.q8, 0);
             if (m === 0 && !after) expect(want).toBe(A);
             const what = `${GGMLType[type]} lane ${lane} m ${m}${after ? ' and a block after' : ''}`;
-            expectSameBits(runWasm(type, w, w.length, 1, act.p16, n), Float32Array.of(want), what);
+            const a = type === GGMLType.Q4_0 ? act.q4_0 : act.p16;
+            expectSameBits(runWasm(type, w, w.length, 1, a, n), Float32Array.of(want), what);
           }
         }
       }
@@ -542,7 +561,7 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     });
     const want = vecDotQ4_0Repacked(64, w, 0, act.q8, 0);
     expect(want).toBe(A);
-    expectSameBits(runWasm(GGMLType.Q4_0, w, 36, 8, act.p16), new Float32Array(8).fill(want), 'Q4_0');
+    expectSameBits(runWasm(GGMLType.Q4_0, w, 36, 8, act.q4_0), new Float32Array(8).fill(want), 'Q4_0');
 
     // Midpoint rows among others in both groups of four of the eight-row pass and in a four-row
     // pass: the exact path must change only its own lanes.
@@ -555,16 +574,17 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     }
     const wantMixed = Float32Array.from({ length: 16 }, (_, r) => vecDotQ4_0Repacked(64, mixed, r * 36, act.q8, 0));
     expect(midRows.map((r) => wantMixed[r])).toEqual(midRows.map(() => A));
-    const gotMixed = (ranges: [number, number][], acts: Uint8Array[] = [act.p16]) => {
+    const gotMixed = (ranges: [number, number][], acts: Uint8Array[] = [act.q4_0]) => {
       const u8 = new Uint8Array(memory.buffer);
       u8.set(mixed, BASE);
       const aPtr = align(BASE + mixed.length);
-      acts.forEach((p16, r) => {
-        u8.set(p16, aPtr + r * p16.length);
+      acts.forEach((row, r) => {
+        u8.set(row, aPtr + r * row.length);
       });
-      const out = align(aPtr + 160 * acts.length);
+      const stride = acts[0].length;
+      const out = align(aPtr + stride * acts.length);
       for (const [o0, o1] of ranges) {
-        k.matmulRange(GGMLType.Q4_0, BASE, 36, 64, 16, aPtr, 160, acts.length, out, o0, o1);
+        k.matmulRange(GGMLType.Q4_0, BASE, 36, 64, 16, aPtr, stride, acts.length, out, o0, o1);
       }
       return new Float32Array(memory.buffer, out, 16 * acts.length).slice();
     };
@@ -582,8 +602,8 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     const other = activations(blocks, (b) => Array.from({ length: 32 }, (_, j) => ((b * 32 + j) % 7) - 3));
     const wantOther = Float32Array.from({ length: 16 }, (_, r) => vecDotQ4_0Repacked(64, mixed, r * 36, other.q8, 0));
     const both = (first: Float32Array, second: Float32Array) => Float32Array.from([...first, ...second]);
-    expectSameBits(gotMixed([[0, 16]], [act.p16, other.p16]), both(wantMixed, wantOther), 'Q4_0, rows 1 and 2');
-    expectSameBits(gotMixed([[0, 16]], [other.p16, act.p16]), both(wantOther, wantMixed), 'Q4_0, rows 2 and 1');
+    expectSameBits(gotMixed([[0, 16]], [act.q4_0, other.q4_0]), both(wantMixed, wantOther), 'Q4_0, rows 1 and 2');
+    expectSameBits(gotMixed([[0, 16]], [other.q4_0, act.q4_0]), both(wantOther, wantMixed), 'Q4_0, rows 2 and 1');
   });
 
   it('Q4_K repacked (8 rows): in the gemv and the gemm, in acc and in accMin', async () => {
