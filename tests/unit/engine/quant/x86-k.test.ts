@@ -1,29 +1,13 @@
-/**
- * engine/quant/x86-k.ts against the AVX2 kernels themselves:
- * ggml_vec_dot_{q2_K,q3_K,q5_K,q6_K}_q8_K from libggml-cpu-haswell.so (node-llama-cpp@3.21.1, what llama.cpp runs on an
- * AVX2 machine without AVX-512), called through koffi. Bit-identical results.
- */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { f32ToF16 } from '../../../../engine/quant/fp16.ts';
 import { activationBytes, quantizeActivations, vecDot } from '../../../../engine/quant/index.ts';
 import { GGMLType } from '../../../../engine/quant/types.ts';
 import { hasX86Dot, vecDotX86 } from '../../../../engine/quant/x86.ts';
 import { dotQ2_KX86, dotQ3_KX86, dotQ5_KX86, dotQ6_KX86 } from '../../../../engine/quant/x86-k.ts';
-import { repoRoot } from '../../../helpers/fixtures.ts';
+import { canRunHaswellLib, HASWELL_LIB } from '../../../helpers/llama-libs.ts';
 import { rng } from './pack.ts';
 
-const LIB = join(repoRoot, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-cpu-haswell.so');
-const flags = existsSync('/proc/cpuinfo')
-  ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '')
-  : '';
-const canRun =
-  process.platform === 'linux' &&
-  process.arch === 'x64' &&
-  existsSync(LIB) &&
-  ['avx2', 'fma', 'f16c'].every((f) => flags.split(/\s+/).includes(f));
-if (!canRun) console.warn('[skip] x86 K-quant kernels: no AVX2 machine with llama.cpp haswell build');
+const canRun = canRunHaswellLib('x86 K-quant kernels');
 
 /** Random Q2_K super-blocks: random scales/quants, f16 d and dmin of either sign and varied size. */
 function randomQ2_K(next: () => number, nBlocks: number): Uint8Array {
@@ -52,7 +36,7 @@ describe.skipIf(!canRun)('x86 (AVX2) K-quant dot products vs libggml-cpu-haswell
   let dot: (...args: any[]) => any;
   beforeAll(async () => {
     const koffi = (await import('koffi')).default;
-    const lib = koffi.load(LIB);
+    const lib = koffi.load(HASWELL_LIB);
     lib.func('void ggml_cpu_init(void)')();
     dot = lib.func(
       'void ggml_vec_dot_q2_K_q8_K(int n, void *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nrc)',
@@ -88,7 +72,7 @@ describe.skipIf(!canRun)('x86 (AVX2) K-quant dot products vs libggml-cpu-haswell
   ] as const)('ggml_vec_dot_%s_q8_K: bit-identical, and vecDotX86 uses it', async (name, type, size, halfAt, ours) => {
     const koffi = (await import('koffi')).default;
     const f = koffi
-      .load(LIB)
+      .load(HASWELL_LIB)
       .func(
         `void ggml_vec_dot_${name}_q8_K(int n, void *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nrc)`,
       );

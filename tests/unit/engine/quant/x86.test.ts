@@ -1,28 +1,12 @@
-/**
- * engine/quant/x86.ts against the AVX2 kernels themselves: libggml-cpu-haswell.so
- * from node-llama-cpp@3.21.1 (what llama.cpp runs on this kind of machine),
- * called through koffi. Results must be bit-identical.
- */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { activationBytes, quantizeActivations, quantizeRow, vecDotTypeOf } from '../../../../engine/quant/index.ts';
 import { GGMLType } from '../../../../engine/quant/types.ts';
 import { fmaF32, isRepackedOnX86, usesTinyBlas, vecDotQ4_0Repacked, vecDotX86 } from '../../../../engine/quant/x86.ts';
 import { cosF32, expF32, sinF32, softmaxExpSumX86, swigluX86 } from '../../../../engine/quant/x86-math.ts';
-import { repoRoot } from '../../../helpers/fixtures.ts';
+import { canRunHaswellLib, HASWELL_LIB } from '../../../helpers/llama-libs.ts';
 import { rng } from './pack.ts';
 
-const LIB = join(repoRoot, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-cpu-haswell.so');
-const flags = existsSync('/proc/cpuinfo')
-  ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '')
-  : '';
-const canRun =
-  process.platform === 'linux' &&
-  process.arch === 'x64' &&
-  existsSync(LIB) &&
-  ['avx2', 'fma', 'f16c'].every((f) => flags.split(/\s+/).includes(f));
-if (!canRun) console.warn('[skip] x86 kernels: no AVX2 machine with llama.cpp haswell build');
+const canRun = canRunHaswellLib('x86 kernels');
 
 // biome-ignore lint/suspicious/noExplicitAny: koffi's function objects are untyped variadic calls
 type CFunc = (...args: any[]) => any;
@@ -63,7 +47,7 @@ describe.skipIf(!canRun)('x86 (AVX2) dot products vs libggml-cpu-haswell', () =>
   let lib: Lib;
   beforeAll(async () => {
     const koffi = (await import('koffi')).default;
-    lib = koffi.load(LIB);
+    lib = koffi.load(HASWELL_LIB);
     lib.func('void ggml_cpu_init(void)')();
   });
 

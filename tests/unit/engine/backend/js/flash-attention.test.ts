@@ -1,30 +1,13 @@
-/**
- * The reference backend's attention (flash attention over an F16 cache, llama.cpp's
- * default) against ggml_flash_attn_ext itself: libggml-base/-cpu-haswell from
- * node-llama-cpp 3.21.1, called through koffi on a one-node graph. Bit for bit,
- * for head sizes from 16 to 256 (the SIMD paths start at 32), with and without
- * logit soft-capping.
- */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Activation, Backend } from '../../../../../engine/backend/backend.ts';
 import { JsBackend } from '../../../../../engine/backend/js/index.ts';
 import { f16ToF32, f32ToF16 } from '../../../../../engine/quant/fp16.ts';
 import { GGMLType } from '../../../../../engine/quant/types.ts';
-import { repoRoot } from '../../../../helpers/fixtures.ts';
+import { canRunHaswellLib, HASWELL_LIB, LLAMA_LIB_DIR } from '../../../../helpers/llama-libs.ts';
 import { rng } from '../../../../helpers/rng.ts';
 
-const BIN = join(repoRoot, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64');
-const flags = existsSync('/proc/cpuinfo')
-  ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '')
-  : '';
-const canRun =
-  process.platform === 'linux' &&
-  process.arch === 'x64' &&
-  existsSync(join(BIN, 'libggml-cpu-haswell.so')) &&
-  ['avx2', 'fma', 'f16c'].every((f) => flags.split(/\s+/).includes(f));
-if (!canRun) console.warn('[skip] flash attention: no AVX2 machine with llama.cpp haswell build');
+const canRun = canRunHaswellLib('flash attention');
 
 // biome-ignore lint/suspicious/noExplicitAny: koffi's function objects are untyped variadic calls
 type CFunc = (...args: any[]) => any;
@@ -49,8 +32,8 @@ describe.skipIf(!canRun)('flash attention vs ggml_flash_attn_ext', () => {
   let ggml: Record<string, CFunc>;
   beforeAll(async () => {
     koffi = (await import('koffi')).default;
-    const base = koffi.load(join(BIN, 'libggml-base.so'));
-    const cpu = koffi.load(join(BIN, 'libggml-cpu-haswell.so'));
+    const base = koffi.load(join(LLAMA_LIB_DIR, 'libggml-base.so'));
+    const cpu = koffi.load(HASWELL_LIB);
     cpu.func('void ggml_cpu_init(void)')();
     koffi.struct('ggml_init_params', { mem_size: 'size_t', mem_buffer: 'void *', no_alloc: 'bool' });
     ggml = {

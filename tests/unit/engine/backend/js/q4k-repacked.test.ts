@@ -1,13 +1,3 @@
-/**
- * The reference backend's repacked Q4_K products against llama.cpp's own AVX2
- * kernels in libggml-cpu-haswell.so (node-llama-cpp 3.21.1), through koffi:
- * ggml_gemv_q4_K_8x8_q8_K (one activation row) and ggml_gemm_q4_K_8x8_q8_K
- * (groups of 4 rows, which llama.cpp uses for batches of 4 or more). The two
- * round differently, so each output must be bit-identical to its own kernel.
- * The activations of the gemm are laid out by llama.cpp's
- * ggml_quantize_mat_t<8, GGML_TYPE_Q8_K> (block_q8_Kx4).
- */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,20 +8,10 @@ import {
 } from '../../../../../engine/backend/js/q4k-repacked.ts';
 import { activationBytes, quantizeActivations, quantizeRow } from '../../../../../engine/quant/index.ts';
 import { GGMLType } from '../../../../../engine/quant/types.ts';
-import { repoRoot } from '../../../../helpers/fixtures.ts';
+import { canRunHaswellLib, HASWELL_LIB, LLAMA_LIB_DIR } from '../../../../helpers/llama-libs.ts';
 import { rng } from '../../../../helpers/rng.ts';
 
-const LIB_DIR = join(repoRoot, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64');
-const LIB = join(LIB_DIR, 'libggml-cpu-haswell.so');
-const flags = existsSync('/proc/cpuinfo')
-  ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '')
-  : '';
-const canRun =
-  process.platform === 'linux' &&
-  process.arch === 'x64' &&
-  existsSync(LIB) &&
-  ['avx2', 'fma', 'f16c'].every((f) => flags.split(/\s+/).includes(f));
-if (!canRun) console.warn('[skip] repacked Q4_K: no AVX2 machine with llama.cpp haswell build');
+const canRun = canRunHaswellLib('repacked Q4_K');
 
 const Q4_K_SIZE = 144;
 const Q4_Kx8_SIZE = 1152; // d[8], dmin[8] (f16), scales[96], qs[1024]
@@ -82,8 +62,8 @@ describe.skipIf(!canRun)('repacked Q4_K products vs llama.cpp (AVX2)', () => {
   let quantizeMat: CFunc;
   beforeAll(async () => {
     const koffi = (await import('koffi')).default;
-    koffi.load(join(LIB_DIR, 'libggml-base.so'));
-    const lib = koffi.load(LIB);
+    koffi.load(join(LLAMA_LIB_DIR, 'libggml-base.so'));
+    const lib = koffi.load(HASWELL_LIB);
     lib.func('void ggml_cpu_init(void)')();
     const kernel = (name: string) =>
       lib.func(`void ${name}(int n, _Out_ float *s, size_t bs, const uint8_t *vx, const uint8_t *vy, int nr, int nc)`);
