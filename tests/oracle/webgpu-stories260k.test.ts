@@ -106,7 +106,9 @@ describe.skipIf(!gpuAvailable).each(RUNS)(
       expect(f.maxProbDiffOnClear).toBeLessThanOrEqual(probTol);
     });
 
-    it.skipIf(!path || order !== 'llama')("the reference backend's logits to the bit", async () => {
+    // Only llama.cpp's order is held to the reference's bits; GPU order sums differently by design.
+    if (order !== 'llama') return;
+    it.skipIf(!path)("the reference backend's logits to the bit", async () => {
       const modelPath = path as string;
       const js = await loadModel(modelPath, { backend: 'js' });
       try {
