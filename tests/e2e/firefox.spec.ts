@@ -105,7 +105,7 @@ test.describe('Firefox', () => {
       expect(answer.chunks).toBeGreaterThan(1);
       expect(answer.done).toMatchObject({ text: STORY, finishReason: 'length', usage: { completionTokens: 30 } });
       // One wasm thread: the background page is not cross-origin isolated, so no SharedArrayBuffer.
-      expect(answer.done?.backend).toMatch(/^wasm \(SIMD128( \+ relaxed)?, 1 thread\)/);
+      expect(answer.done?.backend).toMatch(/^wasm \(SIMD128( \+ relaxed(, fused madd)?)?, 1 thread\)/);
       console.log(`Firefox engine backend: ${answer.done?.backend}`);
 
       // Another origin, denied: refused with NotAllowedError, and not asked again.

@@ -18,6 +18,7 @@ import { checkWeightsFit, WasmHeap } from './heap.ts';
 import {
   compileKernels,
   createMemory,
+  hasFusedMadd,
   instantiateKernels,
   type KernelExports,
   relaxedSimdOffByEnv,
@@ -74,9 +75,12 @@ class WasmWeight implements Weight {
     readonly ptr: number,
     readonly byteLength: number,
     readonly rowBytes: number,
+    /** Held in the kernels' own layout (prepareWeights): `bytes` is not GGUF's, rows come from unpackRow. */
+    readonly repacked: boolean,
   ) {}
 
   get bytes(): Uint8Array {
+    if (this.repacked) throw new Error(`${this.name} is held repacked for the wasm kernels`);
     return this.heap.u8().subarray(this.ptr, this.ptr + this.byteLength);
   }
 }
@@ -231,6 +235,11 @@ export class WasmBackend implements Backend {
   /** The last RoPE table (ropeTable) and what it was made for. */
   private rope_: RopeTable | undefined;
   private geluPtr = 0;
+  /** Scratch of prepareWeights (8 rows of the widest matrix so far). */
+  private repackScratch = 0;
+  private repackScratchBytes = 0;
+  /** The kernels may use relaxed_madd as fmaf (kernels.ts hasFusedMadd). */
+  private readonly fusedMadd: boolean;
 
   private constructor(
     private readonly heap: WasmHeap,
@@ -242,6 +251,7 @@ export class WasmBackend implements Backend {
     flashAttention: boolean,
   ) {
     this.js = new JsBackend({ exactF32, flashAttention });
+    this.fusedMadd = hasFusedMadd(k);
     this.wasmAttention = !exactF32 && flashAttention;
     this.cmdsPtr = heap.alloc(CMD_WORDS * 4 * MAX_CMDS);
   }
@@ -279,7 +289,7 @@ export class WasmBackend implements Backend {
       }
     }
     const n = pool?.threads ?? 1;
-    const simd = compiled.relaxed ? 'SIMD128 + relaxed' : 'SIMD128';
+    const simd = compiled.relaxed ? `SIMD128 + relaxed${hasFusedMadd(k) ? ', fused madd' : ''}` : 'SIMD128';
     const what = `wasm (${simd}, ${n} thread${n > 1 ? 's' : ''}${opts.exactF32 ? ', exact f32 in TypeScript' : ''})`;
     const description = notes.length ? `${what}; ${notes.join('; ')}` : what;
     return new WasmBackend(heap, k, ctrlPtr, pool, opts.exactF32 ?? false, description, opts.flashAttention ?? true);
@@ -299,7 +309,7 @@ export class WasmBackend implements Backend {
     const rowBytes = traits ? (info.shape[0] / traits.blockSize) * traits.typeSize : 0;
     const ptr = this.heap.alloc(bytes.length);
     this.heap.u8().set(bytes, ptr);
-    return new WasmWeight(this.heap, info.name, info.type, info.shape, ptr, bytes.length, rowBytes);
+    return this.weight(info, ptr, bytes.length, rowBytes);
   }
 
   /** The tensor read by `fill` straight into the wasm memory (heap.ts allocFilled). */
@@ -307,7 +317,23 @@ export class WasmBackend implements Backend {
     const traits = TYPE_TRAITS.get(info.type);
     const rowBytes = traits ? (info.shape[0] / traits.blockSize) * traits.typeSize : 0;
     const ptr = await this.heap.allocFilled(info.byteSize, fill);
-    return new WasmWeight(this.heap, info.name, info.type, info.shape, ptr, info.byteSize, rowBytes);
+    return this.weight(info, ptr, info.byteSize, rowBytes);
+  }
+
+  /**
+   * A loaded weight, its matrix put into the kernels' layout (repacked Q4_0),
+   * except where its products run in TypeScript (exactF32), which reads GGUF's.
+   */
+  private weight(info: GGUFTensorInfo, ptr: number, byteLength: number, rowBytes: number): WasmWeight {
+    let repacked = false;
+    if (!this.exactF32 && info.shape.length === 2 && rowBytes > 0) {
+      if (this.repackScratchBytes < 8 * rowBytes) {
+        this.repackScratchBytes = 8 * rowBytes;
+        this.repackScratch = this.heap.alloc(this.repackScratchBytes);
+      }
+      repacked = this.k.prepareWeights(info.type, ptr, rowBytes, info.shape[1], this.repackScratch) !== 0;
+    }
+    return new WasmWeight(this.heap, info.name, info.type, info.shape, ptr, byteLength, rowBytes, repacked);
   }
 
   createActivation(rows: number, cols: number): Activation {
@@ -348,8 +374,8 @@ export class WasmBackend implements Backend {
         this.prepared.set(key, act);
       }
     }
-    const c = this.command(CMD_MATMUL, this.k.chunksOf(nOut), act, -1, ptrOf(out));
-    this.put(c, wt.type, wt.ptr, wt.rowBytes, nIn, nOut, act, actStride, x.rows, ptrOf(out));
+    const c = this.command(CMD_MATMUL, this.k.chunksOf(nOut, nIn, x.rows), act, -1, ptrOf(out));
+    this.put(c, wt.type, wt.ptr, wt.rowBytes, nIn, nOut, act, actStride, x.rows, ptrOf(out), this.fusedMadd ? 1 : 0);
   }
 
   /**
@@ -437,7 +463,20 @@ export class WasmBackend implements Backend {
 
   getRows(table: Weight, ids: readonly number[], out: Activation): void {
     this.flush();
-    this.js.getRows(table, ids, out);
+    const t = table as WasmWeight;
+    if (!t.repacked) {
+      this.js.getRows(table, ids, out);
+      return;
+    }
+    // Each row back in GGUF's layout (in the repacking scratch, 8 rows long), then as the reference decodes it.
+    const n = t.shape[0];
+    for (const [r, id] of ids.entries()) {
+      if (!Number.isInteger(id) || id < 0 || id >= t.shape[1]) {
+        throw new ChordError('INVALID_ARGUMENT', `row ${id} of ${t.name} is out of range (0..${t.shape[1] - 1})`);
+      }
+      this.k.unpackRow(t.type, t.ptr, t.rowBytes, id, this.repackScratch);
+      dequantizeRow(t.type, this.heap.u8(), (out as WasmActivation).data, n, this.repackScratch, r * n);
+    }
   }
 
   rmsNorm(x: Activation, weight: Weight, eps: number, out: Activation): void {

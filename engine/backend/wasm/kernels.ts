@@ -22,10 +22,14 @@ export interface KernelExports {
     out: number,
     o0: number,
     o1: number,
+    fused: number,
   ): void;
+  prepareWeights(type: number, w: number, rowBytes: number, nOut: number, scratch: number): number;
+  unpackRow(type: number, w: number, rowBytes: number, row: number, dst: number): void;
+  probeFusedMadd(a: number, b: number, c: number): number;
   quantizeQ8(x: number, nb: number, dst: number): void;
   quantizeQ8K(x: number, nb: number, dst: number): void;
-  chunksOf(nOut: number): number;
+  chunksOf(nOut: number, n: number, rows: number): number;
   kvStore(
     kc: number,
     vc: number,
@@ -177,6 +181,19 @@ export async function compileKernels(
     throw new Error('this WebAssembly engine lacks SIMD128 (the kernels do not validate)');
   const module = await WebAssembly.compile(bytes);
   return { shared, relaxed: false, module, sharedUnavailable };
+}
+
+/**
+ * Whether these kernels' f32x4.relaxed_madd is a fused multiply-add here (V8 on
+ * x64 with FMA3, on arm64): then it is fmaf itself, the one rounding of llama.cpp's
+ * _mm256_fmadd_ps, and the matmul kernels use it for their per-block fmaf (passed
+ * as matmulRange's `fused`) instead of the emulation through f64. The relaxed-SIMD
+ * proposal makes an engine's choice the same for every call of an instruction,
+ * so one probe tells: a*a - (1 + 2^-22) for a = 1 + 2^-23 is 2^-46 fused, 0 not.
+ */
+export function hasFusedMadd(k: KernelExports): boolean {
+  const a = Math.fround(1 + 2 ** -23);
+  return k.probeFusedMadd(a, a, -Math.fround(1 + 2 ** -22)) === 2 ** -46;
 }
 
 export function createMemory(shared: boolean): WebAssembly.Memory {

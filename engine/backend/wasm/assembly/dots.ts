@@ -123,53 +123,89 @@ function q4Hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
   return i32x4.extadd_pairwise_i16x8_s(abcd);
 }
 
+/**
+ * The Q4_0 weights of a matrix with a multiple of 8 rows, repacked as llama.cpp
+ * repacks them on x86 (block_q4_0x8): per group of 8 rows and per block index,
+ * the 8 rows' f16 scales (16 bytes), then their 8 x 16 bytes of nibbles. A
+ * kernel reads one stream of memory instead of eight, and the scales with one load.
+ */
+export const Q4_0X8_BLOCK: usize = 144;
+
+/** Whether matrices of `type` with `nOut` rows are held repacked (repackWeights). */
+export function isRepackedQ4_0(type: i32, nOut: i32): bool {
+  return type === Q4_0 && nOut % 8 === 0;
+}
+
+/**
+ * Rewrites the nOut rows of Q4_0 at w (rb bytes each, nOut a multiple of 8) in
+ * place into the repacked layout, through 8 * rb bytes of scratch.
+ */
+export function repackQ4_0(w: usize, rb: usize, nOut: i32, scratch: usize): void {
+  const nb = rb / 18;
+  for (let g = 0; g < nOut; g += 8) {
+    const base = w + <usize>g * rb;
+    memory.copy(scratch, base, rb << 3);
+    for (let r: usize = 0; r < 8; r++) {
+      const src = scratch + r * rb;
+      for (let i: usize = 0; i < nb; i++) {
+        const dst = base + i * Q4_0X8_BLOCK;
+        store<u16>(dst + (r << 1), load<u16>(src + i * 18));
+        v128.store(dst + 16 + (r << 4), v128.load(src + i * 18 + 2));
+      }
+    }
+  }
+}
+
+/** Row `row` of a repacked Q4_0 matrix at w (rb bytes a row) in GGUF's layout at dst. */
+export function unpackRowQ4_0(w: usize, rb: usize, row: i32, dst: usize): void {
+  const nb = rb / 18;
+  const base = w + <usize>(row & ~7) * rb;
+  const r = <usize>(row & 7);
+  for (let i: usize = 0; i < nb; i++) {
+    const src = base + i * Q4_0X8_BLOCK;
+    store<u16>(dst + i * 18, load<u16>(src + (r << 1)));
+    v128.store(dst + i * 18 + 2, v128.load(src + 16 + (r << 4)));
+  }
+}
+
 /** The per-group steps of the Q4_0 kernels below, inlined into them (see Lanes in fma.ts). */
 // biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
 class Q4_0Group {
   /**
-   * The integer sums (q - 8) . a of the blocks at w, w + rb, w + 2 rb, w + 3 rb
-   * against one activation block (x0, y1, x2, y3: see q4Sum; eight = 8 * the
-   * sum of its quants, since (q - 8) . a = q . a - 8 * (sum of a)).
+   * The integer sums (q - 8) . a of the four rows whose nibbles start at q
+   * (16 bytes apart) against one activation block (x0, y1, x2, y3: see q4Sum;
+   * eight = 8 * the sum of its quants, since (q - 8) . a = q . a - 8 * (sum of a)).
    */
-  @inline static sums4(w: usize, rb: usize, m4: v128, x0: v128, y1: v128, x2: v128, y3: v128, eight: v128): v128 {
-    const w2 = w + (rb << 1);
-    const s0 = q4Sum(w + 2, m4, x0, y1, x2, y3);
-    const s1 = q4Sum(w + rb + 2, m4, x0, y1, x2, y3);
-    const s2 = q4Sum(w2 + 2, m4, x0, y1, x2, y3);
-    const s3 = q4Sum(w2 + rb + 2, m4, x0, y1, x2, y3);
+  @inline static sums4(q: usize, m4: v128, x0: v128, y1: v128, x2: v128, y3: v128, eight: v128): v128 {
+    const s0 = q4Sum(q, m4, x0, y1, x2, y3);
+    const s1 = q4Sum(q + 16, m4, x0, y1, x2, y3);
+    const s2 = q4Sum(q + 32, m4, x0, y1, x2, y3);
+    const s3 = q4Sum(q + 48, m4, x0, y1, x2, y3);
     return i32x4.sub(q4Hsum4(s0, s1, s2, s3), eight);
   }
 
   /**
-   * f32(dw * da) for the f16 scales dw of the blocks at w, w + rb, w + 2 rb, w + 3 rb (finite),
-   * given da112 = splat(da * 2^112): the f16 bits moved into f32 place are dw * 2^-112, exactly
+   * f32(dw * da) for four f16 scales dw (finite) in the high halves of the i32 lanes of h, given
+   * da112 = splat(da * 2^112): the f16 bits moved into f32 place are dw * 2^-112, exactly
    * (subnormals included), and the product of the two is the same real number as dw * da, so it
    * rounds the same. (da <= 65504, an f16 value, so da * 2^112 < 2^128 stays finite.)
    */
-  @inline static scales4(w: usize, rb: usize, da112: v128): v128 {
-    let h = v128.load16_lane(w, i32x4.splat(0), 1);
-    h = v128.load16_lane(w + rb, h, 3);
-    h = v128.load16_lane(w + (rb << 1), h, 5);
-    h = v128.load16_lane(w + (rb << 1) + rb, h, 7);
-    return f32x4.mul(Q4_0Group.halvesScaled(h), da112);
-  }
-
-  /** dw * 2^-112 (f32x4) for f16 bits dw (finite) in the high halves of the i32 lanes of h. */
-  @inline static halvesScaled(h: v128): v128 {
+  @inline static scales4(h: v128, da112: v128): v128 {
     // An arithmetic shift by 3 puts exponent and mantissa where f32 keeps them and copies the
     // sign into the three bits above, which the mask clears.
-    return v128.and(i32x4.shr_s(h, 3), i32x4.splat(<i32>0x8fffffff));
+    return f32x4.mul(v128.and(i32x4.shr_s(h, 3), i32x4.splat(<i32>0x8fffffff)), da112);
   }
 
   /**
-   * The weight blocks at w and w + rb by two activation blocks (p0, q1, p2, q3 and r0, t1, r2, t3,
-   * each as q4Sum takes them): acc (f32x4) = fmaf(sumi, dw * da, acc) for [w a0, (w + rb) a0,
-   * w a1, (w + rb) a1]; e8 and da112 hold a0's values in lanes 0, 1 and a1's in lanes 2, 3.
+   * Weight rows r and r + 1 of a repacked block at w by two activation blocks (p0, q1, p2, q3 and
+   * r0, t1, r2, t3, each as q4Sum takes them): acc (f32x4) = fmaf(sumi, dw * da, acc) for
+   * [r a0, (r + 1) a0, r a1, (r + 1) a1]; e8 and da112 hold a0's values in lanes 0, 1 and a1's in
+   * lanes 2, 3.
    */
   @inline static pair(
     acc: v128,
     w: usize,
-    rb: usize,
+    r: usize,
     m4: v128,
     p0: v128,
     q1: v128,
@@ -181,19 +217,21 @@ class Q4_0Group {
     t3: v128,
     e8: v128,
     da112: v128,
+    fused: bool,
   ): v128 {
+    const q = w + 16 + (r << 4);
     const sumi = i32x4.sub(
       q4Hsum4(
-        q4Sum(w + 2, m4, p0, q1, p2, q3),
-        q4Sum(w + rb + 2, m4, p0, q1, p2, q3),
-        q4Sum(w + 2, m4, r0, t1, r2, t3),
-        q4Sum(w + rb + 2, m4, r0, t1, r2, t3),
+        q4Sum(q, m4, p0, q1, p2, q3),
+        q4Sum(q + 16, m4, p0, q1, p2, q3),
+        q4Sum(q, m4, r0, t1, r2, t3),
+        q4Sum(q + 16, m4, r0, t1, r2, t3),
       ),
       e8,
     );
-    const h = v128.load16_lane(w + rb, v128.load16_lane(w, i32x4.splat(0), 1), 3);
-    const d = f32x4.mul(Q4_0Group.halvesScaled(v128.shuffle<i32>(h, h, 0, 1, 0, 1)), da112);
-    return Lanes.fmaRows(acc, sumi, d);
+    const h = v128.load32_zero(w + (r << 1));
+    const d = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 8, 0, 9, 0, 8, 0, 9), da112);
+    return Lanes.fmaRowsMaybeFused(acc, sumi, d, fused);
   }
 
   /** splat(da * 2^112) for scales4, da the f32 scale of the activation block at a. */
@@ -205,15 +243,16 @@ class Q4_0Group {
 /**
  * ggml_gemv_q4_0_8x8_q8_0 (llama.cpp repacks Q4_0 weights with a multiple of 8
  * rows on x86): per output one float, acc = fmaf(float(sumi), dw*da, acc) per
- * block. Eight weight rows (rb bytes apart) against one activation row, one
- * per lane; stores the eight results at out.
+ * block. The eight rows of a repacked group at w against one activation row,
+ * one per lane; stores the eight results at out.
  *
- * The rows go in two groups of four, each ending in its own branch (the rare
- * exact path of the fmaf): V8's TurboFan lays out a basic block level by level
- * of its data flow (all loads, then all shifts, then all dots), so that eight
- * rows in one block would need more vectors live than there are registers.
+ * The rows go in two groups of four, each ending in its own fmaf (whose
+ * emulation has a rare exact path, a branch): V8's TurboFan lays out a basic
+ * block level by level of its data flow (all loads, then all shifts, then all
+ * dots), so that eight rows in one block would need more vectors live than
+ * there are registers.
  */
-export function dotQ4_0Rows8(w: usize, rb: usize, a: usize, nb: i32, out: usize): void {
+export function dotQ4_0Rows8(w: usize, a: usize, nb: i32, out: usize, fused: bool): void {
   let acc03 = f32x4.splat(0);
   let acc47 = f32x4.splat(0);
   const m4 = m4Of();
@@ -224,10 +263,12 @@ export function dotQ4_0Rows8(w: usize, rb: usize, a: usize, nb: i32, out: usize)
     const y3 = y3Of(a);
     const eight = i32x4.splat(load<i32>(a, 4) << 3);
     const da112 = Q4_0Group.da112(a);
-    acc03 = Lanes.fmaRows(acc03, Q4_0Group.sums4(w, rb, m4, x0, y1, x2, y3, eight), Q4_0Group.scales4(w, rb, da112));
-    const w4 = w + (rb << 2);
-    acc47 = Lanes.fmaRows(acc47, Q4_0Group.sums4(w4, rb, m4, x0, y1, x2, y3, eight), Q4_0Group.scales4(w4, rb, da112));
-    w += 18;
+    const h = v128.load(w);
+    const d03 = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 8, 0, 9, 0, 10, 0, 11), da112);
+    acc03 = Lanes.fmaRowsMaybeFused(acc03, Q4_0Group.sums4(w + 16, m4, x0, y1, x2, y3, eight), d03, fused);
+    const d47 = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 12, 0, 13, 0, 14, 0, 15), da112);
+    acc47 = Lanes.fmaRowsMaybeFused(acc47, Q4_0Group.sums4(w + 80, m4, x0, y1, x2, y3, eight), d47, fused);
+    w += Q4_0X8_BLOCK;
     a += Q4_0_STRIDE;
   }
   v128.store(out, acc03);
@@ -239,7 +280,7 @@ export function dotQ4_0Rows8(w: usize, rb: usize, a: usize, nb: i32, out: usize)
  * of two weight rows by the two activation rows: each weight block is unpacked
  * once for both. The results for a0 go to out0, those for a1 to out1.
  */
-export function dotQ4_0Rows8x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i32, out0: usize, out1: usize): void {
+export function dotQ4_0Rows8x2(w: usize, a0: usize, a1: usize, nb: i32, out0: usize, out1: usize, fused: bool): void {
   let acc01 = f32x4.splat(0); // weight rows 0, 1 by a0, then by a1
   let acc23 = f32x4.splat(0);
   let acc45 = f32x4.splat(0);
@@ -260,11 +301,11 @@ export function dotQ4_0Rows8x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i3
       3,
     );
     const da112 = v128.shuffle<i32>(Q4_0Group.da112(a0), Q4_0Group.da112(a1), 0, 1, 4, 5);
-    acc01 = Q4_0Group.pair(acc01, w, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
-    acc23 = Q4_0Group.pair(acc23, w + 2 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
-    acc45 = Q4_0Group.pair(acc45, w + 4 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
-    acc67 = Q4_0Group.pair(acc67, w + 6 * rb, rb, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112);
-    w += 18;
+    acc01 = Q4_0Group.pair(acc01, w, 0, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112, fused);
+    acc23 = Q4_0Group.pair(acc23, w, 2, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112, fused);
+    acc45 = Q4_0Group.pair(acc45, w, 4, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112, fused);
+    acc67 = Q4_0Group.pair(acc67, w, 6, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112, fused);
+    w += Q4_0X8_BLOCK;
     a0 += Q4_0_STRIDE;
     a1 += Q4_0_STRIDE;
   }
@@ -272,22 +313,6 @@ export function dotQ4_0Rows8x2(w: usize, rb: usize, a0: usize, a1: usize, nb: i3
   v128.store(out0, v128.shuffle<i32>(acc45, acc67, 0, 1, 4, 5), 16);
   v128.store(out1, v128.shuffle<i32>(acc01, acc23, 2, 3, 6, 7));
   v128.store(out1, v128.shuffle<i32>(acc45, acc67, 2, 3, 6, 7), 16);
-}
-
-/** dotQ4_0Rows8 for four weight rows (the last group of a range); returns the four results. */
-export function dotQ4_0Rows4(w: usize, rb: usize, a: usize, nb: i32): v128 {
-  let acc = f32x4.splat(0);
-  const m4 = m4Of();
-  for (let i = 0; i < nb; i++) {
-    const x0 = x0Of(a);
-    const x2 = x2Of(a);
-    const eight = i32x4.splat(load<i32>(a, 4) << 3);
-    const sumi = Q4_0Group.sums4(w, rb, m4, x0, y1Of(a), x2, y3Of(a), eight);
-    acc = Lanes.fmaRows(acc, sumi, Q4_0Group.scales4(w, rb, Q4_0Group.da112(a)));
-    w += 18;
-    a += Q4_0_STRIDE;
-  }
-  return acc;
 }
 
 /** The fifth bits of a Q5 block (qh) as all-ones / zero masks in the i16 lanes of the four nibble vectors. */

@@ -156,6 +156,16 @@ export class Lanes {
     return Lanes.toF32x4(s0, s1);
   }
 
+  /**
+   * fmaRows, as one f32x4.relaxed_madd where `fused`: the host's relaxed_madd
+   * is a fused multiply-add (kernels.ts probes it; V8 on x64 with FMA3), which
+   * is fmaf itself. The SIMD128-only build has no relaxed_madd.
+   */
+  @inline static fmaRowsMaybeFused(acc: v128, q: v128, d: v128, fused: bool): v128 {
+    if (ASC_FEATURE_RELAXED_SIMD && fused) return f32x4.relaxed_madd(f32x4.convert_i32x4_s(q), d, acc);
+    return Lanes.fmaRows(acc, q, d);
+  }
+
   /** s (f64x2) rounded to f32 values, kept as f64x2. */
   @inline static round(s: v128): v128 {
     return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(s));

@@ -21,7 +21,6 @@ import {
   dotQ2_K,
   dotQ3_K,
   dotQ4_0,
-  dotQ4_0Rows4,
   dotQ4_0Rows8,
   dotQ4_0Rows8x2,
   dotQ4_1,
@@ -32,6 +31,9 @@ import {
   dotQ5_K,
   dotQ6_K,
   dotQ8_0,
+  isRepackedQ4_0,
+  repackQ4_0,
+  unpackRowQ4_0,
 } from './dots';
 import { runLightOp } from './ops';
 
@@ -181,6 +183,8 @@ function countOf(type: i32, n: i32): i32 {
  * matmul): tinyBLAS's order for F32/F16 prompt batches, the repacked
  * kernels' order for Q4_0 and Q4_K with a multiple of 8 rows (for Q4_K the
  * gemm's on activation rows below rows - rows % 4), else the type's own.
+ * Q4_0 with a multiple of 8 rows is held repacked (prepareWeights). `fused`:
+ * the host's relaxed_madd is fmaf (probeFusedMadd), so the kernels may use it.
  */
 export function matmulRange(
   type: i32,
@@ -194,35 +198,24 @@ export function matmulRange(
   out: usize,
   o0: i32,
   o1: i32,
+  fused: bool,
 ): void {
   const count = countOf(type, n);
-  if (type === Q4_0 && nOut % 8 === 0) {
-    // Eight weight rows at a time, then four, one per lane; a last partial group takes the
-    // four rows ending at o1 (or the first four: nOut >= 8, so they exist) and stores only its own.
-    const rb = <usize>rowBytes;
-    let o = o0;
-    for (; o + 8 <= o1; o += 8) {
-      const wr = w + <usize>o * rb;
+  if (isRepackedQ4_0(type, nOut)) {
+    // Eight weight rows at a time (o0 and o1 are multiples of 8: chunkRows is).
+    const group = (<usize>rowBytes) << 3;
+    for (let o = o0; o < o1; o += 8) {
+      const wr = w + <usize>(o >> 3) * group;
       let r = 0;
       // Prompt batches: two activation rows per pass over the eight weight rows.
       for (; r + 2 <= rows; r += 2) {
         const at = act + <usize>r * <usize>actStride;
         const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
-        dotQ4_0Rows8x2(wr, rb, at, at + <usize>actStride, count, ot, ot + ((<usize>nOut) << 2));
+        dotQ4_0Rows8x2(wr, at, at + <usize>actStride, count, ot, ot + ((<usize>nOut) << 2), fused);
       }
       for (; r < rows; r++) {
         const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
-        dotQ4_0Rows8(wr, rb, act + <usize>r * <usize>actStride, count, ot);
-      }
-    }
-    for (; o < o1; o += 4) {
-      const first = o + 4 <= o1 ? o : max(o1 - 4, 0);
-      const wr = w + <usize>first * rb;
-      for (let r = 0; r < rows; r++) {
-        const four = dotQ4_0Rows4(wr, rb, act + <usize>r * <usize>actStride, count);
-        const base = out + ((<usize>r * <usize>nOut) << 2);
-        if (first === o) v128.store(base + ((<usize>o) << 2), four);
-        else for (let t = o; t < o1; t++) store<f32>(base + ((<usize>t) << 2), lane(four, t - first));
+        dotQ4_0Rows8(wr, act + <usize>r * <usize>actStride, count, ot, fused);
       }
     }
     return;
@@ -258,6 +251,33 @@ export function matmulRange(
   }
 }
 
+/**
+ * Puts the nOut rows of `type` at w (rowBytes each) into the layout the kernels
+ * read, in place, through 8 * rowBytes bytes of scratch: Q4_0 with a multiple
+ * of 8 rows is repacked (dots.ts repackQ4_0); anything else stays as it is.
+ * Returns whether the layout changed (then unpackRow gives a row back).
+ */
+export function prepareWeights(type: i32, w: usize, rowBytes: i32, nOut: i32, scratch: usize): bool {
+  if (!isRepackedQ4_0(type, nOut)) return false;
+  repackQ4_0(w, <usize>rowBytes, nOut, scratch);
+  return true;
+}
+
+/** Row `row` of weights that prepareWeights repacked, in GGUF's layout at dst (rowBytes bytes). */
+export function unpackRow(type: i32, w: usize, rowBytes: i32, row: i32, dst: usize): void {
+  if (type === Q4_0) unpackRowQ4_0(w, <usize>rowBytes, row, dst);
+}
+
+/**
+ * a * b + c through f32x4.relaxed_madd (relaxed-SIMD build; else a plain
+ * multiply and add): the caller tells from the result whether the host fuses
+ * it. Arguments from the caller, so that no compiler folds it beforehand.
+ */
+export function probeFusedMadd(a: f32, b: f32, c: f32): f32 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return a * b + c;
+  return f32x4.extract_lane(f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
+}
+
 function lane(v: v128, i: i32): f32 {
   if (i === 0) return f32x4.extract_lane(v, 0);
   if (i === 1) return f32x4.extract_lane(v, 1);
@@ -278,7 +298,7 @@ function lane(v: v128, i: i32): f32 {
 //   8 the batch's number (12 bits)
 //   9 threads asleep at a barrier
 // A command (CMD_WORDS i32): kind 1 = matmul, then matmulRange's arguments
-// except o0, o1; its output rows are cut into chunks of CHUNK_ROWS. Kind 2 =
+// except o0, o1; its output rows are cut into chunks of chunkRows. Kind 2 =
 // attention, then attentionHeads' arguments except h0, h1; one chunk per head,
 // or one for all. Kinds 3 and up: a light op (ops.ts), one chunk. Word 16: the
 // command's chunk count; word 17: how many of the batch's chunks must be
@@ -290,13 +310,24 @@ function lane(v: v128, i: i32): f32 {
 // threads that are running hold.
 
 const CMD_WORDS: i32 = 20;
-const CHUNK_ROWS: i32 = 16;
+/**
+ * Output rows of a matmul chunk: about 2^18 products (some 20 us of work), a
+ * multiple of 8 (repacked Q4_0's groups) from 16 to 256. Each chunk costs a few
+ * atomic operations on words that every thread writes, which move the cache
+ * line between cores (~0.1-0.5 us each): with 16-row chunks of a 2048-wide
+ * matrix those were a fifth of a decode step on 2 threads.
+ */
+function chunkRows(n: i32, rows: i32): i32 {
+  const fit = (1 << 18) / max(n * rows, 1);
+  return min(max(fit & ~7, 16), 256);
+}
 const SPIN: i32 = 1 << 15;
 const BARRIER_SPIN: i32 = 1 << 12;
 
 /** Chunks of a matmul command's output rows (the JS side sums chunks to fill word 7). */
-export function chunksOf(nOut: i32): i32 {
-  return (nOut + CHUNK_ROWS - 1) / CHUNK_ROWS;
+export function chunksOf(nOut: i32, n: i32, rows: i32): i32 {
+  const c = chunkRows(n, rows);
+  return (nOut + c - 1) / c;
 }
 
 /** Runs chunk `rem` of the command at p. */
@@ -329,7 +360,8 @@ function runChunk(p: usize, rem: i32): void {
     return;
   }
   const nOut = load<i32>(p, 20);
-  const o0 = rem * CHUNK_ROWS;
+  const c = chunkRows(load<i32>(p, 16), load<i32>(p, 32));
+  const o0 = rem * c;
   matmulRange(
     load<i32>(p, 4),
     <usize>load<u32>(p, 8),
@@ -341,7 +373,8 @@ function runChunk(p: usize, rem: i32): void {
     load<i32>(p, 32),
     <usize>load<u32>(p, 36),
     o0,
-    min(o0 + CHUNK_ROWS, nOut),
+    min(o0 + c, nOut),
+    load<i32>(p, 40) !== 0,
   );
 }
 

@@ -47,7 +47,7 @@ describe('WasmBackend threads and fallbacks', () => {
   it('runs with two threads and reports the memory it holds', async () => {
     const b = await WasmBackend.create({ threads: 2 });
     expect(b.threads).toBe(2);
-    expect(b.description).toBe('wasm (SIMD128 + relaxed, 2 threads)');
+    expect(b.description).toBe('wasm (SIMD128 + relaxed, fused madd, 2 threads)');
     const x = b.createActivation(3, 64);
     const before = b.memoryUsage().usedBytes;
     b.createActivation(100, 1000);

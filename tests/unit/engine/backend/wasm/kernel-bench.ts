@@ -1,6 +1,6 @@
 /**
  * Kernel throughput of the wasm matmuls on one thread, in weights per second:
- * `npx vite-node tests/unit/engine/backend/wasm/kernel-bench.ts [--plain] [types] [rows] [kernels.wasm]`
+ * `npx vite-node tests/unit/engine/backend/wasm/kernel-bench.ts [--plain] [--no-fma] [types] [rows] [kernels.wasm]`
  * (--plain: the SIMD128-only build rather than the relaxed-SIMD one where the host has it;
  * the last to time another build of the kernels, e.g. an older one, against the same data).
  * Random weights (2048 x 2048, a TinyLlama-sized projection), one activation
@@ -8,7 +8,12 @@
  * test: a measurement to run by hand.
  */
 import { readFileSync } from 'node:fs';
-import { compileKernels, createMemory, instantiateKernels } from '../../../../../engine/backend/wasm/kernels.ts';
+import {
+  compileKernels,
+  createMemory,
+  hasFusedMadd,
+  instantiateKernels,
+} from '../../../../../engine/backend/wasm/kernels.ts';
 import { f32ToBf16, f32ToF16 } from '../../../../../engine/quant/fp16.ts';
 import { rowBytes } from '../../../../../engine/quant/index.ts';
 import { GGMLType } from '../../../../../engine/quant/types.ts';
@@ -23,13 +28,17 @@ const other = args[2];
 const compiled = await compileKernels(false, !plain);
 const module = other ? await WebAssembly.compile(readFileSync(other)) : compiled.module;
 console.log(`kernels: ${other ?? (compiled.relaxed ? 'relaxed SIMD' : 'SIMD128')}`);
+// KERNEL_BENCH_ROWS_OUT: more output rows, for a matrix that does not fit in cache (as in a decode step).
+const nOut = Number(process.env.KERNEL_BENCH_ROWS_OUT ?? 2048);
 const memory = createMemory(false);
-memory.grow(2048);
+memory.grow(Math.ceil((nOut * 2048 * 4 + (16 << 20)) / 65536));
 const k = instantiateKernels(module, memory);
+// --no-fma: the kernels' fmaf emulated through f64 even where relaxed_madd is fused.
+const fused = hasFusedMadd(k) && !process.argv.includes('--no-fma') ? 1 : 0;
+console.log(`fmaf: ${fused ? 'relaxed_madd (fused on this host)' : 'emulated'}`);
 const names = (args[0] ?? 'Q4_0,Q8_0,Q4_K,Q6_K,F16,F32').split(',');
 const rows = Number(args[1] ?? 1);
 const n = 2048;
-const nOut = 2048;
 const next = rng(1);
 for (const name of names) {
   const type = GGMLType[name as keyof typeof GGMLType];
@@ -57,12 +66,13 @@ for (const name of names) {
   const stride = k.activationRowBytes(type, n);
   const out = act + stride * rows + 4096;
   k.prepareActivations(type, x, n, rows, act);
+  k.prepareWeights(type, w, rb, nOut, out + nOut * rows * 4 + 4096);
   // CPU time rather than wall time: on a shared machine the process is descheduled at random.
   let reps = 0;
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   while (performance.now() - t0 < 500) {
-    k.matmulRange(type, w, rb, n, nOut, act, stride, rows, out, 0, nOut);
+    k.matmulRange(type, w, rb, n, nOut, act, stride, rows, out, 0, nOut, fused);
     reps++;
   }
   const cpu = process.cpuUsage(c0);

@@ -18,6 +18,10 @@ import { ensureWasmBuilt, relaxedKernelsWanted } from './build.ts';
 
 let k: KernelExports & { fmaf(a: number, b: number, c: number): number };
 let memory: WebAssembly.Memory;
+/** The host's relaxed_madd is fmaf (kernels.ts hasFusedMadd): the kernels take it unless told not to. */
+let hostFused = false;
+/** The fmaf paths to test: the host's relaxed_madd where it is fused, and the emulation through f64 always. */
+const fusedModes = () => (hostFused ? [true, false] : [false]);
 const BASE = 1 << 20;
 
 beforeAll(async () => {
@@ -31,6 +35,11 @@ beforeAll(async () => {
   memory = createMemory(false);
   memory.grow(512); // 32 MiB
   k = instantiateKernels(compiled.module, memory) as typeof k;
+  const { hasFusedMadd } = await import('../../../../../engine/backend/wasm/kernels.ts');
+  hostFused = hasFusedMadd(k);
+  // V8 fuses relaxed_madd on x64 with FMA3 and on arm64: the fused path is really tested there.
+  if (compiled.relaxed && ['x64', 'arm64'].includes(process.arch)) expect(hostFused).toBe(true);
+  if (!compiled.relaxed) expect(hostFused).toBe(false);
 });
 
 /** Where each format keeps its f16 scales: random bytes there would make huge or NaN weights. */
@@ -82,10 +91,12 @@ function wasmMatmul(
   x: Float32Array,
   rows: number,
   ranges: [number, number][] = [[0, nOut]],
+  fused = hostFused,
 ) {
   const u8 = new Uint8Array(memory.buffer);
   const wPtr = BASE;
   u8.set(w, wPtr);
+  prepareWeights(type, wPtr, rowBytes(type, n), nOut);
   const xPtr = align(wPtr + w.length);
   new Float32Array(memory.buffer, xPtr, x.length).set(x);
   const actStride = k.activationRowBytes(type, n);
@@ -94,9 +105,16 @@ function wasmMatmul(
   const outPtr = align(actPtr + actStride * rows);
   new Float32Array(memory.buffer, outPtr, rows * nOut).fill(Number.NaN);
   for (const [o0, o1] of ranges) {
-    k.matmulRange(type, wPtr, rowBytes(type, n), n, nOut, actPtr, actStride, rows, outPtr, o0, o1);
+    k.matmulRange(type, wPtr, rowBytes(type, n), n, nOut, actPtr, actStride, rows, outPtr, o0, o1, fused ? 1 : 0);
   }
   return new Float32Array(memory.buffer, outPtr, rows * nOut).slice();
+}
+
+/** The weights at w into the kernels' layout, as the backend does on load (scratch in the top 4 MiB). */
+function prepareWeights(type: GGMLType, w: number, rb: number, nOut: number): void {
+  const scratch = memory.buffer.byteLength - (4 << 20);
+  expect(8 * rb).toBeLessThan(4 << 20);
+  expect(k.prepareWeights(type, w, rb, nOut, scratch)).toBe(type === GGMLType.Q4_0 && nOut % 8 === 0 ? 1 : 0);
 }
 
 /** The reference: the JS backend's matmul (llama.cpp's AVX2 order where mirrored, ggml's generic one elsewhere). */
@@ -144,21 +162,7 @@ const TYPES = [
   GGMLType.Q6_K,
 ];
 
-/** Output rows cut into ragged ranges, as threads may take them (CHUNK_ROWS aside). */
-const RAGGED: [number, number][][] = [
-  [
-    [0, 5],
-    [5, 23],
-    [23, 40],
-  ],
-  [
-    [0, 2],
-    [2, 3],
-    [3, 40],
-  ],
-];
-
-/** RAGGED's cuts for any nOut of 24 or more: ranges that start and end inside groups of 4 and 8 rows. */
+/** Cuts of nOut (24 or more) rows as threads might take them: ranges that start and end inside groups of 4 and 8 rows. */
 function raggedSplits(nOut: number): [number, number][][] {
   return [
     [
@@ -197,21 +201,53 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
         ]) {
           const w = randomWeights(type, n, nOut, next);
           const x = randomActivations(n, rows, next);
-          const got = wasmMatmul(type, w, n, nOut, x, rows);
-          expectSameBits(got, await referenceMatmul(type, w, n, nOut, x, rows), `n=${n} nOut=${nOut} rows=${rows}`);
+          const want = await referenceMatmul(type, w, n, nOut, x, rows);
+          for (const fused of fusedModes()) {
+            const got = wasmMatmul(type, w, n, nOut, x, rows, [[0, nOut]], fused);
+            expectSameBits(got, want, `n=${n} nOut=${nOut} rows=${rows} fused=${fused}`);
+          }
         }
       }
     });
   }
 
-  it('Q4_0 with a multiple of 8 rows, split into ragged ranges of output rows (as threads take them)', async () => {
+  it('Q4_0 with a multiple of 8 rows, repacked, split into ranges of whole groups of 8 rows (as threads take them)', async () => {
     const next = rng(77);
-    const [n, nOut, rows] = [96, 40, 2];
+    const [n, nOut, rows] = [96, 40, 3];
     const w = randomWeights(GGMLType.Q4_0, n, nOut, next);
     const x = randomActivations(n, rows, next);
     const want = await referenceMatmul(GGMLType.Q4_0, w, n, nOut, x, rows);
-    for (const ranges of RAGGED) {
-      expectSameBits(wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, ranges), want, JSON.stringify(ranges));
+    const splits: [number, number][][] = [
+      [
+        [0, 8],
+        [8, 32],
+        [32, 40],
+      ],
+      [
+        [24, 40],
+        [0, 24],
+      ],
+    ];
+    for (const fused of fusedModes()) {
+      for (const ranges of splits) {
+        const what = `${JSON.stringify(ranges)} fused=${fused}`;
+        expectSameBits(wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, ranges, fused), want, what);
+      }
+    }
+  });
+
+  it('repacked Q4_0 rows come back in GGUF layout (unpackRow), every row of every group', () => {
+    const next = rng(80);
+    const [n, nOut] = [96, 24];
+    const rb = rowBytes(GGMLType.Q4_0, n);
+    const w = randomWeights(GGMLType.Q4_0, n, nOut, next);
+    new Uint8Array(memory.buffer).set(w, BASE);
+    prepareWeights(GGMLType.Q4_0, BASE, rb, nOut);
+    expect(new Uint8Array(memory.buffer, BASE, w.length)).not.toEqual(w);
+    const dst = align(BASE + w.length);
+    for (let r = 0; r < nOut; r++) {
+      k.unpackRow(GGMLType.Q4_0, BASE, rb, r, dst);
+      expect(new Uint8Array(memory.buffer, dst, rb)).toEqual(w.subarray(r * rb, (r + 1) * rb));
     }
   });
 
@@ -225,7 +261,9 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
     }
     const x = Float32Array.from({ length: n * rows }, (_, i) => ((i >> 5) % 3 === 2 ? -1 : 1));
     const want = await referenceMatmul(GGMLType.Q4_0, w, n, nOut, x, rows);
-    expectSameBits(wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, [[0, nOut]]), want, 'largest sums');
+    for (const fused of fusedModes()) {
+      expectSameBits(wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, [[0, nOut]], fused), want, `largest sums ${fused}`);
+    }
   });
 
   it('Q4_0 with a multiple of 8 rows and scales of either sign that are f16 subnormals', async () => {
@@ -243,14 +281,13 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
     expect(halves.some((h) => (h & 0x7c00) === 0 && (h & 0x3ff) !== 0 && !(h & 0x8000))).toBe(true);
     const x = randomActivations(n, rows, next);
     const want = await referenceMatmul(GGMLType.Q4_0, w, n, nOut, x, rows);
-    expectSameBits(
-      wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, [
-        [0, 20],
-        [20, 24],
-      ]),
-      want,
-      'subnormal scales',
-    );
+    for (const fused of fusedModes()) {
+      const ranges: [number, number][] = [
+        [0, 16],
+        [16, 24],
+      ];
+      expectSameBits(wasmMatmul(GGMLType.Q4_0, w, n, nOut, x, rows, ranges, fused), want, `subnormal scales ${fused}`);
+    }
   });
 
   it('Q4_K with a multiple of 8 rows: gemm order on rows in whole groups of 4, gemv on the rest, whatever the split', async () => {
@@ -472,13 +509,14 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     return out;
   }
 
-  function runWasm(type: GGMLType, w: Uint8Array, rb: number, nOut: number, act: Uint8Array, n = 64): Float32Array {
+  function runWasm(type: GGMLType, w: Uint8Array, rb: number, nOut: number, act: Uint8Array, n = 64, fused = false) {
     const u8 = new Uint8Array(memory.buffer);
     u8.set(w, BASE);
+    prepareWeights(type, BASE, rb, nOut);
     const aPtr = align(BASE + w.length);
     u8.set(act, aPtr);
     const out = align(aPtr + act.length);
-    k.matmulRange(type, BASE, rb, n, nOut, aPtr, act.length, 1, out, 0, nOut);
+    k.matmulRange(type, BASE, rb, n, nOut, aPtr, act.length, 1, out, 0, nOut, fused ? 1 : 0);
     return new Float32Array(memory.buffer, out, nOut).slice();
   }
 
@@ -532,7 +570,7 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     });
   }
 
-  it('Q4_0 repacked (one FMA per block and row, eight or four rows per pass)', () => {
+  it('Q4_0 repacked (one FMA per block and row, eight rows per pass)', () => {
     // (nibble - 8) * a: block 0 lane sum 7 * 11 = 77; block 1 7*127 + 7*14 + 6*1 = 993.
     const nib: [number, number][][] = [
       [[15, 11]],
@@ -561,10 +599,12 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     });
     const want = vecDotQ4_0Repacked(64, w, 0, act.q8, 0);
     expect(want).toBe(A);
-    expectSameBits(runWasm(GGMLType.Q4_0, w, 36, 8, act.q4_0), new Float32Array(8).fill(want), 'Q4_0');
+    for (const fused of fusedModes()) {
+      expectSameBits(runWasm(GGMLType.Q4_0, w, 36, 8, act.q4_0, 64, fused), new Float32Array(8).fill(want), 'Q4_0');
+    }
 
-    // Midpoint rows among others in both groups of four of the eight-row pass and in a four-row
-    // pass: the exact path must change only its own lanes.
+    // Midpoint rows among others in both groups of four of the eight-row passes: the exact path
+    // must change only its own lanes.
     const next = rng(31);
     const mixed = new Uint8Array(row.length * 16);
     const midRows = [1, 4, 6, 7, 9, 14];
@@ -574,9 +614,10 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     }
     const wantMixed = Float32Array.from({ length: 16 }, (_, r) => vecDotQ4_0Repacked(64, mixed, r * 36, act.q8, 0));
     expect(midRows.map((r) => wantMixed[r])).toEqual(midRows.map(() => A));
-    const gotMixed = (ranges: [number, number][], acts: Uint8Array[] = [act.q4_0]) => {
+    const gotMixed = (ranges: [number, number][], acts: Uint8Array[] = [act.q4_0], fused = false) => {
       const u8 = new Uint8Array(memory.buffer);
       u8.set(mixed, BASE);
+      prepareWeights(GGMLType.Q4_0, BASE, 36, 16);
       const aPtr = align(BASE + mixed.length);
       acts.forEach((row, r) => {
         u8.set(row, aPtr + r * row.length);
@@ -584,26 +625,30 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
       const stride = acts[0].length;
       const out = align(aPtr + stride * acts.length);
       for (const [o0, o1] of ranges) {
-        k.matmulRange(GGMLType.Q4_0, BASE, 36, 64, 16, aPtr, stride, acts.length, out, o0, o1);
+        k.matmulRange(GGMLType.Q4_0, BASE, 36, 64, 16, aPtr, stride, acts.length, out, o0, o1, fused ? 1 : 0);
       }
       return new Float32Array(memory.buffer, out, 16 * acts.length).slice();
     };
     expectSameBits(gotMixed([[0, 16]]), wantMixed, 'Q4_0, eight rows per pass');
     expectSameBits(
       gotMixed([
-        [0, 4],
-        [4, 7],
-        [7, 16],
+        [8, 16],
+        [0, 8],
       ]),
       wantMixed,
-      'Q4_0, four rows per pass',
+      'Q4_0, a group of 8 rows at a time',
     );
+    if (hostFused) expectSameBits(gotMixed([[0, 16]], [act.q4_0], true), wantMixed, 'Q4_0, fused');
     // Two activation rows per pass (prompt batches), the midpoints in the first's lanes or the second's.
     const other = activations(blocks, (b) => Array.from({ length: 32 }, (_, j) => ((b * 32 + j) % 7) - 3));
     const wantOther = Float32Array.from({ length: 16 }, (_, r) => vecDotQ4_0Repacked(64, mixed, r * 36, other.q8, 0));
     const both = (first: Float32Array, second: Float32Array) => Float32Array.from([...first, ...second]);
     expectSameBits(gotMixed([[0, 16]], [act.q4_0, other.q4_0]), both(wantMixed, wantOther), 'Q4_0, rows 1 and 2');
     expectSameBits(gotMixed([[0, 16]], [other.q4_0, act.q4_0]), both(wantOther, wantMixed), 'Q4_0, rows 2 and 1');
+    if (hostFused) {
+      const got = gotMixed([[0, 16]], [act.q4_0, other.q4_0], true);
+      expectSameBits(got, both(wantMixed, wantOther), 'Q4_0, rows 1 and 2, fused');
+    }
   });
 
   it('Q4_K repacked (8 rows): in the gemv and the gemm, in acc and in accMin', async () => {

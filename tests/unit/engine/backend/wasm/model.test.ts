@@ -118,13 +118,29 @@ describe('wasm backend: whole model against the reference backend', () => {
         await compareBackends(path, 2);
       });
     }
+    it('Q4_0 with the output tied to token_embd: one repacked matrix gives embedding rows and the logits', async () => {
+      const path = join(dir, 'Q4_0-tied.gguf');
+      await writeRandomLlamaModel(path, {
+        dim: 256,
+        nLayers: 2,
+        nHeads: 4,
+        nKvHeads: 2,
+        ffn: 512,
+        weightType: GGMLType.Q4_0,
+        seed: 40,
+        vocab: 'spm-bytes',
+        vocabSize: 512,
+        tiedOutput: true,
+      });
+      await compareBackends(path, 2);
+    });
   });
 
   it('reports why it cannot use threads when asked for one thread only', async () => {
     const path = fixture('models/stories260K.gguf');
     if (!path) return;
     const m = await loadModel(path, { backend: 'wasm', threads: 1 });
-    expect(m.info.backend).toMatch(/^wasm \(SIMD128( \+ relaxed)?, 1 thread\)/);
+    expect(m.info.backend).toMatch(/^wasm \(SIMD128( \+ relaxed(, fused madd)?)?, 1 thread\)/);
     await m.dispose();
   });
 });
