@@ -175,6 +175,8 @@ function randomTensorData(type: GGMLType, shape: readonly number[], seed: number
     const base = b * traits.typeSize;
     for (const [offset, bits] of f16) view.setUint16(base + offset, bits, true);
   }
+  // Q8_0 quants in -127..127, as llama.cpp's quantizer writes them (round(x * 127 / max)).
+  if (type === GGMLType.Q8_0) for (let i = 0; i < out.length; i++) if (out[i] === 0x80 && i % 34 >= 2) out[i] = 0x81;
   return out;
 }
 

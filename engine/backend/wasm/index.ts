@@ -21,6 +21,8 @@ import {
   hasFusedMadd,
   instantiateKernels,
   type KernelExports,
+  MATMUL_FUSED_MADD,
+  MATMUL_REPACKED,
   relaxedSimdOffByEnv,
 } from './kernels.ts';
 import { mayBlock, runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
@@ -331,7 +333,8 @@ export class WasmBackend implements Backend {
         this.repackScratchBytes = 8 * rowBytes;
         this.repackScratch = this.heap.alloc(this.repackScratchBytes);
       }
-      repacked = this.k.prepareWeights(info.type, ptr, rowBytes, info.shape[1], this.repackScratch) !== 0;
+      const scratch = this.repackScratch;
+      repacked = this.k.prepareWeights(info.type, ptr, rowBytes, info.shape[1], scratch, this.fusedMadd ? 1 : 0) !== 0;
     }
     return new WasmWeight(this.heap, info.name, info.type, info.shape, ptr, byteLength, rowBytes, repacked);
   }
@@ -375,7 +378,8 @@ export class WasmBackend implements Backend {
       }
     }
     const c = this.command(CMD_MATMUL, this.k.chunksOf(nOut, nIn, x.rows), act, -1, ptrOf(out));
-    this.put(c, wt.type, wt.ptr, wt.rowBytes, nIn, nOut, act, actStride, x.rows, ptrOf(out), this.fusedMadd ? 1 : 0);
+    const flags = (this.fusedMadd ? MATMUL_FUSED_MADD : 0) | (wt.repacked ? MATMUL_REPACKED : 0);
+    this.put(c, wt.type, wt.ptr, wt.rowBytes, nIn, nOut, act, actStride, x.rows, ptrOf(out), flags);
   }
 
   /**

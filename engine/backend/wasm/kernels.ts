@@ -22,9 +22,9 @@ export interface KernelExports {
     out: number,
     o0: number,
     o1: number,
-    fused: number,
+    flags: number,
   ): void;
-  prepareWeights(type: number, w: number, rowBytes: number, nOut: number, scratch: number): number;
+  prepareWeights(type: number, w: number, rowBytes: number, nOut: number, scratch: number, fused: number): number;
   unpackRow(type: number, w: number, rowBytes: number, row: number, dst: number): void;
   probeFusedMadd(a: number, b: number, c: number): number;
   quantizeQ8(x: number, nb: number, dst: number): void;
@@ -186,8 +186,8 @@ export async function compileKernels(
 /**
  * Whether these kernels' f32x4.relaxed_madd is a fused multiply-add here (V8 on
  * x64 with FMA3, on arm64): then it is fmaf itself, the one rounding of llama.cpp's
- * _mm256_fmadd_ps, and the matmul kernels use it for their per-block fmaf (passed
- * as matmulRange's `fused`) instead of the emulation through f64. The relaxed-SIMD
+ * _mm256_fmadd_ps, and the matmul kernels use it for their per-block fmaf (matmulRange's
+ * MATMUL_FUSED_MADD) instead of the emulation through f64. The relaxed-SIMD
  * proposal makes an engine's choice the same for every call of an instruction,
  * so one probe tells: a*a - (1 + 2^-22) for a = 1 + 2^-23 is 2^-46 fused, 0 not.
  */
@@ -195,6 +195,10 @@ export function hasFusedMadd(k: KernelExports): boolean {
   const a = Math.fround(1 + 2 ** -23);
   return k.probeFusedMadd(a, a, -Math.fround(1 + 2 ** -22)) === 2 ** -46;
 }
+
+/** matmulRange's flags (assembly/index.ts): the fused relaxed_madd may be used; the weights are repacked. */
+export const MATMUL_FUSED_MADD = 1;
+export const MATMUL_REPACKED = 2;
 
 export function createMemory(shared: boolean): WebAssembly.Memory {
   return new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared });

@@ -10,12 +10,14 @@ import { f32ToBf16, f32ToHalf, halfToF32 } from './half';
 /** Q8_0 / Q8_1 activations for 32-weight blocks: f32 d, i32 sum of quants, f32 s = d*sum (f16), i16[32]. */
 export const P16_STRIDE: i32 = 80;
 /**
- * The Q4_0 activations: P16's; the relaxed-SIMD build adds the int8 quants in
- * natural order at P8_QUANTS, the signed operand of
- * i16x8.relaxed_dot_i8x16_i7x16_s against the nibbles (dots.ts q4SumRelaxed).
+ * The activations of every 32-weight format (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), one
+ * layout so that products of different formats share them: P16's; the
+ * relaxed-SIMD build adds the int8 quants in natural order at P8_QUANTS, the
+ * signed operand of i16x8.relaxed_dot_i8x16_i7x16_s against Q4_0's nibbles
+ * (dots.ts q4SumRelaxed), and |a|, sign(a) for Q8_0's (dotQ8_0Rows4).
  */
 export const P8_QUANTS: i32 = P16_STRIDE;
-export const Q4_0_STRIDE: i32 = ASC_FEATURE_RELAXED_SIMD ? P16_STRIDE + 32 : P16_STRIDE;
+export const Q8_STRIDE: i32 = ASC_FEATURE_RELAXED_SIMD ? P16_STRIDE + 32 : P16_STRIDE;
 /** Q8_K activations: f32 d, i16[256] at 16, i16 bsums[16] at 528. */
 export const K16_STRIDE: i32 = 560;
 export const K16_BSUMS: i32 = 528;
@@ -60,11 +62,11 @@ function absMax(x: usize, n: i32): f32 {
 /**
  * x86 quantize_row_q8_0 / q8_1: d = max/127 (stored as f16), q = round-half-even(x * 127/max)
  * saturated to int8; s = d * (sum of q before saturation), as f16. nb blocks of 32.
- * `q4_0`: the Q4_0 layout, blocks Q4_0_STRIDE apart.
+ * `kernels`: the kernels' layout, blocks Q8_STRIDE apart (else P16's, for tests).
  */
-export function quantizeQ8(x: usize, nb: i32, dst: usize, q4_0: bool = false): void {
-  const stride = q4_0 ? Q4_0_STRIDE : P16_STRIDE;
-  const int8 = ASC_FEATURE_RELAXED_SIMD && q4_0;
+export function quantizeQ8(x: usize, nb: i32, dst: usize, kernels: bool = false): void {
+  const stride = kernels ? Q8_STRIDE : P16_STRIDE;
+  const int8 = ASC_FEATURE_RELAXED_SIMD && kernels;
   for (let i = 0; i < nb; i++) {
     const xb = x + ((<usize>i) << 7);
     const o = dst + <usize>(i * stride);

@@ -13,7 +13,7 @@
 // that layout the i32 lanes of dot(even) + dot(odd) over a group of 16 values
 // hold the sums of values 4k..4k+3: the AVX2 kernels' lanes.
 
-import { K8_QUANTS, K16_BSUMS, K16_STRIDE, P8_QUANTS, P16_STRIDE, Q4_0_STRIDE, Q4K_STRIDE } from './activations';
+import { K8_QUANTS, K16_BSUMS, K16_STRIDE, P8_QUANTS, Q4K_STRIDE, Q8_STRIDE } from './activations';
 import { fixPair, fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
 import { halfLanesHi, halfLanesLo, halfToF32 } from './half';
 
@@ -269,7 +269,7 @@ export function dotQ4_0Rows8(w: usize, a: usize, nb: i32, out: usize, fused: boo
     const d47 = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 12, 0, 13, 0, 14, 0, 15), da112);
     acc47 = Lanes.fmaRowsMaybeFused(acc47, Q4_0Group.sums4(w + 80, m4, x0, y1, x2, y3, eight), d47, fused);
     w += Q4_0X8_BLOCK;
-    a += Q4_0_STRIDE;
+    a += Q8_STRIDE;
   }
   v128.store(out, acc03);
   v128.store(out, acc47, 16);
@@ -306,13 +306,141 @@ export function dotQ4_0Rows8x2(w: usize, a0: usize, a1: usize, nb: i32, out0: us
     acc45 = Q4_0Group.pair(acc45, w, 4, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112, fused);
     acc67 = Q4_0Group.pair(acc67, w, 6, m4, p0, q1, p2, q3, r0, t1, r2, t3, e8, da112, fused);
     w += Q4_0X8_BLOCK;
-    a0 += Q4_0_STRIDE;
-    a1 += Q4_0_STRIDE;
+    a0 += Q8_STRIDE;
+    a1 += Q8_STRIDE;
   }
   v128.store(out0, v128.shuffle<i32>(acc01, acc23, 0, 1, 4, 5));
   v128.store(out0, v128.shuffle<i32>(acc45, acc67, 0, 1, 4, 5), 16);
   v128.store(out1, v128.shuffle<i32>(acc01, acc23, 2, 3, 6, 7));
   v128.store(out1, v128.shuffle<i32>(acc45, acc67, 2, 3, 6, 7), 16);
+}
+
+// ---- Q8_0, repacked 4 rows to a block, for hosts with a fused relaxed_madd ------------------------
+
+/**
+ * Q8_0 weights of a matrix with a multiple of 4 rows, repacked (where the
+ * relaxed-SIMD kernel runs: repackQ8_0): per group of 4 rows and per block
+ * index, the 4 rows' f16 scales (8 bytes), then their 4 x 32 quants.
+ */
+export const Q8_0X4_BLOCK: usize = 136;
+
+/**
+ * Whether the relaxed-SIMD Q8_0 kernel (dotQ8_0Rows4) can take these nOut rows
+ * of Q8_0 at w: it multiplies |a| (0..127, the i7 operand) by w * sign(a) as
+ * int8, which wraps for a quant of -128 against a negative activation. llama.cpp
+ * quantizes to -127..127, so only a hand-made file has -128; such a matrix keeps
+ * the SIMD128 kernel. With a fused madd only: its fmaf is the exact one.
+ */
+export function canRepackQ8_0(w: usize, rb: usize, nOut: i32, fused: bool): bool {
+  if (!ASC_FEATURE_RELAXED_SIMD || !fused || nOut % 4 !== 0) return false;
+  const nb = rb / 34;
+  const m = i8x16.splat(-128);
+  let any = i32x4.splat(0);
+  const end = w + <usize>nOut * rb;
+  for (let b = w; b < end; b += 34) {
+    any = v128.or(any, v128.or(i8x16.eq(v128.load(b, 2), m), i8x16.eq(v128.load(b, 18), m)));
+  }
+  return nb > 0 && !v128.any_true(any);
+}
+
+/** Rewrites nOut rows of Q8_0 at w (rb bytes each) in place into the repacked layout, through 4 * rb bytes of scratch. */
+export function repackQ8_0(w: usize, rb: usize, nOut: i32, scratch: usize): void {
+  const nb = rb / 34;
+  for (let g = 0; g < nOut; g += 4) {
+    const base = w + <usize>g * rb;
+    memory.copy(scratch, base, rb << 2);
+    for (let r: usize = 0; r < 4; r++) {
+      const src = scratch + r * rb;
+      for (let i: usize = 0; i < nb; i++) {
+        const dst = base + i * Q8_0X4_BLOCK;
+        store<u16>(dst + (r << 1), load<u16>(src + i * 34));
+        v128.store(dst + 8 + (r << 5), v128.load(src + i * 34 + 2));
+        v128.store(dst + 24 + (r << 5), v128.load(src + i * 34 + 18));
+      }
+    }
+  }
+}
+
+/** Row `row` of a repacked Q8_0 matrix at w (rb bytes a row) in GGUF's layout at dst. */
+export function unpackRowQ8_0(w: usize, rb: usize, row: i32, dst: usize): void {
+  const nb = rb / 34;
+  const base = w + <usize>(row & ~3) * rb;
+  const r = <usize>(row & 3);
+  for (let i: usize = 0; i < nb; i++) {
+    const src = base + i * Q8_0X4_BLOCK;
+    store<u16>(dst + i * 34, load<u16>(src + (r << 1)));
+    v128.store(dst + i * 34 + 2, v128.load(src + 8 + (r << 5)));
+    v128.store(dst + i * 34 + 18, v128.load(src + 24 + (r << 5)));
+  }
+}
+
+/** The per-row step of dotQ8_0Rows4, inlined into it. */
+// biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
+class Q8_0Row {
+  /**
+   * The i32x4 lane sums (values 4k..4k+3: the AVX2 kernel's lanes) of 16 weight
+   * quants at q by the activation quants with magnitudes ay and sign masks ms.
+   */
+  @inline static sums(q: usize, ay: v128, ms: v128): v128 {
+    const signed = i8x16.sub(v128.xor(v128.load(q), ms), ms); // w * sign(a): no -128 (canRepackQ8_0)
+    if (!ASC_FEATURE_RELAXED_SIMD) return signed;
+    // (Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20's V8 returned twice the sums.)
+    return i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(signed, ay));
+  }
+
+  /** acc (f32x4) = fmaf(float(s), d, acc) with the fused relaxed_madd (canRepackQ8_0 asks for one). */
+  @inline static fma(acc: v128, s: v128, d: v128): v128 {
+    if (!ASC_FEATURE_RELAXED_SIMD) return acc;
+    return f32x4.relaxed_madd(f32x4.convert_i32x4_s(s), d, acc);
+  }
+}
+
+/**
+ * ggml_vec_dot_q8_0_q8_0 (AVX2) for the 4 rows of a repacked group at w against
+ * one activation row (whose int8 quants this reads): per row
+ * 8 float lanes, lane k += fmaf(dw * da, sum of products 4k..4k+3) per block,
+ * hsum_float_8 at the end; the four results to out. The integer sums go through
+ * i16x8.relaxed_dot_i8x16_i7x16_s (exact: the i7 operand is |a| <= 127, and
+ * pairs of products stay within i16), the fmaf through the fused relaxed_madd.
+ */
+export function dotQ8_0Rows4(w: usize, a: usize, nb: i32, out: usize): void {
+  let lo0 = f32x4.splat(0);
+  let hi0 = f32x4.splat(0);
+  let lo1 = f32x4.splat(0);
+  let hi1 = f32x4.splat(0);
+  let lo2 = f32x4.splat(0);
+  let hi2 = f32x4.splat(0);
+  let lo3 = f32x4.splat(0);
+  let hi3 = f32x4.splat(0);
+  for (let i = 0; i < nb; i++) {
+    const y0 = v128.load(a, P8_QUANTS);
+    const y1 = v128.load(a, P8_QUANTS + 16);
+    const ms0 = i8x16.lt_s(y0, i32x4.splat(0));
+    const ms1 = i8x16.lt_s(y1, i32x4.splat(0));
+    const ay0 = i8x16.abs(y0);
+    const ay1 = i8x16.abs(y1);
+    // dw * da for the four rows (Q4_0Group.scales4: f16 bits into f32 place, times da * 2^112)
+    const h = v128.load64_zero(w);
+    const d = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 8, 0, 9, 0, 10, 0, 11), Q4_0Group.da112(a));
+    let dr = v128.shuffle<i32>(d, d, 0, 0, 0, 0);
+    lo0 = Q8_0Row.fma(lo0, Q8_0Row.sums(w + 8, ay0, ms0), dr);
+    hi0 = Q8_0Row.fma(hi0, Q8_0Row.sums(w + 24, ay1, ms1), dr);
+    dr = v128.shuffle<i32>(d, d, 1, 1, 1, 1);
+    lo1 = Q8_0Row.fma(lo1, Q8_0Row.sums(w + 40, ay0, ms0), dr);
+    hi1 = Q8_0Row.fma(hi1, Q8_0Row.sums(w + 56, ay1, ms1), dr);
+    dr = v128.shuffle<i32>(d, d, 2, 2, 2, 2);
+    lo2 = Q8_0Row.fma(lo2, Q8_0Row.sums(w + 72, ay0, ms0), dr);
+    hi2 = Q8_0Row.fma(hi2, Q8_0Row.sums(w + 88, ay1, ms1), dr);
+    dr = v128.shuffle<i32>(d, d, 3, 3, 3, 3);
+    lo3 = Q8_0Row.fma(lo3, Q8_0Row.sums(w + 104, ay0, ms0), dr);
+    hi3 = Q8_0Row.fma(hi3, Q8_0Row.sums(w + 120, ay1, ms1), dr);
+    w += Q8_0X4_BLOCK;
+    a += Q8_STRIDE;
+  }
+  store<f32>(out, hsumLanes8(lo0, hi0));
+  store<f32>(out, hsumLanes8(lo1, hi1), 4);
+  store<f32>(out, hsumLanes8(lo2, hi2), 8);
+  store<f32>(out, hsumLanes8(lo3, hi3), 12);
 }
 
 /** The fifth bits of a Q5 block (qh) as all-ones / zero masks in the i16 lanes of the four nibble vectors. */
@@ -342,9 +470,9 @@ class Lanes8 {
     return type === Q4_0 ? 18 : type === Q4_1 ? 20 : type === Q5_0 ? 22 : type === Q5_1 ? 24 : 34;
   }
 
-  /** Bytes of a prepared activation block for the 32-weight formats (Q4_0's has room for more). */
-  @inline static actBytes(type: i32): usize {
-    return type === Q4_0 ? Q4_0_STRIDE : P16_STRIDE;
+  /** Bytes of a prepared activation block of the 32-weight formats (activations.ts Q8_STRIDE). */
+  @inline static actBytes(_type: i32): usize {
+    return Q8_STRIDE;
   }
 
   /**

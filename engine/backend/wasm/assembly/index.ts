@@ -1,18 +1,10 @@
 // The kernels' entry points. All memory is managed by the JS side (memory.ts):
 // nothing here allocates; every argument is a byte address in the one shared
 // memory. Type codes are ggml's (engine/quant/types.ts GGMLType).
-import {
-  K16_STRIDE,
-  P16_STRIDE,
-  Q4_0_STRIDE,
-  Q4K_STRIDE,
-  quantizeQ8,
-  quantizeQ8K,
-  roundRowBf16,
-  roundRowF16,
-} from './activations';
+import { K16_STRIDE, Q4K_STRIDE, Q8_STRIDE, quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
 import { attentionHeads } from './attention';
 import {
+  canRepackQ8_0,
   dotBF16,
   dotF16,
   dotF16Tiny,
@@ -31,9 +23,12 @@ import {
   dotQ5_K,
   dotQ6_K,
   dotQ8_0,
+  dotQ8_0Rows4,
   isRepackedQ4_0,
   repackQ4_0,
+  repackQ8_0,
   unpackRowQ4_0,
+  unpackRowQ8_0,
 } from './dots';
 import { runLightOp } from './ops';
 
@@ -68,12 +63,11 @@ export function hasKernel(type: i32): bool {
 export function activationRowBytes(type: i32, n: i32): i32 {
   switch (type) {
     case Q4_0:
-      return (n >> 5) * Q4_0_STRIDE;
     case Q4_1:
     case Q5_0:
     case Q5_1:
     case Q8_0:
-      return (n >> 5) * P16_STRIDE;
+      return (n >> 5) * Q8_STRIDE;
     case Q4_K:
       return (n >> 8) * Q4K_STRIDE;
     case Q2_K:
@@ -94,13 +88,11 @@ export function prepareActivations(type: i32, x: usize, n: i32, rows: i32, dst: 
     const out = dst + <usize>r * stride;
     switch (type) {
       case Q4_0:
-        quantizeQ8(src, n >> 5, out, true);
-        break;
       case Q4_1:
       case Q5_0:
       case Q5_1:
       case Q8_0:
-        quantizeQ8(src, n >> 5, out);
+        quantizeQ8(src, n >> 5, out, true);
         break;
       case Q2_K:
       case Q3_K:
@@ -183,8 +175,10 @@ function countOf(type: i32, n: i32): i32 {
  * matmul): tinyBLAS's order for F32/F16 prompt batches, the repacked
  * kernels' order for Q4_0 and Q4_K with a multiple of 8 rows (for Q4_K the
  * gemm's on activation rows below rows - rows % 4), else the type's own.
- * Q4_0 with a multiple of 8 rows is held repacked (prepareWeights). `fused`:
- * the host's relaxed_madd is fmaf (probeFusedMadd), so the kernels may use it.
+ * `flags`: FUSED_MADD, the host's relaxed_madd is fmaf (probeFusedMadd), so
+ * the kernels may use it; REPACKED, the weights are in the layout that
+ * prepareWeights gave them (it does so for every Q4_0 matrix with a multiple
+ * of 8 rows, which the reference computes in another order than the rest).
  */
 export function matmulRange(
   type: i32,
@@ -198,10 +192,11 @@ export function matmulRange(
   out: usize,
   o0: i32,
   o1: i32,
-  fused: bool,
+  flags: i32,
 ): void {
   const count = countOf(type, n);
-  if (isRepackedQ4_0(type, nOut)) {
+  const fused = (flags & FUSED_MADD) !== 0;
+  if (type === Q4_0 && flags & REPACKED) {
     // Eight weight rows at a time (o0 and o1 are multiples of 8: chunkRows is).
     const group = (<usize>rowBytes) << 3;
     for (let o = o0; o < o1; o += 8) {
@@ -216,6 +211,17 @@ export function matmulRange(
       for (; r < rows; r++) {
         const ot = out + ((<usize>r * <usize>nOut + <usize>o) << 2);
         dotQ4_0Rows8(wr, act + <usize>r * <usize>actStride, count, ot, fused);
+      }
+    }
+    return;
+  }
+  if (type === Q8_0 && flags & REPACKED) {
+    // Four weight rows at a time (o0 and o1 are multiples of 8).
+    const group = (<usize>rowBytes) << 2;
+    for (let o = o0; o < o1; o += 4) {
+      const wr = w + <usize>(o >> 2) * group;
+      for (let r = 0; r < rows; r++) {
+        dotQ8_0Rows4(wr, act + <usize>r * <usize>actStride, count, out + ((<usize>r * <usize>nOut + <usize>o) << 2));
       }
     }
     return;
@@ -251,21 +257,35 @@ export function matmulRange(
   }
 }
 
+/** matmulRange's flags. */
+const FUSED_MADD: i32 = 1;
+const REPACKED: i32 = 2;
+
 /**
  * Puts the nOut rows of `type` at w (rowBytes each) into the layout the kernels
  * read, in place, through 8 * rowBytes bytes of scratch: Q4_0 with a multiple
- * of 8 rows is repacked (dots.ts repackQ4_0); anything else stays as it is.
- * Returns whether the layout changed (then unpackRow gives a row back).
+ * of 8 rows is repacked (dots.ts repackQ4_0), Q8_0 with a multiple of 4 where
+ * the relaxed-SIMD kernel takes it (`fused` as matmulRange's FUSED_MADD;
+ * canRepackQ8_0); anything else stays as it is. Returns whether the layout
+ * changed: then matmulRange takes REPACKED, and unpackRow gives a row back.
  */
-export function prepareWeights(type: i32, w: usize, rowBytes: i32, nOut: i32, scratch: usize): bool {
-  if (!isRepackedQ4_0(type, nOut)) return false;
-  repackQ4_0(w, <usize>rowBytes, nOut, scratch);
-  return true;
+export function prepareWeights(type: i32, w: usize, rowBytes: i32, nOut: i32, scratch: usize, fused: bool): bool {
+  const rb = <usize>rowBytes;
+  if (isRepackedQ4_0(type, nOut)) {
+    repackQ4_0(w, rb, nOut, scratch);
+    return true;
+  }
+  if (type === Q8_0 && canRepackQ8_0(w, rb, nOut, fused)) {
+    repackQ8_0(w, rb, nOut, scratch);
+    return true;
+  }
+  return false;
 }
 
 /** Row `row` of weights that prepareWeights repacked, in GGUF's layout at dst (rowBytes bytes). */
 export function unpackRow(type: i32, w: usize, rowBytes: i32, row: i32, dst: usize): void {
   if (type === Q4_0) unpackRowQ4_0(w, <usize>rowBytes, row, dst);
+  else if (type === Q8_0) unpackRowQ8_0(w, <usize>rowBytes, row, dst);
 }
 
 /**
@@ -374,7 +394,7 @@ function runChunk(p: usize, rem: i32): void {
     <usize>load<u32>(p, 36),
     o0,
     min(o0 + c, nOut),
-    load<i32>(p, 40) !== 0,
+    load<i32>(p, 40),
   );
 }
 

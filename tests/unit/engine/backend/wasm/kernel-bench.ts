@@ -13,6 +13,8 @@ import {
   createMemory,
   hasFusedMadd,
   instantiateKernels,
+  MATMUL_FUSED_MADD,
+  MATMUL_REPACKED,
 } from '../../../../../engine/backend/wasm/kernels.ts';
 import { f32ToBf16, f32ToF16 } from '../../../../../engine/quant/fp16.ts';
 import { rowBytes } from '../../../../../engine/quant/index.ts';
@@ -54,6 +56,8 @@ for (const name of names) {
   const dv = new DataView(memory.buffer);
   for (let i = 0; i < rb * nOut; i += 2)
     if ((dv.getUint16(w + i, true) & 0x7c00) >= 0x7c00) dv.setUint16(w + i, 0x2000, true);
+  // Q8_0 quants as llama.cpp writes them, -127..127 (a -128 keeps the SIMD128 kernel: dots.ts canRepackQ8_0).
+  if (type === GGMLType.Q8_0) for (let i = 0; i < rb * nOut; i++) if (u8[w + i] === 0x80) u8[w + i] = 0x81;
   // Float weights as a model has them (random bytes would be values of every magnitude, and NaNs).
   const weight = () => (next() + next() + next() - 1.5) * 0.03;
   if (type === GGMLType.F32) for (let i = 0; i < n * nOut; i++) dv.setFloat32(w + 4 * i, weight(), true);
@@ -66,13 +70,14 @@ for (const name of names) {
   const stride = k.activationRowBytes(type, n);
   const out = act + stride * rows + 4096;
   k.prepareActivations(type, x, n, rows, act);
-  k.prepareWeights(type, w, rb, nOut, out + nOut * rows * 4 + 4096);
+  const repacked = k.prepareWeights(type, w, rb, nOut, out + nOut * rows * 4 + 4096, fused);
+  const flags = fused * MATMUL_FUSED_MADD + repacked * MATMUL_REPACKED;
   // CPU time rather than wall time: on a shared machine the process is descheduled at random.
   let reps = 0;
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   while (performance.now() - t0 < 500) {
-    k.matmulRange(type, w, rb, n, nOut, act, stride, rows, out, 0, nOut, fused);
+    k.matmulRange(type, w, rb, n, nOut, act, stride, rows, out, 0, nOut, flags);
     reps++;
   }
   const cpu = process.cpuUsage(c0);

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { JsBackend } from '../../../../../engine/backend/js/index.ts';
-import type { KernelExports } from '../../../../../engine/backend/wasm/kernels.ts';
+import { type KernelExports, MATMUL_FUSED_MADD, MATMUL_REPACKED } from '../../../../../engine/backend/wasm/kernels.ts';
 import type { GGUFTensorInfo } from '../../../../../engine/gguf/types.ts';
 import { f16ToF32, f32ToBf16, f32ToF16 } from '../../../../../engine/quant/fp16.ts';
 import {
@@ -96,7 +96,7 @@ function wasmMatmul(
   const u8 = new Uint8Array(memory.buffer);
   const wPtr = BASE;
   u8.set(w, wPtr);
-  prepareWeights(type, wPtr, rowBytes(type, n), nOut);
+  const flags = matmulFlags(fused, prepareWeights(type, wPtr, rowBytes(type, n), nOut, fused));
   const xPtr = align(wPtr + w.length);
   new Float32Array(memory.buffer, xPtr, x.length).set(x);
   const actStride = k.activationRowBytes(type, n);
@@ -105,16 +105,27 @@ function wasmMatmul(
   const outPtr = align(actPtr + actStride * rows);
   new Float32Array(memory.buffer, outPtr, rows * nOut).fill(Number.NaN);
   for (const [o0, o1] of ranges) {
-    k.matmulRange(type, wPtr, rowBytes(type, n), n, nOut, actPtr, actStride, rows, outPtr, o0, o1, fused ? 1 : 0);
+    k.matmulRange(type, wPtr, rowBytes(type, n), n, nOut, actPtr, actStride, rows, outPtr, o0, o1, flags);
   }
   return new Float32Array(memory.buffer, outPtr, rows * nOut).slice();
 }
 
-/** The weights at w into the kernels' layout, as the backend does on load (scratch in the top 4 MiB). */
-function prepareWeights(type: GGMLType, w: number, rb: number, nOut: number): void {
+/**
+ * The weights at w into the kernels' layout, as the backend does on load (scratch in the top 4 MiB);
+ * whether they were repacked: always Q4_0 with a multiple of 8 rows, Q8_0 with a multiple of 4 where
+ * the fused kernel takes it.
+ */
+function prepareWeights(type: GGMLType, w: number, rb: number, nOut: number, fused: boolean): boolean {
   const scratch = memory.buffer.byteLength - (4 << 20);
   expect(8 * rb).toBeLessThan(4 << 20);
-  expect(k.prepareWeights(type, w, rb, nOut, scratch)).toBe(type === GGMLType.Q4_0 && nOut % 8 === 0 ? 1 : 0);
+  const repacked = k.prepareWeights(type, w, rb, nOut, scratch, fused ? 1 : 0) === 1;
+  if (type === GGMLType.Q4_0) expect(repacked).toBe(nOut % 8 === 0);
+  else if (type !== GGMLType.Q8_0) expect(repacked).toBe(false);
+  return repacked;
+}
+
+function matmulFlags(fused: boolean, repacked: boolean): number {
+  return (fused ? MATMUL_FUSED_MADD : 0) | (repacked ? MATMUL_REPACKED : 0);
 }
 
 /** The reference: the JS backend's matmul (llama.cpp's AVX2 order where mirrored, ggml's generic one elsewhere). */
@@ -236,18 +247,40 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
     }
   });
 
-  it('repacked Q4_0 rows come back in GGUF layout (unpackRow), every row of every group', () => {
+  it('repacked rows come back in GGUF layout (unpackRow), every row of every group', () => {
     const next = rng(80);
     const [n, nOut] = [96, 24];
-    const rb = rowBytes(GGMLType.Q4_0, n);
-    const w = randomWeights(GGMLType.Q4_0, n, nOut, next);
-    new Uint8Array(memory.buffer).set(w, BASE);
-    prepareWeights(GGMLType.Q4_0, BASE, rb, nOut);
-    expect(new Uint8Array(memory.buffer, BASE, w.length)).not.toEqual(w);
-    const dst = align(BASE + w.length);
-    for (let r = 0; r < nOut; r++) {
-      k.unpackRow(GGMLType.Q4_0, BASE, rb, r, dst);
-      expect(new Uint8Array(memory.buffer, dst, rb)).toEqual(w.subarray(r * rb, (r + 1) * rb));
+    // Q8_0 is repacked where the fused relaxed-SIMD kernel runs
+    const types = hostFused ? [GGMLType.Q4_0, GGMLType.Q8_0] : [GGMLType.Q4_0];
+    for (const type of types) {
+      const rb = rowBytes(type, n);
+      const w = randomWeights(type, n, nOut, next);
+      new Uint8Array(memory.buffer).set(w, BASE);
+      expect(prepareWeights(type, BASE, rb, nOut, hostFused)).toBe(true);
+      expect(new Uint8Array(memory.buffer, BASE, w.length)).not.toEqual(w);
+      const dst = align(BASE + w.length);
+      for (let r = 0; r < nOut; r++) {
+        k.unpackRow(type, BASE, rb, r, dst);
+        expect(new Uint8Array(memory.buffer, dst, rb), `${GGMLType[type]} row ${r}`).toEqual(
+          w.subarray(r * rb, (r + 1) * rb),
+        );
+      }
+    }
+  });
+
+  it('Q8_0 with a quant of -128 (not from llama.cpp) keeps the SIMD128 kernel and its bits', async () => {
+    const next = rng(81);
+    const [n, nOut, rows] = [64, 8, 2];
+    const w = randomWeights(GGMLType.Q8_0, n, nOut, next);
+    w[5 * 34 + 2 + 7] = 0x80; // row 2, block 1, quant 7; the activations have negative values there
+    const x = Float32Array.from(randomActivations(n, rows, next), (v) => -Math.abs(v));
+    const u8 = new Uint8Array(memory.buffer);
+    u8.set(w, BASE);
+    expect(prepareWeights(GGMLType.Q8_0, BASE, rowBytes(GGMLType.Q8_0, n), nOut, hostFused)).toBe(false);
+    expect(u8.subarray(BASE, BASE + w.length)).toEqual(w);
+    const want = await referenceMatmul(GGMLType.Q8_0, w, n, nOut, x, rows);
+    for (const fused of fusedModes()) {
+      expectSameBits(wasmMatmul(GGMLType.Q8_0, w, n, nOut, x, rows, [[0, nOut]], fused), want, `-128, fused=${fused}`);
     }
   });
 
@@ -512,11 +545,11 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
   function runWasm(type: GGMLType, w: Uint8Array, rb: number, nOut: number, act: Uint8Array, n = 64, fused = false) {
     const u8 = new Uint8Array(memory.buffer);
     u8.set(w, BASE);
-    prepareWeights(type, BASE, rb, nOut);
+    const flags = matmulFlags(fused, prepareWeights(type, BASE, rb, nOut, fused));
     const aPtr = align(BASE + w.length);
     u8.set(act, aPtr);
     const out = align(aPtr + act.length);
-    k.matmulRange(type, BASE, rb, n, nOut, aPtr, act.length, 1, out, 0, nOut, fused ? 1 : 0);
+    k.matmulRange(type, BASE, rb, n, nOut, aPtr, act.length, 1, out, 0, nOut, flags);
     return new Float32Array(memory.buffer, out, nOut).slice();
   }
 
@@ -617,7 +650,7 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
     const gotMixed = (ranges: [number, number][], acts: Uint8Array[] = [act.q4_0], fused = false) => {
       const u8 = new Uint8Array(memory.buffer);
       u8.set(mixed, BASE);
-      prepareWeights(GGMLType.Q4_0, BASE, 36, 16);
+      const flags = matmulFlags(fused, prepareWeights(GGMLType.Q4_0, BASE, 36, 16, fused));
       const aPtr = align(BASE + mixed.length);
       acts.forEach((row, r) => {
         u8.set(row, aPtr + r * row.length);
@@ -625,7 +658,7 @@ describe('block kernels where the f64 sum lands on an f32 midpoint', () => {
       const stride = acts[0].length;
       const out = align(aPtr + stride * acts.length);
       for (const [o0, o1] of ranges) {
-        k.matmulRange(GGMLType.Q4_0, BASE, 36, 64, 16, aPtr, stride, acts.length, out, o0, o1, fused ? 1 : 0);
+        k.matmulRange(GGMLType.Q4_0, BASE, 36, 64, 16, aPtr, stride, acts.length, out, o0, o1, flags);
       }
       return new Float32Array(memory.buffer, out, 16 * acts.length).slice();
     };
