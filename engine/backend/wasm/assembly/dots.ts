@@ -28,17 +28,6 @@ function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
   return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
 }
 
-/** The f16 values at four addresses as f32x4 (finite values). */
-function halves4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
-  let h = i32x4.splat(<i32>load<u16>(p0));
-  h = i32x4.replace_lane(h, 1, <i32>load<u16>(p1));
-  h = i32x4.replace_lane(h, 2, <i32>load<u16>(p2));
-  h = i32x4.replace_lane(h, 3, <i32>load<u16>(p3));
-  const em = v128.and(h, i32x4.splat(0x7fff));
-  const f = f32x4.mul(i32x4.shl(em, 13), f32x4.splat(reinterpret<f32>(0x77800000)));
-  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
-}
-
 // ---- The 32-weight formats, AVX2 order: 8 float lanes, one FMA per lane and block --------------
 
 /**
@@ -697,6 +686,50 @@ function mod8Lanes(p: usize): v128 {
 }
 
 /**
+ * Q4_K weights of a matrix with a multiple of 8 rows, repacked 4 rows to a
+ * super-block (as llama.cpp repacks them, 8 rows to one, on x86): per group of
+ * 4 rows and per super-block index, the 4 rows' d (8 bytes), dmin (8 bytes),
+ * 12-byte scales (48 bytes), then their 4 x 128 bytes of nibbles. One stream
+ * of memory for the kernel rather than four, and d, dmin with one load each.
+ */
+export const Q4_KX4_BLOCK: usize = 576;
+
+/** Rewrites nOut rows of Q4_K at w (rb bytes each, nOut a multiple of 4) in place into the repacked layout, through 4 * rb bytes of scratch. */
+export function repackQ4_K(w: usize, rb: usize, nOut: i32, scratch: usize): void {
+  const nb = rb / 144;
+  for (let g = 0; g < nOut; g += 4) {
+    const base = w + <usize>g * rb;
+    memory.copy(scratch, base, rb << 2);
+    for (let r: usize = 0; r < 4; r++) {
+      const src = scratch + r * rb;
+      for (let i: usize = 0; i < nb; i++) {
+        const from = src + i * 144;
+        const to = base + i * Q4_KX4_BLOCK;
+        store<u16>(to + (r << 1), load<u16>(from));
+        store<u16>(to + 8 + (r << 1), load<u16>(from, 2));
+        memory.copy(to + 16 + r * 12, from + 4, 12);
+        memory.copy(to + 64 + (r << 7), from + 16, 128);
+      }
+    }
+  }
+}
+
+/** Row `row` of a repacked Q4_K matrix at w (rb bytes a row) in GGUF's layout at dst. */
+export function unpackRowQ4_K(w: usize, rb: usize, row: i32, dst: usize): void {
+  const nb = rb / 144;
+  const base = w + <usize>(row & ~3) * rb;
+  const r = <usize>(row & 3);
+  for (let i: usize = 0; i < nb; i++) {
+    const from = base + i * Q4_KX4_BLOCK;
+    const to = dst + i * 144;
+    store<u16>(to, load<u16>(from + (r << 1)));
+    store<u16>(to + 2, load<u16>(from + 8 + (r << 1)));
+    memory.copy(to + 4, from + 16 + r * 12, 12);
+    memory.copy(to + 16, from + 64 + (r << 7), 128);
+  }
+}
+
+/**
  * ggml_gemv_q4_K_8x8_q8_K and ggml_gemm_q4_K_8x8_q8_K (llama.cpp repacks Q4_K
  * weights with a multiple of 8 rows on x86; engine/backend/js/q4k-repacked.ts):
  * per super-block the integer sum of scale * (q4 . q8) over the sub-blocks,
@@ -704,16 +737,16 @@ function mod8Lanes(p: usize): v128 {
  * fmaf with f32(d * dy) (f32(dmin * dy) for the mins); the result acc - accMin.
  * The gemv folds a whole super-block at once; the gemm (`gemm`: the activation
  * rows llama.cpp takes in whole groups of 4) folds each pair of sub-blocks by
- * its own fmaf, four per super-block. Four weight rows (rb bytes apart) against
- * one activation row, one row per lane; returns the four results.
+ * its own fmaf, four per super-block. The four weight rows of a repacked group
+ * at w against one activation row, one row per lane; returns the four results.
  */
-export function dotQ4_KRows4(w: usize, rb: usize, a: usize, nb: i32, gemm: bool): v128 {
+export function dotQ4_KRows4(w: usize, a: usize, nb: i32, gemm: bool): v128 {
   let acc01 = f64x2.splat(0); // rows 0 and 1
   let acc23 = f64x2.splat(0);
   let min01 = f64x2.splat(0);
   let min23 = f64x2.splat(0);
   for (let i = 0; i < nb; i++) {
-    const wb = w + <usize>i * 144;
+    const wb = w + <usize>i * Q4_KX4_BLOCK;
     const ab = a + <usize>i * Q4K_STRIDE;
     // Lane c of q (m): the scaled q4 . q8 sums (min * bsum) of sub-blocks 2c and 2c + 1.
     let q0 = i32x4.splat(0);
@@ -725,9 +758,8 @@ export function dotQ4_KRows4(w: usize, rb: usize, a: usize, nb: i32, gemm: bool)
     let m2 = q0;
     let m3 = q0;
     for (let r = 0; r < 4; r++) {
-      const wr = wb + <usize>r * rb;
-      const sm = scalesMinsK4(wr + 4);
-      const q = Q4_KRow.pairSums(wr + 16, ab + 16, sm);
+      const sm = scalesMinsK4(wb + 16 + <usize>r * 12);
+      const q = Q4_KRow.pairSums(wb + 64 + ((<usize>r) << 7), ab + 16, sm);
       const m = pairMinsK4(ab + <usize>K16_BSUMS, sm);
       if (r === 0) {
         q0 = q;
@@ -745,8 +777,8 @@ export function dotQ4_KRows4(w: usize, rb: usize, a: usize, nb: i32, gemm: bool)
     }
     // f32(d * dy) and f32(dmin * dy) of the four rows
     const dy = f32x4.splat(load<f32>(ab));
-    const d = f32x4.mul(halves4(wb, wb + rb, wb + 2 * rb, wb + 3 * rb), dy);
-    const dmin = f32x4.mul(halves4(wb + 2, wb + rb + 2, wb + 2 * rb + 2, wb + 3 * rb + 2), dy);
+    const d = f32x4.mul(halfLanesLo(v128.load64_zero(wb)), dy);
+    const dmin = f32x4.mul(halfLanesLo(v128.load64_zero(wb + 8)), dy);
     const d01 = Lanes.lowF32(d);
     const d23 = Lanes.highF32(d);
     const dmin01 = Lanes.lowF32(dmin);

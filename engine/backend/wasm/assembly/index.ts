@@ -26,8 +26,10 @@ import {
   dotQ8_0Rows4,
   isRepackedQ4_0,
   repackQ4_0,
+  repackQ4_K,
   repackQ8_0,
   unpackRowQ4_0,
+  unpackRowQ4_K,
   unpackRowQ8_0,
 } from './dots';
 import { runLightOp } from './ops';
@@ -177,8 +179,8 @@ function countOf(type: i32, n: i32): i32 {
  * gemm's on activation rows below rows - rows % 4), else the type's own.
  * `flags`: FUSED_MADD, the host's relaxed_madd is fmaf (probeFusedMadd), so
  * the kernels may use it; REPACKED, the weights are in the layout that
- * prepareWeights gave them (it does so for every Q4_0 matrix with a multiple
- * of 8 rows, which the reference computes in another order than the rest).
+ * prepareWeights gave them (it does so for every Q4_0 and Q4_K matrix with a
+ * multiple of 8 rows, which the reference computes in another order than the rest).
  */
 export function matmulRange(
   type: i32,
@@ -226,20 +228,17 @@ export function matmulRange(
     }
     return;
   }
-  if (type === Q4_K && nOut % 8 === 0) {
-    // Repacked Q4_K, four weight rows at a time as for Q4_0. llama.cpp's gemm (another float
-    // order) takes the activation rows in whole groups of 4, the gemv the rest; decided by the
-    // row's index among all `rows`, so the same whichever output rows a thread is given.
-    const rb = <usize>rowBytes;
+  if (type === Q4_K && flags & REPACKED) {
+    // Repacked Q4_K, four weight rows at a time (o0, o1 multiples of 8). llama.cpp's gemm (another
+    // float order) takes the activation rows in whole groups of 4, the gemv the rest; decided by
+    // the row's index among all `rows`, so the same whichever output rows a thread is given.
+    const group = <usize>rowBytes << 2;
     const gemmRows = rows - (rows % 4);
     for (let o = o0; o < o1; o += 4) {
-      const first = o + 4 <= o1 ? o : max(o1 - 4, 0);
-      const wr = w + <usize>first * rb;
+      const wr = w + <usize>(o >> 2) * group;
       for (let r = 0; r < rows; r++) {
-        const four = dotQ4_KRows4(wr, rb, act + <usize>r * <usize>actStride, count, r < gemmRows);
-        const base = out + ((<usize>r * <usize>nOut) << 2);
-        if (first === o) v128.store(base + ((<usize>o) << 2), four);
-        else for (let t = o; t < o1; t++) store<f32>(base + ((<usize>t) << 2), lane(four, t - first));
+        const four = dotQ4_KRows4(wr, act + <usize>r * <usize>actStride, count, r < gemmRows);
+        v128.store(out + ((<usize>r * <usize>nOut + <usize>o) << 2), four);
       }
     }
     return;
@@ -263,8 +262,9 @@ const REPACKED: i32 = 2;
 
 /**
  * Puts the nOut rows of `type` at w (rowBytes each) into the layout the kernels
- * read, in place, through 8 * rowBytes bytes of scratch: Q4_0 with a multiple
- * of 8 rows is repacked (dots.ts repackQ4_0), Q8_0 with a multiple of 4 where
+ * read, in place, through 8 * rowBytes bytes of scratch: Q4_0 and Q4_K with a
+ * multiple of 8 rows are repacked (dots.ts repackQ4_0, repackQ4_K: the reference
+ * computes those in llama.cpp's repacked order), Q8_0 with a multiple of 4 where
  * the relaxed-SIMD kernel takes it (`fused` as matmulRange's FUSED_MADD;
  * canRepackQ8_0); anything else stays as it is. Returns whether the layout
  * changed: then matmulRange takes REPACKED, and unpackRow gives a row back.
@@ -273,6 +273,10 @@ export function prepareWeights(type: i32, w: usize, rowBytes: i32, nOut: i32, sc
   const rb = <usize>rowBytes;
   if (isRepackedQ4_0(type, nOut)) {
     repackQ4_0(w, rb, nOut, scratch);
+    return true;
+  }
+  if (type === Q4_K && nOut % 8 === 0) {
+    repackQ4_K(w, rb, nOut, scratch);
     return true;
   }
   if (type === Q8_0 && canRepackQ8_0(w, rb, nOut, fused)) {
@@ -286,6 +290,7 @@ export function prepareWeights(type: i32, w: usize, rowBytes: i32, nOut: i32, sc
 export function unpackRow(type: i32, w: usize, rowBytes: i32, row: i32, dst: usize): void {
   if (type === Q4_0) unpackRowQ4_0(w, <usize>rowBytes, row, dst);
   else if (type === Q8_0) unpackRowQ8_0(w, <usize>rowBytes, row, dst);
+  else if (type === Q4_K) unpackRowQ4_K(w, <usize>rowBytes, row, dst);
 }
 
 /**

@@ -112,14 +112,14 @@ function wasmMatmul(
 
 /**
  * The weights at w into the kernels' layout, as the backend does on load (scratch in the top 4 MiB);
- * whether they were repacked: always Q4_0 with a multiple of 8 rows, Q8_0 with a multiple of 4 where
+ * whether they were repacked: always Q4_0 and Q4_K with a multiple of 8 rows, Q8_0 with a multiple of 4 where
  * the fused kernel takes it.
  */
 function prepareWeights(type: GGMLType, w: number, rb: number, nOut: number, fused: boolean): boolean {
   const scratch = memory.buffer.byteLength - (4 << 20);
   expect(8 * rb).toBeLessThan(4 << 20);
   const repacked = k.prepareWeights(type, w, rb, nOut, scratch, fused ? 1 : 0) === 1;
-  if (type === GGMLType.Q4_0) expect(repacked).toBe(nOut % 8 === 0);
+  if (type === GGMLType.Q4_0 || type === GGMLType.Q4_K) expect(repacked).toBe(nOut % 8 === 0);
   else if (type !== GGMLType.Q8_0) expect(repacked).toBe(false);
   return repacked;
 }
@@ -173,18 +173,20 @@ const TYPES = [
   GGMLType.Q6_K,
 ];
 
-/** Cuts of nOut (24 or more) rows as threads might take them: ranges that start and end inside groups of 4 and 8 rows. */
-function raggedSplits(nOut: number): [number, number][][] {
+/**
+ * Cuts of nOut (24 or more, a multiple of 8) rows as threads take them: whole groups of 8 rows
+ * (assembly/index.ts chunkRows is a multiple of 8, as the repacked layouts need), in any order.
+ */
+function groupSplits(nOut: number): [number, number][][] {
   return [
     [
-      [0, 5],
-      [5, nOut - 17],
-      [nOut - 17, nOut],
+      [0, 8],
+      [8, nOut - 16],
+      [nOut - 16, nOut],
     ],
     [
-      [0, 2],
-      [2, 3],
-      [3, nOut],
+      [nOut - 8, nOut],
+      [0, nOut - 8],
     ],
   ];
 }
@@ -249,9 +251,9 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
 
   it('repacked rows come back in GGUF layout (unpackRow), every row of every group', () => {
     const next = rng(80);
-    const [n, nOut] = [96, 24];
+    const [n, nOut] = [256, 24];
     // Q8_0 is repacked where the fused relaxed-SIMD kernel runs
-    const types = hostFused ? [GGMLType.Q4_0, GGMLType.Q8_0] : [GGMLType.Q4_0];
+    const types = hostFused ? [GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q8_0] : [GGMLType.Q4_0, GGMLType.Q4_K];
     for (const type of types) {
       const rb = rowBytes(type, n);
       const w = randomWeights(type, n, nOut, next);
@@ -325,8 +327,7 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
 
   it('Q4_K with a multiple of 8 rows: gemm order on rows in whole groups of 4, gemv on the rest, whatever the split', async () => {
     const next = rng(78);
-    // Row counts below, at and past groups of 4 (the kernel takes four weight rows per pass and a
-    // thread's range may end inside such a group); rows of 2 and 3 super-blocks.
+    // Activation row counts below, at and past groups of 4; rows of 2 and 3 super-blocks.
     for (const [n, nOut, rows] of [
       [512, 40, 4],
       [512, 40, 7],
@@ -340,7 +341,7 @@ describe('wasm matmul kernels: bit for bit the reference backend', () => {
       const w = randomWeights(GGMLType.Q4_K, n, nOut, next);
       const x = randomActivations(n, rows, next);
       const want = await referenceMatmul(GGMLType.Q4_K, w, n, nOut, x, rows);
-      for (const ranges of raggedSplits(nOut)) {
+      for (const ranges of groupSplits(nOut)) {
         expectSameBits(
           wasmMatmul(GGMLType.Q4_K, w, n, nOut, x, rows, ranges),
           want,
