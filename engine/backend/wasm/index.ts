@@ -604,7 +604,7 @@ export class WasmBackend implements Backend {
     this.reads.add(cache.v[layer]).add(pos);
     const f16 = cache.spec.type === 'f16' ? 1 : 0;
     this.put(c, cache.k[layer], cache.v[layer], ptrOf(q), q.cols, q.rows, pos, p.nHeads, p.nKvHeads, p.headDim);
-    this.put(c + 9, this.f32Word(p.scale), f16, ptrOf(out), out.cols, scratch);
+    this.put(c + 9, this.f32Word(p.scale), f16, ptrOf(out), out.cols, scratch, this.fusedMadd ? 1 : 0);
   }
 
   /** positions as i32 in wasm memory, kept for the batch (every layer reads the same). */

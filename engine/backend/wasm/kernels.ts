@@ -57,8 +57,10 @@ export interface KernelExports {
     scratch: number,
     h0: number,
     h1: number,
+    fused: number,
   ): void;
   attentionScratchPerHead(headDim: number): number;
+  roundHalfLanes(src: number, n: number, dst: number): void;
   rmsNorm(x: number, g: number, n: number, rows: number, eps: number, out: number): void;
   layerNorm(x: number, g: number, b: number, n: number, rows: number, eps: number, out: number): void;
   rope(

@@ -7,21 +7,27 @@ import { dotF16, dotF32 } from './dots';
 import { fmaf, hsumLanes8, Lanes, roundSum } from './fma';
 import { halfLanesLo, halfToF32 } from './half';
 
-/** Each f32 lane rounded to the nearest binary16 value (ties to even), as f32. Finite values. */
+/**
+ * Each f32 lane rounded to the nearest binary16 value (ties to even), as f32,
+ * infinity past 65504 as the conversion gives. Finite values. One f32 add does
+ * the rounding: c = 2^(e + 13) for the lane's exponent e (at least f16's -14,
+ * whose quantum 2^-24 its subnormals share) has an ulp of 2^(e - 10), f16's
+ * quantum at e, and |x| + c stays below 2^(e + 14); the subtraction is exact.
+ */
 function roundHalf4(f: v128): v128 {
-  const absf = v128.and(f, i32x4.splat(0x7fffffff));
-  let base = f32x4.mul(
-    f32x4.mul(absf, f32x4.splat(reinterpret<f32>(0x77800000))),
-    f32x4.splat(reinterpret<f32>(0x08800000)),
+  const abs = v128.and(f, i32x4.splat(0x7fffffff));
+  const c = i32x4.add(
+    i32x4.max_u(v128.and(abs, i32x4.splat(0x7f800000)), i32x4.splat(0x38800000)),
+    i32x4.splat(13 << 23),
   );
-  const shl1 = i32x4.shl(f, 1);
-  const bias = i32x4.max_u(v128.and(shl1, i32x4.splat(0xff000000)), i32x4.splat(0x71000000));
-  base = f32x4.add(i32x4.add(i32x4.shr_u(bias, 1), i32x4.splat(0x07800000)), base);
-  const nonsign = i32x4.add(v128.and(i32x4.shr_u(base, 13), i32x4.splat(0x7c00)), v128.and(base, i32x4.splat(0x0fff)));
-  // back to f32: as halfLanes
-  const em = nonsign;
-  const mag = f32x4.mul(i32x4.shl(em, 13), f32x4.splat(reinterpret<f32>(0x77800000)));
-  return v128.or(mag, v128.and(f, i32x4.splat(0x80000000)));
+  const r = f32x4.sub(f32x4.add(abs, c), c);
+  const inf = i32x4.gt_s(r, i32x4.splat(0x477fe000)); // above 65504: 65536 and up
+  return v128.or(v128.bitselect(i32x4.splat(0x7f800000), r, inf), v128.and(f, i32x4.splat(0x80000000)));
+}
+
+/** roundHalf4 over n values at src (n a multiple of 4), to dst: for tests. */
+export function roundHalfLanes(src: usize, n: i32, dst: usize): void {
+  for (let i = 0; i < n; i += 4) v128.store(dst + ((<usize>i) << 2), roundHalf4(v128.load(src + ((<usize>i) << 2))));
 }
 
 /** binary16 bits of each f32 lane (finite values), in the low 16 bits of each i32 lane. */
@@ -340,6 +346,7 @@ export function attentionHeads(
   scratch: usize,
   h0: i32,
   h1: i32,
+  fused: bool,
 ): void {
   const kvWidth = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
@@ -392,6 +399,12 @@ export function attentionHeads(
           const v = f16 ? halfLanesLo(v128.load64_zero(vp + (o << 1))) : v128.load(vp + (o << 2));
           const p = acc + (o << 2);
           const a = v128.load(p);
+          if (ASC_FEATURE_RELAXED_SIMD && fused) {
+            // The host's fused relaxed_madd is fmaf itself (kernels.ts hasFusedMadd).
+            const y = f32x4.relaxed_madd(v, f32x4.splat(vs), a);
+            v128.store(p, f16 ? roundHalf4(y) : y);
+            continue;
+          }
           // With an F16 cache acc and v are f16 values: no sum reaches f32's subnormal range inexactly.
           const pl = f64x2.mul(Lanes.lowF32(v), w);
           const ph = f64x2.mul(Lanes.highF32(v), w);

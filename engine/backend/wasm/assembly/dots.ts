@@ -565,10 +565,54 @@ class Lanes8 {
     const sum = hsum8(a0, a1, a2, a3);
     return withMins ? sum + summs : sum;
   }
+
+  /**
+   * dot with the host's fused relaxed_madd as each lane's fmaf (matmulRange's
+   * FUSED_MADD): the same float operations in the same order, one instruction
+   * each. Lanes 0-3 in lo, 4-7 in hi.
+   */
+  @inline static dotFused(type: i32, w: usize, a: usize, nb: i32): f32 {
+    let lo = f32x4.splat(0);
+    let hi = f32x4.splat(0);
+    let summs: f32 = 0;
+    const withMins = type === Q4_1 || type === Q5_1;
+    for (let i = 0; i < nb; i++) {
+      const d = f32x4.splat(halfToF32(load<u16>(w)) * load<f32>(a));
+      lo = Lanes.fmaRowsMaybeFused(lo, Lanes8.sums(type, w, a, 0), d, true);
+      hi = Lanes.fmaRowsMaybeFused(hi, Lanes8.sums(type, w, a, 1), d, true);
+      if (withMins) summs += halfToF32(load<u16>(w, 2)) * load<f32>(a, 8);
+      w += Lanes8.bytes(type);
+      a += Lanes8.actBytes(type);
+    }
+    const sum = hsumLanes8(lo, hi);
+    return withMins ? sum + summs : sum;
+  }
 }
 
 export function dotQ4_0(w: usize, a: usize, nb: i32): f32 {
   return Lanes8.dot(Q4_0, w, a, nb);
+}
+
+// The same with the fused relaxed_madd (Lanes8.dotFused), for matmulRange's FUSED_MADD.
+
+export function dotQ4_0Fused(w: usize, a: usize, nb: i32): f32 {
+  return Lanes8.dotFused(Q4_0, w, a, nb);
+}
+
+export function dotQ4_1Fused(w: usize, a: usize, nb: i32): f32 {
+  return Lanes8.dotFused(Q4_1, w, a, nb);
+}
+
+export function dotQ5_0Fused(w: usize, a: usize, nb: i32): f32 {
+  return Lanes8.dotFused(Q5_0, w, a, nb);
+}
+
+export function dotQ5_1Fused(w: usize, a: usize, nb: i32): f32 {
+  return Lanes8.dotFused(Q5_1, w, a, nb);
+}
+
+export function dotQ8_0Fused(w: usize, a: usize, nb: i32): f32 {
+  return Lanes8.dotFused(Q8_0, w, a, nb);
 }
 
 export function dotQ4_1(w: usize, a: usize, nb: i32): f32 {

@@ -13,16 +13,21 @@ import {
   dotQ2_K,
   dotQ3_K,
   dotQ4_0,
+  dotQ4_0Fused,
   dotQ4_0Rows8,
   dotQ4_0Rows8x2,
   dotQ4_1,
+  dotQ4_1Fused,
   dotQ4_K,
   dotQ4_KRows4,
   dotQ5_0,
+  dotQ5_0Fused,
   dotQ5_1,
+  dotQ5_1Fused,
   dotQ5_K,
   dotQ6_K,
   dotQ8_0,
+  dotQ8_0Fused,
   dotQ8_0Rows4,
   isRepackedQ4_0,
   repackQ4_0,
@@ -118,6 +123,24 @@ export function prepareActivations(type: i32, x: usize, n: i32, rows: i32, dst: 
 }
 
 type DotFn = (w: usize, a: usize, count: i32) => f32;
+
+/** dotOf with the host's fused relaxed_madd as fmaf (matmulRange's FUSED_MADD), where a kernel has an fmaf per lane. */
+function fusedDotOf(type: i32): DotFn | null {
+  switch (type) {
+    case Q4_0:
+      return dotQ4_0Fused;
+    case Q4_1:
+      return dotQ4_1Fused;
+    case Q5_0:
+      return dotQ5_0Fused;
+    case Q5_1:
+      return dotQ5_1Fused;
+    case Q8_0:
+      return dotQ8_0Fused;
+    default:
+      return dotOf(type);
+  }
+}
 
 function dotOf(type: i32): DotFn | null {
   switch (type) {
@@ -232,7 +255,7 @@ export function matmulRange(
     // Repacked Q4_K, four weight rows at a time (o0, o1 multiples of 8). llama.cpp's gemm (another
     // float order) takes the activation rows in whole groups of 4, the gemv the rest; decided by
     // the row's index among all `rows`, so the same whichever output rows a thread is given.
-    const group = <usize>rowBytes << 2;
+    const group = (<usize>rowBytes) << 2;
     const gemmRows = rows - (rows % 4);
     for (let o = o0; o < o1; o += 4) {
       const wr = w + <usize>(o >> 2) * group;
@@ -243,7 +266,7 @@ export function matmulRange(
     }
     return;
   }
-  let f = changetype<DotFn>(dotOf(type));
+  let f = changetype<DotFn>(fused && ASC_FEATURE_RELAXED_SIMD ? fusedDotOf(type) : dotOf(type));
   if (rows >= 2 && n % 8 === 0) {
     if (type === F32) f = dotF32Tiny;
     else if (type === F16) f = dotF16Tiny;
@@ -324,8 +347,8 @@ function lane(v: v128, i: i32): f32 {
 //   9 threads asleep at a barrier
 // A command (CMD_WORDS i32): kind 1 = matmul, then matmulRange's arguments
 // except o0, o1; its output rows are cut into chunks of chunkRows. Kind 2 =
-// attention, then attentionHeads' arguments except h0, h1; one chunk per head,
-// or one for all. Kinds 3 and up: a light op (ops.ts), one chunk. Word 16: the
+// attention, then attentionHeads' arguments except h0, h1 (`fused` in word 15);
+// one chunk per head, or one for all. Kinds 3 and up: a light op (ops.ts), one chunk. Word 16: the
 // command's chunk count; word 17: how many of the batch's chunks must be
 // finished before its own start (the JS side puts a barrier before a command
 // that reads what an earlier one writes). Threads take chunks in order from a
@@ -381,6 +404,7 @@ function runChunk(p: usize, rem: i32): void {
       <usize>load<u32>(p, 56),
       all ? 0 : rem,
       all ? load<i32>(p, 28) : rem + 1,
+      load<i32>(p, 60) !== 0,
     );
     return;
   }
@@ -481,4 +505,4 @@ export function workerLoop(ctrl: usize): void {
   }
 }
 
-export { attentionHeads, attentionScratchPerHead, expF32, kvStore, vExpF32 } from './attention';
+export { attentionHeads, attentionScratchPerHead, expF32, kvStore, roundHalfLanes, vExpF32 } from './attention';

@@ -866,6 +866,34 @@ describe('wasm activation quantizers against engine/quant quantizeActivations', 
   });
 });
 
+describe('f32 to binary16 rounding of the attention kernels (roundHalfLanes)', () => {
+  it('is f16ToF32(f32ToF16(x)) at every f16 value, the midpoints between them and their neighbours, and past 65504', () => {
+    const bits = new Uint32Array(1);
+    const f = new Float32Array(bits.buffer);
+    const nudge = (x: number, by: number) => {
+      f[0] = x;
+      bits[0] += by;
+      return f[0];
+    };
+    const xs: number[] = [0, 2 ** -149, 2 ** -126, 65504, 65519.99, 65520, 65536, 1e5, 3e38];
+    for (let h = 0; h < 0x7c00; h++) {
+      const v = f16ToF32(h);
+      const next = h + 1 < 0x7c00 ? f16ToF32(h + 1) : 65536;
+      const mid = Math.fround((v + next) / 2); // 12 significant bits: exact
+      xs.push(v, mid, nudge(mid, 1), nudge(mid, -1));
+    }
+    const values = Float32Array.from([...xs, ...xs.map((x) => -x)]);
+    const n = values.length & ~3;
+    const src = BASE;
+    const dst = align(src + n * 4);
+    new Float32Array(memory.buffer, src, n).set(values.subarray(0, n));
+    k.roundHalfLanes(src, n, dst);
+    const want = Float32Array.from(values.subarray(0, n), (x) => f16ToF32(f32ToF16(x)));
+    expect(Number.isFinite(want[xs.indexOf(65520)])).toBe(false);
+    expectSameBits(new Float32Array(memory.buffer, dst, n).slice(), want, 'f16 rounding');
+  });
+});
+
 describe('wasm flash attention against the reference backend', () => {
   /** Random K, V, Q; stores and attends with both; returns [wasm, reference] outputs. */
   async function both(
@@ -876,6 +904,7 @@ describe('wasm flash attention against the reference backend', () => {
     nPast: number,
     rows: number,
     seed: number,
+    fused: boolean,
   ) {
     const next = rng(seed);
     const js = new JsBackend();
@@ -928,6 +957,7 @@ describe('wasm flash attention against the reference backend', () => {
       sp,
       0,
       nHeads,
+      fused ? 1 : 0,
     );
     return [new Float32Array(memory.buffer, op, q.length).slice(), want.data] as const;
   }
@@ -952,8 +982,12 @@ describe('wasm flash attention against the reference backend', () => {
           [0, 64], // 64 rows and more: ggml's tiled kernel (F16 cache)
           [3, 70],
         ]) {
-          const [got, want] = await both(f16, nHeads, nKvHeads, headDim, nPast, rows, seed++);
-          expectSameBits(got, want, `heads ${nHeads}/${nKvHeads}x${headDim} past ${nPast} rows ${rows}`);
+          seed++;
+          for (const fused of fusedModes()) {
+            const [got, want] = await both(f16, nHeads, nKvHeads, headDim, nPast, rows, seed, fused);
+            const what = `heads ${nHeads}/${nKvHeads}x${headDim} past ${nPast} rows ${rows} fused=${fused}`;
+            expectSameBits(got, want, what);
+          }
         }
       }
     });
