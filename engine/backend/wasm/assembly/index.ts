@@ -326,13 +326,6 @@ export function probeFusedMadd(a: f32, b: f32, c: f32): f32 {
   return f32x4.extract_lane(f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c)), 0);
 }
 
-function lane(v: v128, i: i32): f32 {
-  if (i === 0) return f32x4.extract_lane(v, 0);
-  if (i === 1) return f32x4.extract_lane(v, 1);
-  if (i === 2) return f32x4.extract_lane(v, 2);
-  return f32x4.extract_lane(v, 3);
-}
-
 // ---- Work shared by threads --------------------------------------------------
 // A control block of i32 words (at ctrl):
 //   0 generation: bumped by the main thread for each batch of commands
