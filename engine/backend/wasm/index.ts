@@ -175,6 +175,15 @@ function activationFormat(type: GGMLType): number {
   return partner === GGMLType.Q8_1 ? GGMLType.Q8_0 : partner;
 }
 
+/**
+ * Chunks of a light op that the threads share (SwiGLU, preparing activations;
+ * assembly/ops.ts): some 512 values each (microseconds of work, against a
+ * fraction of one for taking a chunk), at most 64.
+ */
+function shareChunks(values: number): number {
+  return Math.max(1, Math.min(64, Math.floor(values / 512)));
+}
+
 /** i32 words per command; word 16 is its chunk count, word 17 its barrier (assembly/index.ts). */
 const CMD_WORDS = 20;
 /** Command kinds: assembly/index.ts (1, 2) and assembly/ops.ts (the light ops). */
@@ -372,7 +381,7 @@ export class WasmBackend implements Backend {
       if (ready !== undefined) act = ready;
       else {
         act = this.scratch(actStride * x.rows);
-        const c = this.command(CMD_PREPARE, 1, xp, -1, act);
+        const c = this.command(CMD_PREPARE, shareChunks(x.rows * nIn), xp, -1, act);
         this.put(c, wt.type, xp, nIn, x.rows, act);
         this.prepared.set(key, act);
       }
@@ -630,7 +639,7 @@ export class WasmBackend implements Backend {
   }
 
   swiglu(gate: Activation, up: Activation): void {
-    const c = this.command(CMD_SWIGLU, 1, ptrOf(gate), ptrOf(up), ptrOf(gate));
+    const c = this.command(CMD_SWIGLU, shareChunks(gate.rows * gate.cols), ptrOf(gate), ptrOf(up), ptrOf(gate));
     this.put(c, ptrOf(gate), ptrOf(up), gate.cols, gate.rows);
   }
 

@@ -11,19 +11,39 @@ import { vExp4 } from './vmath';
  * and glibc's expf on the rest (engine/quant/x86-math.ts swigluX86).
  */
 export function swiglu(gate: usize, up: usize, n: i32, rows: i32): void {
+  swigluChunk(gate, up, n, rows, 0, 1);
+}
+
+/**
+ * Chunk `rem` of `chunks` of swiglu: whole rows when there are at least as
+ * many as chunks, else a range of the one row's values, cut at multiples of 8
+ * so that each value takes the same path (vector or scalar tail) as in one pass.
+ */
+export function swigluChunk(gate: usize, up: usize, n: i32, rows: i32, rem: i32, chunks: i32): void {
   const vectorEnd = n & ~7;
   const one = f32x4.splat(1);
-  for (let r = 0; r < rows; r++) {
+  let r0 = 0;
+  let r1 = rows;
+  let i0 = 0;
+  let i1 = n;
+  if (rows >= chunks) {
+    r0 = (rows * rem) / chunks;
+    r1 = (rows * (rem + 1)) / chunks;
+  } else {
+    i0 = (((vectorEnd >> 3) * rem) / chunks) << 3;
+    i1 = rem === chunks - 1 ? n : (((vectorEnd >> 3) * (rem + 1)) / chunks) << 3;
+  }
+  for (let r = r0; r < r1; r++) {
     const g = gate + ((<usize>r * <usize>n) << 2);
     const u = up + ((<usize>r * <usize>n) << 2);
-    let i = 0;
-    for (; i < vectorEnd; i += 4) {
+    let i = i0;
+    for (; i < min(i1, vectorEnd); i += 4) {
       const at = (<usize>i) << 2;
       const x = v128.load(g + at);
       const silu = f32x4.div(x, f32x4.add(one, vExp4(f32x4.neg(x))));
       v128.store(g + at, f32x4.mul(silu, v128.load(u + at)));
     }
-    for (; i < n; i++) {
+    for (; i < i1; i++) {
       const at = (<usize>i) << 2;
       const x = load<f32>(g + at);
       store<f32>(g + at, (x / (1 + expF32(-x))) * load<f32>(u + at));

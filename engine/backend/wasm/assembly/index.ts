@@ -89,35 +89,80 @@ export function activationRowBytes(type: i32, n: i32): i32 {
 
 /** Prepares `rows` activation rows of n f32 values at x for weights of `type`, into dst (rows of activationRowBytes). */
 export function prepareActivations(type: i32, x: usize, n: i32, rows: i32, dst: usize): void {
+  prepareChunk(type, x, n, rows, dst, 0, 1);
+}
+
+/** Values of a block of the prepared format of `type` (1: per value, the float formats). */
+function blockOf(type: i32): i32 {
+  switch (type) {
+    case Q4_0:
+    case Q4_1:
+    case Q5_0:
+    case Q5_1:
+    case Q8_0:
+      return 32;
+    case Q2_K:
+    case Q3_K:
+    case Q4_K:
+    case Q5_K:
+    case Q6_K:
+      return 256;
+    default:
+      return 1;
+  }
+}
+
+/**
+ * Chunk `rem` of `chunks` of prepareActivations: whole rows when there are at
+ * least as many as chunks, else a range of blocks of the one row (a decode
+ * step's activations, prepared by every thread at once). Blocks are prepared
+ * each on its own, so any cut gives the same bytes.
+ */
+export function prepareChunk(type: i32, x: usize, n: i32, rows: i32, dst: usize, rem: i32, chunks: i32): void {
   const stride = <usize>activationRowBytes(type, n);
-  for (let r = 0; r < rows; r++) {
-    const src = x + <usize>r * ((<usize>n) << 2);
-    const out = dst + <usize>r * stride;
+  const bs = blockOf(type);
+  const nb = n / bs;
+  let r0 = 0;
+  let r1 = rows;
+  let b0 = 0;
+  let b1 = nb;
+  if (rows >= chunks) {
+    r0 = (rows * rem) / chunks;
+    r1 = (rows * (rem + 1)) / chunks;
+  } else {
+    b0 = (nb * rem) / chunks;
+    b1 = (nb * (rem + 1)) / chunks;
+  }
+  const blockBytes = stride / <usize>nb;
+  for (let r = r0; r < r1; r++) {
+    const src = x + ((<usize>r * <usize>n + <usize>(b0 * bs)) << 2);
+    const out = dst + <usize>r * stride + <usize>b0 * blockBytes;
+    const count = b1 - b0;
     switch (type) {
       case Q4_0:
       case Q4_1:
       case Q5_0:
       case Q5_1:
       case Q8_0:
-        quantizeQ8(src, n >> 5, out, true);
+        quantizeQ8(src, count, out, true);
         break;
       case Q2_K:
       case Q3_K:
       case Q5_K:
       case Q6_K:
-        quantizeQ8K(src, n >> 8, out);
+        quantizeQ8K(src, count, out);
         break;
       case Q4_K:
-        quantizeQ8K(src, n >> 8, out, true);
+        quantizeQ8K(src, count, out, true);
         break;
       case F16:
-        roundRowF16(src, n, out);
+        roundRowF16(src, count, out);
         break;
       case BF16:
-        roundRowBf16(src, n, out);
+        roundRowBf16(src, count, out);
         break;
       default:
-        memory.copy(out, src, (<usize>n) << 2);
+        memory.copy(out, src, (<usize>count) << 2);
     }
   }
 }
@@ -375,7 +420,7 @@ export function chunksOf(nOut: i32, n: i32, rows: i32): i32 {
 function runChunk(p: usize, rem: i32): void {
   const kind = load<i32>(p);
   if (kind > 2) {
-    runLightOp(p, prepareActivations);
+    runLightOp(p, rem, load<i32>(p, 64), prepareChunk);
     return;
   }
   if (kind === 2) {

@@ -1,9 +1,11 @@
 // The light ops as commands of a batch (index.ts's command loop): each runs
-// whole, as one chunk, on whichever thread takes it. Word layouts (i32 words
+// whole, as one chunk, on whichever thread takes it, except SwiGLU and the
+// activations' preparation, which are cut into chunks for the threads to share
+// (they are the longest: a decode step waits on them). Word layouts (i32 words
 // after the kind; f64 and f32 arguments as their bits) are the JS side's
 // (engine/backend/wasm/index.ts, the CMD_* kinds).
 import { kvStore } from './attention';
-import { addBias, addRows, geglu, gelu, scaleRows, swiglu } from './elementwise';
+import { addBias, addRows, geglu, gelu, scaleRows, swigluChunk } from './elementwise';
 import { layerNorm, rmsNorm } from './norms';
 import { rope } from './rope';
 
@@ -27,8 +29,13 @@ function addr(p: usize, i: i32): usize {
   return <usize>load<u32>(p + ((<usize>i) << 2));
 }
 
-/** Runs the light-op command at p; `prepare` is index.ts's prepareActivations (kept there with the formats). */
-export function runLightOp(p: usize, prepare: (type: i32, x: usize, n: i32, rows: i32, dst: usize) => void): void {
+/** Runs chunk `rem` of `chunks` of the light-op command at p; `prepare` is index.ts's prepareChunk (kept there with the formats). */
+export function runLightOp(
+  p: usize,
+  rem: i32,
+  chunks: i32,
+  prepare: (type: i32, x: usize, n: i32, rows: i32, dst: usize, rem: i32, chunks: i32) => void,
+): void {
   switch (word(p, 0)) {
     case CMD_RMS_NORM:
       rmsNorm(addr(p, 1), addr(p, 2), word(p, 3), word(p, 4), load<f64>(p, 24), addr(p, 5));
@@ -40,7 +47,7 @@ export function runLightOp(p: usize, prepare: (type: i32, x: usize, n: i32, rows
       rope(addr(p, 1), word(p, 2), word(p, 3), word(p, 4), word(p, 5), word(p, 6), word(p, 7) !== 0, addr(p, 8));
       break;
     case CMD_SWIGLU:
-      swiglu(addr(p, 1), addr(p, 2), word(p, 3), word(p, 4));
+      swigluChunk(addr(p, 1), addr(p, 2), word(p, 3), word(p, 4), rem, chunks);
       break;
     case CMD_GELU:
       gelu(addr(p, 1), word(p, 2), addr(p, 3));
@@ -58,7 +65,7 @@ export function runLightOp(p: usize, prepare: (type: i32, x: usize, n: i32, rows
       scaleRows(addr(p, 1), word(p, 2), load<f32>(p, 12));
       break;
     case CMD_PREPARE:
-      prepare(word(p, 1), addr(p, 2), word(p, 3), word(p, 4), addr(p, 5));
+      prepare(word(p, 1), addr(p, 2), word(p, 3), word(p, 4), addr(p, 5), rem, chunks);
       break;
     case CMD_KV_STORE:
       kvStore(addr(p, 1), addr(p, 2), addr(p, 3), addr(p, 4), word(p, 5), word(p, 6), addr(p, 7), word(p, 8) !== 0);

@@ -206,6 +206,43 @@ describe('wasm light ops, bit for bit the reference', () => {
   });
 });
 
+describe('activations prepared in chunks that the threads share', () => {
+  it('give the reference products: one row cut into ranges of blocks, rows split among chunks, two threads', async () => {
+    const next = rng(9);
+    const two = await WasmBackend.create({ threads: 2 });
+    try {
+      for (const type of [GGMLType.Q4_0, GGMLType.Q8_0, GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.F16]) {
+        for (const [rows, n] of [
+          [1, 2048],
+          [1, 5632],
+          [3, 1024],
+          [40, 512],
+        ]) {
+          const nOut = 16;
+          const w = quantizeRow(
+            type,
+            Float32Array.from({ length: n * nOut }, () => next() - 0.5),
+          );
+          const x = randomValues(rows * n, next);
+          const results: Uint32Array[] = [];
+          for (const b of [js, two] as Backend[]) {
+            const W = await b.loadWeight(
+              { name: 'w', shape: [n, nOut], type, offset: 0, fileOffset: 0, byteSize: w.length, nElements: n * nOut },
+              w,
+            );
+            const out = b.createActivation(rows, nOut);
+            b.matmul(W, activation(b, rows, n, x), out);
+            results.push(new Uint32Array((await b.read(out)).buffer));
+          }
+          expect(results[1], `${GGMLType[type]} rows=${rows} n=${n}`).toEqual(results[0]);
+        }
+      }
+    } finally {
+      await two.dispose();
+    }
+  });
+});
+
 describe('one batch of dependent ops (barriers, prepared rows)', () => {
   it('gives the reference bits on two threads: reads after writes, writes after reads, rows prepared again', async () => {
     const next = rng(8);
