@@ -784,11 +784,14 @@ export function unpackRowQ4_K(w: usize, rb: usize, row: i32, dst: usize): void {
  * its own fmaf, four per super-block. The four weight rows of a repacked group
  * at w against one activation row, one row per lane; returns the four results.
  */
-export function dotQ4_KRows4(w: usize, a: usize, nb: i32, gemm: bool): v128 {
+export function dotQ4_KRows4(w: usize, a: usize, nb: i32, gemm: bool, fused: bool): v128 {
   let acc01 = f64x2.splat(0); // rows 0 and 1
   let acc23 = f64x2.splat(0);
   let min01 = f64x2.splat(0);
   let min23 = f64x2.splat(0);
+  // With the fused relaxed_madd (matmulRange's FUSED_MADD), acc and accMin as f32x4
+  let accF = f32x4.splat(0);
+  let minF = f32x4.splat(0);
   for (let i = 0; i < nb; i++) {
     const wb = w + <usize>i * Q4_KX4_BLOCK;
     const ab = a + <usize>i * Q4K_STRIDE;
@@ -860,6 +863,17 @@ export function dotQ4_KRows4(w: usize, a: usize, nb: i32, gemm: bool): v128 {
     for (let c = 0; c < steps; c++) {
       const qf = f32x4.convert_i32x4_s(qs);
       const mf = f32x4.convert_i32x4_s(ms);
+      if (ASC_FEATURE_RELAXED_SIMD && fused) {
+        accF = f32x4.relaxed_madd(qf, d, accF);
+        minF = f32x4.relaxed_madd(mf, dmin, minF);
+        qs = qs1;
+        qs1 = qs2;
+        qs2 = qs3;
+        ms = ms1;
+        ms1 = ms2;
+        ms2 = ms3;
+        continue;
+      }
       const pa = f64x2.mul(Lanes.lowF32(qf), d01);
       const pb = f64x2.mul(Lanes.highF32(qf), d23);
       const pc = f64x2.mul(Lanes.lowF32(mf), dmin01);
@@ -887,6 +901,7 @@ export function dotQ4_KRows4(w: usize, a: usize, nb: i32, gemm: bool): v128 {
       ms2 = ms3;
     }
   }
+  if (ASC_FEATURE_RELAXED_SIMD && fused) return f32x4.sub(accF, minF);
   const acc = v128.shuffle<i32>(f32x4.demote_f64x2_zero(acc01), f32x4.demote_f64x2_zero(acc23), 0, 1, 4, 5);
   const accMin = v128.shuffle<i32>(f32x4.demote_f64x2_zero(min01), f32x4.demote_f64x2_zero(min23), 0, 1, 4, 5);
   return f32x4.sub(acc, accMin);

@@ -305,7 +305,7 @@ export function matmulRange(
     for (let o = o0; o < o1; o += 4) {
       const wr = w + <usize>(o >> 2) * group;
       for (let r = 0; r < rows; r++) {
-        const four = dotQ4_KRows4(wr, act + <usize>r * <usize>actStride, count, r < gemmRows);
+        const four = dotQ4_KRows4(wr, act + <usize>r * <usize>actStride, count, r < gemmRows, fused);
         v128.store(out + ((<usize>r * <usize>nOut + <usize>o) << 2), four);
       }
     }
