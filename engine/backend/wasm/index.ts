@@ -607,11 +607,14 @@ export class WasmBackend implements Backend {
     const scratch = this.attentionScratch(p.nHeads * this.k.attentionScratchPerHead(p.headDim));
     let products = 0;
     for (const at of positions) products += (at + 1) * p.nHeads * p.headDim;
-    const chunks = this.pool !== undefined && products >= THREADED_ATTENTION_MIN ? p.nHeads : 1;
+    const f16 = cache.spec.type === 'f16' ? 1 : 0;
+    // With the fused madd the heads that share K and V rows go together (assembly/attention.ts attendGroup).
+    const grouped = this.fusedMadd && f16 === 1 && p.nHeads > p.nKvHeads;
+    const threaded = this.pool !== undefined && products >= THREADED_ATTENTION_MIN;
+    const chunks = threaded ? (grouped ? p.nKvHeads : p.nHeads) : 1;
     // Reads q and the layer's cache (which kvStore writes); writes out and the scratch.
     const c = this.command(CMD_ATTENTION, chunks, ptrOf(q), cache.k[layer], ptrOf(out), scratch);
     this.reads.add(cache.v[layer]).add(pos);
-    const f16 = cache.spec.type === 'f16' ? 1 : 0;
     this.put(c, cache.k[layer], cache.v[layer], ptrOf(q), q.cols, q.rows, pos, p.nHeads, p.nKvHeads, p.headDim);
     this.put(c + 9, this.f32Word(p.scale), f16, ptrOf(out), out.cols, scratch, this.fusedMadd ? 1 : 0);
   }

@@ -3,7 +3,7 @@
 // to the cache type, scores q.k * scale, one pass of online softmax, and the
 // running weighted sum of V kept in the cache type (rounded to f16 after each
 // update with an F16 cache). Bit for bit the reference backend's.
-import { dotF16, dotF32 } from './dots';
+import { dotF16, dotF32, reduceLanes32 } from './dots';
 import { fmaf, hsumLanes8, Lanes, roundSum } from './fma';
 import { halfLanesLo, halfToF32 } from './half';
 
@@ -225,7 +225,8 @@ export const FA_TILE: i32 = 64;
 
 /** Bytes of attention scratch per head: q rounded and the running sum (headDim f32 each), a tile's scores (f32) and weights (f64). */
 export function attentionScratchPerHead(headDim: i32): i32 {
-  return 8 * headDim + 12 * FA_TILE;
+  // q, the running sum of V, a tile's scores and weights; then K and V rows as f32 (attendGroup)
+  return 16 * headDim + 12 * FA_TILE;
 }
 
 /**
@@ -318,6 +319,131 @@ function tiledRow(
 }
 
 /**
+ * dotF16's sum (ggml_vec_dot_f16, AVX2 order) of the f16 values held as f32 at
+ * k with q: the products are the same (exact) ones, so is the result.
+ */
+function dotF16Widened(k: usize, q: usize, n: i32): f32 {
+  const np = n & ~31;
+  let sum: f32 = 0;
+  if (np > 0) {
+    let p0 = f32x4.splat(0);
+    let p1 = f32x4.splat(0);
+    let p2 = f32x4.splat(0);
+    let p3 = f32x4.splat(0);
+    let p4 = f32x4.splat(0);
+    let p5 = f32x4.splat(0);
+    let p6 = f32x4.splat(0);
+    let p7 = f32x4.splat(0);
+    for (let i = 0; i < np; i += 32) {
+      const kp = k + ((<usize>i) << 2);
+      const qp = q + ((<usize>i) << 2);
+      p0 = f32x4.add(f32x4.mul(v128.load(kp), v128.load(qp)), p0);
+      p1 = f32x4.add(f32x4.mul(v128.load(kp, 16), v128.load(qp, 16)), p1);
+      p2 = f32x4.add(f32x4.mul(v128.load(kp, 32), v128.load(qp, 32)), p2);
+      p3 = f32x4.add(f32x4.mul(v128.load(kp, 48), v128.load(qp, 48)), p3);
+      p4 = f32x4.add(f32x4.mul(v128.load(kp, 64), v128.load(qp, 64)), p4);
+      p5 = f32x4.add(f32x4.mul(v128.load(kp, 80), v128.load(qp, 80)), p5);
+      p6 = f32x4.add(f32x4.mul(v128.load(kp, 96), v128.load(qp, 96)), p6);
+      p7 = f32x4.add(f32x4.mul(v128.load(kp, 112), v128.load(qp, 112)), p7);
+    }
+    sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, p7);
+  }
+  let s: f64 = sum;
+  for (let i = np; i < n; i++) s += <f64>(load<f32>(k + ((<usize>i) << 2)) * load<f32>(q + ((<usize>i) << 2)));
+  return <f32>s;
+}
+
+/**
+ * The non-tiled F16 path of attentionHeads for query row r and the heads
+ * [hA, hB), which share the K and V rows at kvOff (grouped-query attention),
+ * with the fused relaxed_madd: each cache row is widened to f32 once for all of
+ * them rather than once per head; per head the same operations in the same
+ * order as the one-head loop, so the same bits. Per head its scratch keeps q,
+ * the running sum of V, and its running maximum and sum; the widened rows go to
+ * head hA's scratch.
+ */
+function attendGroup(
+  kc: usize,
+  vc: usize,
+  q: usize,
+  qCols: i32,
+  r: i32,
+  nKv: i32,
+  kvWidth: i32,
+  kvOff: usize,
+  headDim: i32,
+  scale: f32,
+  out: usize,
+  outCols: i32,
+  scratch: usize,
+  hA: i32,
+  hB: i32,
+): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  const per = <usize>attentionScratchPerHead(headDim);
+  const hd = <usize>headDim;
+  // per head: q at 0, acc at 4 hd, max and sum at 8 hd
+  const kf = scratch + <usize>hA * per + (hd << 3) + 12 * <usize>FA_TILE;
+  const vf = kf + (hd << 2);
+  for (let h = hA; h < hB; h++) {
+    const qh = scratch + <usize>h * per;
+    const qp = q + ((<usize>(r * qCols + h * headDim)) << 2);
+    for (let d: usize = 0; d < hd; d += 4) {
+      v128.store(qh + (d << 2), roundHalf4(v128.load(qp + (d << 2))));
+      v128.store(qh + (hd << 2) + (d << 2), f32x4.splat(0));
+    }
+    store<f32>(qh + (hd << 3), -Infinity);
+    store<f32>(qh + (hd << 3), 0, 4);
+  }
+  for (let j = 0; j < nKv; j++) {
+    const row = <usize>j * <usize>kvWidth + kvOff;
+    const kp = kc + (row << 1);
+    const vp = vc + (row << 1);
+    for (let d: usize = 0; d < hd; d += 4) {
+      v128.store(kf + (d << 2), halfLanesLo(v128.load64_zero(kp + (d << 1))));
+      v128.store(vf + (d << 2), halfLanesLo(v128.load64_zero(vp + (d << 1))));
+    }
+    for (let h = hA; h < hB; h++) {
+      const qh = scratch + <usize>h * per;
+      const acc = qh + (hd << 2);
+      const state = qh + (hd << 3);
+      let max = load<f32>(state);
+      const s = dotF16Widened(kf, qh, headDim) * scale;
+      let ms: f32 = 1;
+      let vs: f32 = 1;
+      if (s > max) {
+        ms = expF32(max - s);
+        max = s;
+        store<f32>(state, max);
+        const m = f32x4.splat(ms);
+        for (let d: usize = 0; d < hd; d += 4) {
+          const p = acc + (d << 2);
+          v128.store(p, roundHalf4(f32x4.mul(v128.load(p), m)));
+        }
+      } else {
+        vs = expF32(s - max);
+      }
+      const w = f32x4.splat(vs);
+      for (let d: usize = 0; d < hd; d += 4) {
+        const p = acc + (d << 2);
+        v128.store(p, roundHalf4(f32x4.relaxed_madd(v128.load(vf + (d << 2)), w, v128.load(p))));
+      }
+      store<f32>(state, load<f32>(state, 4) * ms + vs, 4);
+    }
+  }
+  for (let h = hA; h < hB; h++) {
+    const qh = scratch + <usize>h * per;
+    const acc = qh + (hd << 2);
+    const sum = load<f32>(qh + (hd << 3), 4);
+    const inv: f32 = sum === 0 ? 0 : <f32>1 / sum;
+    const op = out + ((<usize>(r * outCols + h * headDim)) << 2);
+    for (let d: usize = 0; d < hd; d += 4) {
+      v128.store(op + (d << 2), f32x4.mul(v128.load(acc + (d << 2)), f32x4.splat(inv)));
+    }
+  }
+}
+
+/**
  * Causal attention of `rows` query rows (rows of qCols f32, heads of headDim)
  * at positions[r], over cache positions 0..positions[r] of the layer's caches
  * kc, vc (rows of nKvHeads*headDim), as ggml's CPU flash attention (and so the
@@ -353,6 +479,19 @@ export function attentionHeads(
   const es: usize = f16 ? 2 : 4;
   // llama.cpp's flash attention over a batch of 64 queries or more is its tiled kernel
   const tiled = f16 && rows >= FA_TILE;
+  if (ASC_FEATURE_RELAXED_SIMD && fused && f16 && !tiled && group > 1) {
+    // Heads that share K and V rows (grouped-query attention) go through the cache together.
+    for (let r = 0; r < rows; r++) {
+      const nKv = load<i32>(positions + ((<usize>r) << 2)) + 1;
+      for (let h = h0; h < h1; ) {
+        const last = min(h1, (h / group + 1) * group);
+        const kvOff = <usize>((h / group) * headDim);
+        attendGroup(kc, vc, q, qCols, r, nKv, kvWidth, kvOff, headDim, scale, out, outCols, scratch, h, last);
+        h = last;
+      }
+    }
+    return;
+  }
   for (let h = h0; h < h1; h++) {
     const qh = scratch + <usize>(h * attentionScratchPerHead(headDim));
     const acc = qh + ((<usize>headDim) << 2);

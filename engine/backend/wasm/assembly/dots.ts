@@ -1332,7 +1332,7 @@ function fmaLanes8(w: usize, a: usize, offset: i32, step: i32, end: i32): v128 {
 }
 
 /** The AVX2 dot's reduction of its 32 lanes (P[q]: lanes 4q..4q+3): (l + l16) + (l8 + l24), then (l + l4), then pairs. */
-function reduceLanes32(p0: v128, p1: v128, p2: v128, p3: v128, p4: v128, p5: v128, p6: v128, p7: v128): f32 {
+export function reduceLanes32(p0: v128, p1: v128, p2: v128, p3: v128, p4: v128, p5: v128, p6: v128, p7: v128): f32 {
   const lo = f32x4.add(f32x4.add(p0, p4), f32x4.add(p2, p6));
   const hi = f32x4.add(f32x4.add(p1, p5), f32x4.add(p3, p7));
   const t = f32x4.add(lo, hi);

@@ -386,7 +386,8 @@ export function probeFusedMadd(a: f32, b: f32, c: f32): f32 {
 // A command (CMD_WORDS i32): kind 1 = matmul, then matmulRange's arguments
 // except o0, o1; its output rows are cut into chunks of chunkRows. Kind 2 =
 // attention, then attentionHeads' arguments except h0, h1 (`fused` in word 15);
-// one chunk per head, or one for all. Kinds 3 and up: a light op (ops.ts), one chunk. Word 16: the
+// its heads cut into equal chunks (one per head, per group of heads sharing K
+// and V, or one for all). Kinds 3 and up: a light op (ops.ts), one chunk. Word 16: the
 // command's chunk count; word 17: how many of the batch's chunks must be
 // finished before its own start (the JS side puts a barrier before a command
 // that reads what an earlier one writes). Threads take chunks in order from a
@@ -424,7 +425,8 @@ function runChunk(p: usize, rem: i32): void {
     return;
   }
   if (kind === 2) {
-    const all = load<i32>(p, 64) === 1; // one chunk for every head
+    // Chunk rem: heads rem * per .. (rem + 1) * per, the command's heads cut into its chunk count
+    const per = load<i32>(p, 28) / load<i32>(p, 64);
     attentionHeads(
       <usize>load<u32>(p, 4),
       <usize>load<u32>(p, 8),
@@ -440,8 +442,8 @@ function runChunk(p: usize, rem: i32): void {
       <usize>load<u32>(p, 48),
       load<i32>(p, 52),
       <usize>load<u32>(p, 56),
-      all ? 0 : rem,
-      all ? load<i32>(p, 28) : rem + 1,
+      rem * per,
+      (rem + 1) * per,
       load<i32>(p, 60) !== 0,
     );
     return;
