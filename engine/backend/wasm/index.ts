@@ -77,13 +77,31 @@ class WasmWeight implements Weight {
     readonly ptr: number,
     readonly byteLength: number,
     readonly rowBytes: number,
-    /** Held in the kernels' own layout (prepareWeights): `bytes` is not GGUF's, rows come from unpackRow. */
-    readonly repacked: boolean,
+    /**
+     * Held in the kernels' own layout (prepareWeights), from which this gives row r back
+     * in GGUF's, returning where (undefined: held as GGUF lays it out).
+     */
+    private readonly unpackRow?: (row: number) => number,
   ) {}
 
+  get repacked(): boolean {
+    return this.unpackRow !== undefined;
+  }
+
+  /** Where row r lies in GGUF's layout: in place, or put back together in the repacking scratch (until the next call). */
+  rowAt(r: number): number {
+    return this.unpackRow === undefined ? this.ptr + r * this.rowBytes : this.unpackRow(r);
+  }
+
+  /** GGUF's bytes of the tensor: a view of the memory, or for a repacked one a copy put back together row by row. */
   get bytes(): Uint8Array {
-    if (this.repacked) throw new Error(`${this.name} is held repacked for the wasm kernels`);
-    return this.heap.u8().subarray(this.ptr, this.ptr + this.byteLength);
+    if (this.unpackRow === undefined) return this.heap.u8().subarray(this.ptr, this.ptr + this.byteLength);
+    const out = new Uint8Array(this.byteLength);
+    for (let r = 0; r < this.byteLength / this.rowBytes; r++) {
+      const at = this.unpackRow(r);
+      out.set(this.heap.u8().subarray(at, at + this.rowBytes), r * this.rowBytes);
+    }
+    return out;
   }
 }
 
@@ -345,7 +363,20 @@ export class WasmBackend implements Backend {
       const scratch = this.repackScratch;
       repacked = this.k.prepareWeights(info.type, ptr, rowBytes, info.shape[1], scratch, this.fusedMadd ? 1 : 0) !== 0;
     }
-    return new WasmWeight(this.heap, info.name, info.type, info.shape, ptr, byteLength, rowBytes, repacked);
+    const unpack = (row: number) => {
+      this.k.unpackRow(info.type, ptr, rowBytes, row, this.repackScratch);
+      return this.repackScratch;
+    };
+    return new WasmWeight(
+      this.heap,
+      info.name,
+      info.type,
+      info.shape,
+      ptr,
+      byteLength,
+      rowBytes,
+      repacked ? unpack : undefined,
+    );
   }
 
   createActivation(rows: number, cols: number): Activation {
@@ -477,18 +508,13 @@ export class WasmBackend implements Backend {
   getRows(table: Weight, ids: readonly number[], out: Activation): void {
     this.flush();
     const t = table as WasmWeight;
-    if (!t.repacked) {
-      this.js.getRows(table, ids, out);
-      return;
-    }
-    // Each row back in GGUF's layout (in the repacking scratch, 8 rows long), then as the reference decodes it.
+    // Each row in GGUF's layout (a repacked one put back together), decoded as the reference does.
     const n = t.shape[0];
     for (const [r, id] of ids.entries()) {
       if (!Number.isInteger(id) || id < 0 || id >= t.shape[1]) {
         throw new ChordError('INVALID_ARGUMENT', `row ${id} of ${t.name} is out of range (0..${t.shape[1] - 1})`);
       }
-      this.k.unpackRow(t.type, t.ptr, t.rowBytes, id, this.repackScratch);
-      dequantizeRow(t.type, this.heap.u8(), (out as WasmActivation).data, n, this.repackScratch, r * n);
+      dequantizeRow(t.type, this.heap.u8(), (out as WasmActivation).data, n, t.rowAt(id), r * n);
     }
   }
 
