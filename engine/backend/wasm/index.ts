@@ -219,9 +219,10 @@ const CMD_SCALE = 11;
 const CMD_PREPARE = 12;
 const CMD_KV_STORE = 13;
 /**
- * Attention is cut into a chunk per head (for the workers to share) from this many
- * multiply-adds of q.k on (16 positions of 32 heads of 64); below it one thread
- * runs every head. Within a batch a chunk costs a claim, not a wake-up.
+ * Attention is cut into a chunk per head, or per group of heads sharing K and V
+ * (for the workers to share), from this many multiply-adds of q.k on (16
+ * positions of 32 heads of 64); below it one thread runs every head. Within a
+ * batch a chunk costs a claim, not a wake-up.
  */
 const THREADED_ATTENTION_MIN = 1 << 15;
 /** Commands per batch: a whole decode step of a model of 30-odd layers. */
