@@ -114,48 +114,11 @@ function q4Hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
 
 /**
  * The Q4_0 weights of a matrix with a multiple of 8 rows, repacked as llama.cpp
- * repacks them on x86 (block_q4_0x8): per group of 8 rows and per block index,
+ * repacks them on x86 (block_q4_0x8; repack.ts): per group of 8 rows and per block index,
  * the 8 rows' f16 scales (16 bytes), then their 8 x 16 bytes of nibbles. A
  * kernel reads one stream of memory instead of eight, and the scales with one load.
  */
 export const Q4_0X8_BLOCK: usize = 144;
-
-/** Whether matrices of `type` with `nOut` rows are held repacked (repackWeights). */
-export function isRepackedQ4_0(type: i32, nOut: i32): bool {
-  return type === Q4_0 && nOut % 8 === 0;
-}
-
-/**
- * Rewrites the nOut rows of Q4_0 at w (rb bytes each, nOut a multiple of 8) in
- * place into the repacked layout, through 8 * rb bytes of scratch.
- */
-export function repackQ4_0(w: usize, rb: usize, nOut: i32, scratch: usize): void {
-  const nb = rb / 18;
-  for (let g = 0; g < nOut; g += 8) {
-    const base = w + <usize>g * rb;
-    memory.copy(scratch, base, rb << 3);
-    for (let r: usize = 0; r < 8; r++) {
-      const src = scratch + r * rb;
-      for (let i: usize = 0; i < nb; i++) {
-        const dst = base + i * Q4_0X8_BLOCK;
-        store<u16>(dst + (r << 1), load<u16>(src + i * 18));
-        v128.store(dst + 16 + (r << 4), v128.load(src + i * 18 + 2));
-      }
-    }
-  }
-}
-
-/** Row `row` of a repacked Q4_0 matrix at w (rb bytes a row) in GGUF's layout at dst. */
-export function unpackRowQ4_0(w: usize, rb: usize, row: i32, dst: usize): void {
-  const nb = rb / 18;
-  const base = w + <usize>(row & ~7) * rb;
-  const r = <usize>(row & 7);
-  for (let i: usize = 0; i < nb; i++) {
-    const src = base + i * Q4_0X8_BLOCK;
-    store<u16>(dst + i * 18, load<u16>(src + (r << 1)));
-    v128.store(dst + i * 18 + 2, v128.load(src + 16 + (r << 4)));
-  }
-}
 
 /** The per-group steps of the Q4_0 kernels below, inlined into them (see Lanes in fma.ts). */
 // biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
@@ -308,7 +271,7 @@ export function dotQ4_0Rows8x2(w: usize, a0: usize, a1: usize, nb: i32, out0: us
 
 /**
  * Q8_0 weights of a matrix with a multiple of 4 rows, repacked (where the
- * relaxed-SIMD kernel runs: repackQ8_0): per group of 4 rows and per block
+ * relaxed-SIMD kernel runs; repack.ts): per group of 4 rows and per block
  * index, the 4 rows' f16 scales (8 bytes), then their 4 x 32 quants.
  */
 export const Q8_0X4_BLOCK: usize = 136;
@@ -330,37 +293,6 @@ export function canRepackQ8_0(w: usize, rb: usize, nOut: i32, fused: bool): bool
     any = v128.or(any, v128.or(i8x16.eq(v128.load(b, 2), m), i8x16.eq(v128.load(b, 18), m)));
   }
   return nb > 0 && !v128.any_true(any);
-}
-
-/** Rewrites nOut rows of Q8_0 at w (rb bytes each) in place into the repacked layout, through 4 * rb bytes of scratch. */
-export function repackQ8_0(w: usize, rb: usize, nOut: i32, scratch: usize): void {
-  const nb = rb / 34;
-  for (let g = 0; g < nOut; g += 4) {
-    const base = w + <usize>g * rb;
-    memory.copy(scratch, base, rb << 2);
-    for (let r: usize = 0; r < 4; r++) {
-      const src = scratch + r * rb;
-      for (let i: usize = 0; i < nb; i++) {
-        const dst = base + i * Q8_0X4_BLOCK;
-        store<u16>(dst + (r << 1), load<u16>(src + i * 34));
-        v128.store(dst + 8 + (r << 5), v128.load(src + i * 34 + 2));
-        v128.store(dst + 24 + (r << 5), v128.load(src + i * 34 + 18));
-      }
-    }
-  }
-}
-
-/** Row `row` of a repacked Q8_0 matrix at w (rb bytes a row) in GGUF's layout at dst. */
-export function unpackRowQ8_0(w: usize, rb: usize, row: i32, dst: usize): void {
-  const nb = rb / 34;
-  const base = w + <usize>(row & ~3) * rb;
-  const r = <usize>(row & 3);
-  for (let i: usize = 0; i < nb; i++) {
-    const src = base + i * Q8_0X4_BLOCK;
-    store<u16>(dst + i * 34, load<u16>(src + (r << 1)));
-    v128.store(dst + i * 34 + 2, v128.load(src + 8 + (r << 5)));
-    v128.store(dst + i * 34 + 18, v128.load(src + 24 + (r << 5)));
-  }
 }
 
 /** The per-row step of dotQ8_0Rows4, inlined into it. */
@@ -731,47 +663,12 @@ function mod8Lanes(p: usize): v128 {
 
 /**
  * Q4_K weights of a matrix with a multiple of 8 rows, repacked 4 rows to a
- * super-block (as llama.cpp repacks them, 8 rows to one, on x86): per group of
+ * super-block (as llama.cpp repacks them, 8 rows to one, on x86; repack.ts): per group of
  * 4 rows and per super-block index, the 4 rows' d (8 bytes), dmin (8 bytes),
  * 12-byte scales (48 bytes), then their 4 x 128 bytes of nibbles. One stream
  * of memory for the kernel rather than four, and d, dmin with one load each.
  */
 export const Q4_KX4_BLOCK: usize = 576;
-
-/** Rewrites nOut rows of Q4_K at w (rb bytes each, nOut a multiple of 4) in place into the repacked layout, through 4 * rb bytes of scratch. */
-export function repackQ4_K(w: usize, rb: usize, nOut: i32, scratch: usize): void {
-  const nb = rb / 144;
-  for (let g = 0; g < nOut; g += 4) {
-    const base = w + <usize>g * rb;
-    memory.copy(scratch, base, rb << 2);
-    for (let r: usize = 0; r < 4; r++) {
-      const src = scratch + r * rb;
-      for (let i: usize = 0; i < nb; i++) {
-        const from = src + i * 144;
-        const to = base + i * Q4_KX4_BLOCK;
-        store<u16>(to + (r << 1), load<u16>(from));
-        store<u16>(to + 8 + (r << 1), load<u16>(from, 2));
-        memory.copy(to + 16 + r * 12, from + 4, 12);
-        memory.copy(to + 64 + (r << 7), from + 16, 128);
-      }
-    }
-  }
-}
-
-/** Row `row` of a repacked Q4_K matrix at w (rb bytes a row) in GGUF's layout at dst. */
-export function unpackRowQ4_K(w: usize, rb: usize, row: i32, dst: usize): void {
-  const nb = rb / 144;
-  const base = w + <usize>(row & ~3) * rb;
-  const r = <usize>(row & 3);
-  for (let i: usize = 0; i < nb; i++) {
-    const from = base + i * Q4_KX4_BLOCK;
-    const to = dst + i * 144;
-    store<u16>(to, load<u16>(from + (r << 1)));
-    store<u16>(to + 2, load<u16>(from + 8 + (r << 1)));
-    memory.copy(to + 4, from + 16 + r * 12, 12);
-    memory.copy(to + 16, from + 64 + (r << 7), 128);
-  }
-}
 
 /**
  * ggml_gemv_q4_K_8x8_q8_K and ggml_gemm_q4_K_8x8_q8_K (llama.cpp repacks Q4_K

@@ -4,7 +4,6 @@
 import { K16_STRIDE, Q4K_STRIDE, Q8_STRIDE, quantizeQ8, quantizeQ8K, roundRowBf16, roundRowF16 } from './activations';
 import { attentionHeads } from './attention';
 import {
-  canRepackQ8_0,
   dotBF16,
   dotF16,
   dotF16Tiny,
@@ -29,13 +28,6 @@ import {
   dotQ8_0,
   dotQ8_0Fused,
   dotQ8_0Rows4,
-  isRepackedQ4_0,
-  repackQ4_0,
-  repackQ4_K,
-  repackQ8_0,
-  unpackRowQ4_0,
-  unpackRowQ4_K,
-  unpackRowQ8_0,
 } from './dots';
 import { runLightOp } from './ops';
 
@@ -44,6 +36,7 @@ export { addBias, addRows, geglu, gelu, scaleRows, swiglu } from './elementwise'
 export { fmaf } from './fma';
 export { f32ToHalf, halfToF32 } from './half';
 export { layerNorm, rmsNorm } from './norms';
+export { prepareWeights, unpackRow } from './repack';
 export { rope } from './rope';
 export { fmaLanes } from './vmath';
 
@@ -327,39 +320,6 @@ export function matmulRange(
 /** matmulRange's flags. */
 const FUSED_MADD: i32 = 1;
 const REPACKED: i32 = 2;
-
-/**
- * Puts the nOut rows of `type` at w (rowBytes each) into the layout the kernels
- * read, in place, through 8 * rowBytes bytes of scratch: Q4_0 and Q4_K with a
- * multiple of 8 rows are repacked (dots.ts repackQ4_0, repackQ4_K: the reference
- * computes those in llama.cpp's repacked order), Q8_0 with a multiple of 4 where
- * the relaxed-SIMD kernel takes it (`fused` as matmulRange's FUSED_MADD;
- * canRepackQ8_0); anything else stays as it is. Returns whether the layout
- * changed: then matmulRange takes REPACKED, and unpackRow gives a row back.
- */
-export function prepareWeights(type: i32, w: usize, rowBytes: i32, nOut: i32, scratch: usize, fused: bool): bool {
-  const rb = <usize>rowBytes;
-  if (isRepackedQ4_0(type, nOut)) {
-    repackQ4_0(w, rb, nOut, scratch);
-    return true;
-  }
-  if (type === Q4_K && nOut % 8 === 0) {
-    repackQ4_K(w, rb, nOut, scratch);
-    return true;
-  }
-  if (type === Q8_0 && canRepackQ8_0(w, rb, nOut, fused)) {
-    repackQ8_0(w, rb, nOut, scratch);
-    return true;
-  }
-  return false;
-}
-
-/** Row `row` of weights that prepareWeights repacked, in GGUF's layout at dst (rowBytes bytes). */
-export function unpackRow(type: i32, w: usize, rowBytes: i32, row: i32, dst: usize): void {
-  if (type === Q4_0) unpackRowQ4_0(w, <usize>rowBytes, row, dst);
-  else if (type === Q8_0) unpackRowQ8_0(w, <usize>rowBytes, row, dst);
-  else if (type === Q4_K) unpackRowQ4_K(w, <usize>rowBytes, row, dst);
-}
 
 /**
  * a * b + c through f32x4.relaxed_madd (relaxed-SIMD build; else a plain
