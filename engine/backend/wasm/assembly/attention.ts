@@ -3,7 +3,7 @@
 // to the cache type, scores q.k * scale, one pass of online softmax, and the
 // running weighted sum of V kept in the cache type (rounded to f16 after each
 // update with an F16 cache). Bit for bit the reference backend's.
-import { dotF16, dotF32, reduceLanes32 } from './dots';
+import { dotF16, dotF16Widened, dotF32 } from './dots';
 import { fmaf, hsumLanes8, Lanes, roundSum } from './fma';
 import { halfLanesLo, halfToF32 } from './half';
 
@@ -316,41 +316,6 @@ function tiledRow(
   for (let d = 0; d < headDim; d += 4) {
     v128.store(out + ((<usize>d) << 2), f32x4.mul(v128.load(acc + ((<usize>d) << 2)), f32x4.splat(inv)));
   }
-}
-
-/**
- * dotF16's sum (ggml_vec_dot_f16, AVX2 order) of the f16 values held as f32 at
- * k with q: the products are the same (exact) ones, so is the result.
- */
-function dotF16Widened(k: usize, q: usize, n: i32): f32 {
-  const np = n & ~31;
-  let sum: f32 = 0;
-  if (np > 0) {
-    let p0 = f32x4.splat(0);
-    let p1 = f32x4.splat(0);
-    let p2 = f32x4.splat(0);
-    let p3 = f32x4.splat(0);
-    let p4 = f32x4.splat(0);
-    let p5 = f32x4.splat(0);
-    let p6 = f32x4.splat(0);
-    let p7 = f32x4.splat(0);
-    for (let i = 0; i < np; i += 32) {
-      const kp = k + ((<usize>i) << 2);
-      const qp = q + ((<usize>i) << 2);
-      p0 = f32x4.add(f32x4.mul(v128.load(kp), v128.load(qp)), p0);
-      p1 = f32x4.add(f32x4.mul(v128.load(kp, 16), v128.load(qp, 16)), p1);
-      p2 = f32x4.add(f32x4.mul(v128.load(kp, 32), v128.load(qp, 32)), p2);
-      p3 = f32x4.add(f32x4.mul(v128.load(kp, 48), v128.load(qp, 48)), p3);
-      p4 = f32x4.add(f32x4.mul(v128.load(kp, 64), v128.load(qp, 64)), p4);
-      p5 = f32x4.add(f32x4.mul(v128.load(kp, 80), v128.load(qp, 80)), p5);
-      p6 = f32x4.add(f32x4.mul(v128.load(kp, 96), v128.load(qp, 96)), p6);
-      p7 = f32x4.add(f32x4.mul(v128.load(kp, 112), v128.load(qp, 112)), p7);
-    }
-    sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, p7);
-  }
-  let s: f64 = sum;
-  for (let i = np; i < n; i++) s += <f64>(load<f32>(k + ((<usize>i) << 2)) * load<f32>(q + ((<usize>i) << 2)));
-  return <f32>s;
 }
 
 /**

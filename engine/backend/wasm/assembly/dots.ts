@@ -15,7 +15,7 @@
 
 import { K8_QUANTS, K16_BSUMS, K16_STRIDE, P8_QUANTS, Q4K_STRIDE, Q8_STRIDE } from './activations';
 import { fixPair, fmaf, hsum8, hsumLanes8, Lanes, roundSum } from './fma';
-import { halfLanesHi, halfLanesLo, halfToF32 } from './half';
+import { halfLanesLo, halfToF32 } from './half';
 
 function dot(a: v128, b: v128): v128 {
   return i32x4.dot_i16x8_s(a, b);
@@ -1229,7 +1229,7 @@ function fmaLanes8(w: usize, a: usize, offset: i32, step: i32, end: i32): v128 {
 }
 
 /** The AVX2 dot's reduction of its 32 lanes (P[q]: lanes 4q..4q+3): (l + l16) + (l8 + l24), then (l + l4), then pairs. */
-export function reduceLanes32(p0: v128, p1: v128, p2: v128, p3: v128, p4: v128, p5: v128, p6: v128, p7: v128): f32 {
+function reduceLanes32(p0: v128, p1: v128, p2: v128, p3: v128, p4: v128, p5: v128, p6: v128, p7: v128): f32 {
   const lo = f32x4.add(f32x4.add(p0, p4), f32x4.add(p2, p6));
   const hi = f32x4.add(f32x4.add(p1, p5), f32x4.add(p3, p7));
   const t = f32x4.add(lo, hi);
@@ -1241,11 +1241,16 @@ export function reduceLanes32(p0: v128, p1: v128, p2: v128, p3: v128, p4: v128, 
  * over steps of 32, reduced as (l + l16) + (l8 + l24), then lanes (l + l4),
  * then pairs; the tail in a float sum for F32, in double for F16.
  */
-function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
-  const np = n & ~31;
-  let sum: f32 = 0;
-  if (np > 0 && half) {
-    // Exact products: the 32 lanes in one pass, eight f32x4 of plain multiply-adds (halfLanes4).
+/**
+ * ggml_vec_dot_f16's 32 lanes (AVX2) over the first np values (a multiple of
+ * 32) of f16 weights w, or of f16 values held widened to f32 (`widened`: the
+ * cache rows of attention.ts attendGroup), with a: the products are exact, so
+ * the lanes are eight f32x4 of plain multiply-adds, reduced as reduceLanes32.
+ * Inlined where `widened` is a constant.
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
+class F16Lanes {
+  @inline static sum(w: usize, a: usize, np: i32, widened: bool): f32 {
     let p0 = f32x4.splat(0);
     let p1 = f32x4.splat(0);
     let p2 = f32x4.splat(0);
@@ -1255,22 +1260,39 @@ function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
     let p6 = f32x4.splat(0);
     let p7 = f32x4.splat(0);
     for (let i = 0; i < np; i += 32) {
-      const wp = w + ((<usize>i) << 1);
       const ap = a + ((<usize>i) << 2);
-      const h0 = v128.load(wp);
-      const h1 = v128.load(wp, 16);
-      const h2 = v128.load(wp, 32);
-      const h3 = v128.load(wp, 48);
-      p0 = f32x4.add(f32x4.mul(halfLanesLo(h0), v128.load(ap)), p0);
-      p1 = f32x4.add(f32x4.mul(halfLanesHi(h0), v128.load(ap, 16)), p1);
-      p2 = f32x4.add(f32x4.mul(halfLanesLo(h1), v128.load(ap, 32)), p2);
-      p3 = f32x4.add(f32x4.mul(halfLanesHi(h1), v128.load(ap, 48)), p3);
-      p4 = f32x4.add(f32x4.mul(halfLanesLo(h2), v128.load(ap, 64)), p4);
-      p5 = f32x4.add(f32x4.mul(halfLanesHi(h2), v128.load(ap, 80)), p5);
-      p6 = f32x4.add(f32x4.mul(halfLanesLo(h3), v128.load(ap, 96)), p6);
-      p7 = f32x4.add(f32x4.mul(halfLanesHi(h3), v128.load(ap, 112)), p7);
+      p0 = f32x4.add(f32x4.mul(F16Lanes.four(w, i, widened), v128.load(ap)), p0);
+      p1 = f32x4.add(f32x4.mul(F16Lanes.four(w, i + 4, widened), v128.load(ap, 16)), p1);
+      p2 = f32x4.add(f32x4.mul(F16Lanes.four(w, i + 8, widened), v128.load(ap, 32)), p2);
+      p3 = f32x4.add(f32x4.mul(F16Lanes.four(w, i + 12, widened), v128.load(ap, 48)), p3);
+      p4 = f32x4.add(f32x4.mul(F16Lanes.four(w, i + 16, widened), v128.load(ap, 64)), p4);
+      p5 = f32x4.add(f32x4.mul(F16Lanes.four(w, i + 20, widened), v128.load(ap, 80)), p5);
+      p6 = f32x4.add(f32x4.mul(F16Lanes.four(w, i + 24, widened), v128.load(ap, 96)), p6);
+      p7 = f32x4.add(f32x4.mul(F16Lanes.four(w, i + 28, widened), v128.load(ap, 112)), p7);
     }
-    sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, p7);
+    return reduceLanes32(p0, p1, p2, p3, p4, p5, p6, p7);
+  }
+
+  /** Values i .. i + 3 of w as f32x4. */
+  @inline static four(w: usize, i: i32, widened: bool): v128 {
+    if (widened) return v128.load(w + ((<usize>i) << 2));
+    return halfLanesLo(v128.load64_zero(w + ((<usize>i) << 1)));
+  }
+}
+
+/** dotF16 of f16 values held widened to f32 at k (attention.ts attendGroup): the same products, the same sum. */
+export function dotF16Widened(k: usize, q: usize, n: i32): f32 {
+  const np = n & ~31;
+  let s: f64 = np > 0 ? F16Lanes.sum(k, q, np, true) : 0;
+  for (let i = np; i < n; i++) s += <f64>(load<f32>(k + ((<usize>i) << 2)) * load<f32>(q + ((<usize>i) << 2)));
+  return <f32>s;
+}
+
+function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
+  const np = n & ~31;
+  let sum: f32 = 0;
+  if (np > 0 && half) {
+    sum = F16Lanes.sum(w, a, np, false);
   } else if (np > 0) {
     // P[q]: lanes 4q..4q+3
     const p0 = fmaLanes8(w, a, 0, 32, np);
