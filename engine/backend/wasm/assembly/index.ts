@@ -61,20 +61,12 @@ export function hasKernel(type: i32): bool {
 
 /** Bytes of one prepared activation row of n values for weights of `type`. */
 export function activationRowBytes(type: i32, n: i32): i32 {
-  switch (type) {
-    case Q4_0:
-    case Q4_1:
-    case Q5_0:
-    case Q5_1:
-    case Q8_0:
-      return (n >> 5) * Q8_STRIDE;
-    case Q4_K:
-      return (n >> 8) * Q4K_STRIDE;
-    case Q2_K:
-    case Q3_K:
-    case Q5_K:
-    case Q6_K:
-      return (n >> 8) * K16_STRIDE;
+  const blocks = n / blockOf(type);
+  switch (blockOf(type)) {
+    case 32:
+      return blocks * Q8_STRIDE;
+    case 256:
+      return blocks * (type === Q4_K ? Q4K_STRIDE : K16_STRIDE);
     default:
       return n << 2;
   }
@@ -85,7 +77,7 @@ export function prepareActivations(type: i32, x: usize, n: i32, rows: i32, dst: 
   prepareChunk(type, x, n, rows, dst, 0, 1);
 }
 
-/** Values of a block of the prepared format of `type` (1: per value, the float formats). */
+/** Values of a block of `type` and of its prepared activations (1: per value, the float formats). */
 function blockOf(type: i32): i32 {
   switch (type) {
     case Q4_0:
@@ -213,24 +205,6 @@ function dotOf(type: i32): DotFn | null {
   }
 }
 
-/** Elements per count unit the dot functions take: blocks for quantized types, values for floats. */
-function countOf(type: i32, n: i32): i32 {
-  switch (type) {
-    case F32:
-    case F16:
-    case BF16:
-      return n;
-    case Q2_K:
-    case Q3_K:
-    case Q4_K:
-    case Q5_K:
-    case Q6_K:
-      return n >> 8;
-    default:
-      return n >> 5;
-  }
-}
-
 /**
  * out[r * nOut + o] = W[o] . act[r] for output rows o in [o0, o1) and every
  * activation row r; W rows are rowBytes apart, act rows actStride apart. The
@@ -257,7 +231,7 @@ export function matmulRange(
   o1: i32,
   flags: i32,
 ): void {
-  const count = countOf(type, n);
+  const count = n / blockOf(type);
   const fused = (flags & FUSED_MADD) !== 0;
   if (type === Q4_0 && flags & REPACKED) {
     // Eight weight rows at a time (o0 and o1 are multiples of 8: chunkRows is).
