@@ -103,37 +103,30 @@ describe('wasm backend: whole model against the reference backend', () => {
       GGMLType.Q3_K,
     ]) {
       it(`${GGMLType[type]}, 2 threads`, async () => {
-        const path = join(dir, `${GGMLType[type]}.gguf`);
-        await writeRandomLlamaModel(path, {
-          dim: 256,
-          nLayers: 2,
-          nHeads: 4,
-          nKvHeads: 2,
-          ffn: 512,
-          weightType: type,
-          seed: type,
-          vocab: 'spm-bytes',
-          vocabSize: 512,
-        });
-        await compareBackends(path, 2);
+        await compareBackends(await smallModel(`${GGMLType[type]}.gguf`, type, type), 2);
       });
     }
     it('Q4_0 with the output tied to token_embd: one repacked matrix gives embedding rows and the logits', async () => {
-      const path = join(dir, 'Q4_0-tied.gguf');
+      await compareBackends(await smallModel('Q4_0-tied.gguf', GGMLType.Q4_0, 40, true), 2);
+    });
+
+    /** A 2-layer random model of dim 256 in `weightType`, written into the test's folder. */
+    async function smallModel(name: string, weightType: GGMLType, seed: number, tiedOutput = false) {
+      const path = join(dir, name);
       await writeRandomLlamaModel(path, {
         dim: 256,
         nLayers: 2,
         nHeads: 4,
         nKvHeads: 2,
         ffn: 512,
-        weightType: GGMLType.Q4_0,
-        seed: 40,
+        weightType,
+        seed,
         vocab: 'spm-bytes',
         vocabSize: 512,
-        tiedOutput: true,
+        tiedOutput,
       });
-      await compareBackends(path, 2);
-    });
+      return path;
+    }
   });
 
   it('reports why it cannot use threads when asked for one thread only', async () => {
