@@ -35,9 +35,10 @@ import { mayBlock, runBatch, type SpawnWorker, WorkerPool } from './pool.ts';
  * Ops are recorded as commands, not run at once, and a batch of them goes to
  * the workers in one wake-up: for a decode step, every layer from the
  * embedding row to the logits. The products are cut into chunks of rows,
- * attention into heads when it is long enough; the light ops (RMSNorm,
- * LayerNorm, RoPE, SwiGLU, GELU/GeGLU, add, bias, scale, the activation rows'
- * quantization, the KV cache store) run as one chunk each (assembly/ops.ts).
+ * attention into heads (or groups of heads sharing K and V) when it is long
+ * enough; the light ops (RMSNorm, LayerNorm, RoPE, GELU/GeGLU, add, bias,
+ * scale, the KV cache store) run as one chunk each, SwiGLU and the activation
+ * rows' quantization as several (assembly/ops.ts).
  * A command waits for those before it (a barrier in the kernels' loop) only
  * when it reads what one since the last barrier writes, or writes what one
  * reads or writes, so q, k and v, or gate and up, share a stage, and rows
@@ -268,8 +269,6 @@ export class WasmBackend implements Backend {
   /** Scratch of prepareWeights (8 rows of the widest matrix so far). */
   private repackScratch = 0;
   private repackScratchBytes = 0;
-  /** The kernels may use relaxed_madd as fmaf (kernels.ts hasFusedMadd). */
-  private readonly fusedMadd: boolean;
 
   private constructor(
     private readonly heap: WasmHeap,
@@ -277,11 +276,12 @@ export class WasmBackend implements Backend {
     private readonly ctrlPtr: number,
     private readonly pool: WorkerPool | undefined,
     private readonly exactF32: boolean,
+    /** The kernels may use relaxed_madd as fmaf (kernels.ts hasFusedMadd). */
+    private readonly fusedMadd: boolean,
     readonly description: string,
     flashAttention: boolean,
   ) {
     this.js = new JsBackend({ exactF32, flashAttention });
-    this.fusedMadd = hasFusedMadd(k);
     this.wasmAttention = !exactF32 && flashAttention;
     this.cmdsPtr = heap.alloc(CMD_WORDS * 4 * MAX_CMDS);
   }
@@ -319,10 +319,12 @@ export class WasmBackend implements Backend {
       }
     }
     const n = pool?.threads ?? 1;
-    const simd = compiled.relaxed ? `SIMD128 + relaxed${hasFusedMadd(k) ? ', fused madd' : ''}` : 'SIMD128';
+    const fused = hasFusedMadd(k);
+    const simd = compiled.relaxed ? `SIMD128 + relaxed${fused ? ', fused madd' : ''}` : 'SIMD128';
     const what = `wasm (${simd}, ${n} thread${n > 1 ? 's' : ''}${opts.exactF32 ? ', exact f32 in TypeScript' : ''})`;
     const description = notes.length ? `${what}; ${notes.join('; ')}` : what;
-    return new WasmBackend(heap, k, ctrlPtr, pool, opts.exactF32 ?? false, description, opts.flashAttention ?? true);
+    const exactF32 = opts.exactF32 ?? false;
+    return new WasmBackend(heap, k, ctrlPtr, pool, exactF32, fused, description, opts.flashAttention ?? true);
   }
 
   /** Bytes of wasm memory in use (weights, activations, scratch) and reserved. */
@@ -335,26 +337,25 @@ export class WasmBackend implements Backend {
   }
 
   async loadWeight(info: GGUFTensorInfo, bytes: Uint8Array): Promise<Weight> {
-    const traits = TYPE_TRAITS.get(info.type);
-    const rowBytes = traits ? (info.shape[0] / traits.blockSize) * traits.typeSize : 0;
     const ptr = this.heap.alloc(bytes.length);
     this.heap.u8().set(bytes, ptr);
-    return this.weight(info, ptr, bytes.length, rowBytes);
+    return this.weight(info, ptr, bytes.length);
   }
 
   /** The tensor read by `fill` straight into the wasm memory (heap.ts allocFilled). */
   async loadWeightInto(info: GGUFTensorInfo, fill: (dest: Uint8Array) => Promise<void>): Promise<Weight> {
-    const traits = TYPE_TRAITS.get(info.type);
-    const rowBytes = traits ? (info.shape[0] / traits.blockSize) * traits.typeSize : 0;
     const ptr = await this.heap.allocFilled(info.byteSize, fill);
-    return this.weight(info, ptr, info.byteSize, rowBytes);
+    return this.weight(info, ptr, info.byteSize);
   }
 
   /**
-   * A loaded weight, its matrix put into the kernels' layout (repacked Q4_0),
-   * except where its products run in TypeScript (exactF32), which reads GGUF's.
+   * A loaded weight, its matrix put into the kernels' layout (assembly/repack.ts:
+   * Q4_0, Q4_K, Q8_0), except where its products run in TypeScript (exactF32),
+   * which reads GGUF's.
    */
-  private weight(info: GGUFTensorInfo, ptr: number, byteLength: number, rowBytes: number): WasmWeight {
+  private weight(info: GGUFTensorInfo, ptr: number, byteLength: number): WasmWeight {
+    const traits = TYPE_TRAITS.get(info.type);
+    const rowBytes = traits ? (info.shape[0] / traits.blockSize) * traits.typeSize : 0;
     let repacked = false;
     if (!this.exactF32 && info.shape.length === 2 && rowBytes > 0) {
       if (this.repackScratchBytes < 8 * rowBytes) {

@@ -321,7 +321,8 @@ export function probeFusedMadd(a: f32, b: f32, c: f32): f32 {
 // except o0, o1; its output rows are cut into chunks of chunkRows. Kind 2 =
 // attention, then attentionHeads' arguments except h0, h1 (`fused` in word 15);
 // its heads cut into equal chunks (one per head, per group of heads sharing K
-// and V, or one for all). Kinds 3 and up: a light op (ops.ts), one chunk. Word 16: the
+// and V, or one for all). Kinds 3 and up: a light op (ops.ts), one chunk (SwiGLU and
+// preparing activations: several, rows or ranges of a row). Word 16: the
 // command's chunk count; word 17: how many of the batch's chunks must be
 // finished before its own start (the JS side puts a barrier before a command
 // that reads what an earlier one writes). Threads take chunks in order from a
