@@ -48,7 +48,8 @@ test.describe('the real side panel (headed Chromium)', () => {
       windowId,
     );
     expect(panelTabs).toHaveLength(0);
-    expect(await panel.evaluate(() => document.visibilityState)).toBe('visible');
+    // The panel's target exists as soon as its page loads, a moment before the panel is shown.
+    await expect.poll(() => panel.evaluate(() => document.visibilityState)).toBe('visible');
 
     await panel.evaluate(() => localStorage.setItem('chord.panel.maxTokens', '2000'));
     await panel.waitForSelector(testId('model-select', ' option:not([disabled])'));
