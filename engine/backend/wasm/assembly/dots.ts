@@ -692,53 +692,47 @@ export function dotQ4_KRows4(w: usize, a: usize, nb: i32, gemm: bool, fused: boo
   for (let i = 0; i < nb; i++) {
     const wb = w + <usize>i * Q4_KX4_BLOCK;
     const ab = a + <usize>i * Q4K_STRIDE;
-    // Lane c of q (m): the scaled q4 . q8 sums (min * bsum) of sub-blocks 2c and 2c + 1.
-    let q0 = i32x4.splat(0);
-    let q1 = q0;
-    let q2 = q0;
-    let q3 = q0;
-    let m0 = q0;
-    let m1 = q0;
-    let m2 = q0;
-    let m3 = q0;
-    for (let r = 0; r < 4; r++) {
-      const sm = scalesMinsK4(wb + 16 + <usize>r * 12);
-      const q = Q4_KRow.pairSums(wb + 64 + ((<usize>r) << 7), ab + 16, sm);
-      const m = pairMinsK4(ab + <usize>K16_BSUMS, sm);
-      if (r === 0) {
-        q0 = q;
-        m0 = m;
-      } else if (r === 1) {
-        q1 = q;
-        m1 = m;
-      } else if (r === 2) {
-        q2 = q;
-        m2 = m;
-      } else {
-        q3 = q;
-        m3 = m;
-      }
-    }
-    // f32(d * dy) and f32(dmin * dy) of the four rows
-    const dy = f32x4.splat(load<f32>(ab));
-    const d = f32x4.mul(halfLanesLo(v128.load64_zero(wb)), dy);
-    const dmin = f32x4.mul(halfLanesLo(v128.load64_zero(wb + 8)), dy);
-    const d01 = Lanes.lowF32(d);
-    const d23 = Lanes.highF32(d);
-    const dmin01 = Lanes.lowF32(dmin);
-    const dmin23 = Lanes.highF32(dmin);
     // The integer sums of each fmaf step, one row per lane: the gemv's one step (whole
-    // super-blocks), or the gemm's four (pairs of sub-blocks: the rows' pair sums transposed).
-    let qs = hsum4(q0, q1, q2, q3);
-    let ms = hsum4(m0, m1, m2, m3);
+    // super-blocks), or the gemm's four (pairs of sub-blocks).
+    let qs = i32x4.splat(0);
+    let ms = qs;
     let qs1 = qs;
     let qs2 = qs;
     let qs3 = qs;
-    let ms1 = ms;
-    let ms2 = ms;
-    let ms3 = ms;
+    let ms1 = qs;
+    let ms2 = qs;
+    let ms3 = qs;
     let steps = 1;
+    const bsums = ab + <usize>K16_BSUMS;
     if (gemm) {
+      // Lane c of q (m): the scaled q4 . q8 sums (min * bsum) of sub-blocks 2c and 2c + 1.
+      let q0 = qs;
+      let q1 = qs;
+      let q2 = qs;
+      let q3 = qs;
+      let m0 = qs;
+      let m1 = qs;
+      let m2 = qs;
+      let m3 = qs;
+      for (let r = 0; r < 4; r++) {
+        const sm = scalesMinsK4(wb + 16 + <usize>r * 12);
+        const q = Q4_KRow.pairSums(wb + 64 + ((<usize>r) << 7), ab + 16, sm);
+        const m = pairMinsK4(bsums, sm);
+        if (r === 0) {
+          q0 = q;
+          m0 = m;
+        } else if (r === 1) {
+          q1 = q;
+          m1 = m;
+        } else if (r === 2) {
+          q2 = q;
+          m2 = m;
+        } else {
+          q3 = q;
+          m3 = m;
+        }
+      }
+      // The rows' pair sums transposed
       const q01 = v128.shuffle<i32>(q0, q1, 0, 4, 1, 5);
       const q23 = v128.shuffle<i32>(q2, q3, 0, 4, 1, 5);
       const q01h = v128.shuffle<i32>(q0, q1, 2, 6, 3, 7);
@@ -756,7 +750,34 @@ export function dotQ4_KRows4(w: usize, a: usize, nb: i32, gemm: bool, fused: boo
       ms2 = v128.shuffle<i32>(m01h, m23h, 0, 1, 4, 5);
       ms3 = v128.shuffle<i32>(m01h, m23h, 2, 3, 6, 7);
       steps = 4;
+    } else {
+      // Only each row's totals: the bsums of whole sub-blocks, for one dot with its mins.
+      const bsum8 = i16x8.narrow_i32x4_s(
+        i32x4.extadd_pairwise_i16x8_s(v128.load(bsums)),
+        i32x4.extadd_pairwise_i16x8_s(v128.load(bsums, 16)),
+      );
+      for (let r = 0; r < 4; r++) {
+        const sm = scalesMinsK4(wb + 16 + <usize>r * 12);
+        const q = ASC_FEATURE_RELAXED_SIMD
+          ? Q4_KRow.sumsRelaxed(wb + 64 + ((<usize>r) << 7), ab + K8_QUANTS, sm)
+          : Q4_KRow.pairSums(wb + 64 + ((<usize>r) << 7), ab + 16, sm);
+        const m = dot(i16x8.extend_high_i8x16_u(sm), bsum8);
+        // [q0 + q2, q1 + q3, m0 + m2, m1 + m3], then [Q, Q, M, M] for the totals Q and M
+        const x = i32x4.add(v128.shuffle<i32>(q, m, 0, 1, 4, 5), v128.shuffle<i32>(q, m, 2, 3, 6, 7));
+        const y = i32x4.add(x, v128.shuffle<i32>(x, x, 1, 0, 3, 2));
+        // The rows so far down a lane and this one's into lane 3: row r ends in lane r.
+        qs = v128.shuffle<i32>(qs, y, 1, 2, 3, 4);
+        ms = v128.shuffle<i32>(ms, y, 1, 2, 3, 6);
+      }
     }
+    // f32(d * dy) and f32(dmin * dy) of the four rows
+    const dy = f32x4.splat(load<f32>(ab));
+    const d = f32x4.mul(halfLanesLo(v128.load64_zero(wb)), dy);
+    const dmin = f32x4.mul(halfLanesLo(v128.load64_zero(wb + 8)), dy);
+    const d01 = Lanes.lowF32(d);
+    const d23 = Lanes.highF32(d);
+    const dmin01 = Lanes.lowF32(dmin);
+    const dmin23 = Lanes.highF32(dmin);
     for (let c = 0; c < steps; c++) {
       const qf = f32x4.convert_i32x4_s(qs);
       const mf = f32x4.convert_i32x4_s(ms);
@@ -872,6 +893,25 @@ class Q4_KRow {
   }
 
   /**
+   * The gemv's pairSums (relaxed-SIMD build): four i32 lanes whose sum is the row's
+   * scaled q4 . q8 over the whole super-block. One 32-byte chunk per pass of a loop
+   * that V8 keeps as a loop: unrolled, TurboFan would load all 24 vectors of the
+   * row first (it lays out a basic block level by level) and spill most of them.
+   */
+  @inline static sumsRelaxed(q: usize, a8: usize, sm: v128): v128 {
+    // Scales 2c and 2c + 1 in i16 lanes 0 and 1 of sc at pass c
+    let sc = i16x8.extend_low_i8x16_u(sm);
+    let acc = i32x4.splat(0);
+    for (let c: usize = 0; c < 4; c++) {
+      const sLo = v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0);
+      const sHi = v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1);
+      acc = i32x4.add(acc, Q4_KRow.chunk(q + (c << 5), a8 + (c << 6), sLo, sHi));
+      sc = v128.shuffle<i32>(sc, sc, 1, 2, 3, 0);
+    }
+    return acc;
+  }
+
+  /**
    * The 32 bytes at q against their 64 int8 activation quants at a8 (32 for the
    * low nibbles, then 32 for the high ones), scaled by the splats sLo and sHi, in
    * four i32 lanes. Each i16 sum of relaxed dots holds at most 4 * 127 * 15: exact.
@@ -898,13 +938,17 @@ class Q4_KRow {
  * get_scale_min_k4's layout, kmask1-3).
  */
 function scalesMinsK4(s: usize): v128 {
-  const u0 = load<u32>(s);
-  const u1 = load<u32>(s, 4);
-  const u2 = load<u32>(s, 8);
-  let v = i32x4.splat(u0 & 0x3f3f3f3f);
-  v = i32x4.replace_lane(v, 1, (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4));
-  v = i32x4.replace_lane(v, 2, u1 & 0x3f3f3f3f);
-  return i32x4.replace_lane(v, 3, ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4));
+  // The 12 bytes as u0, u1, u2: scales 0-3 = u0 & 63, mins 0-3 = u1 & 63, the low four bits of
+  // scales 4-7 (mins 4-7) the low (high) nibbles of u2, their top two bits those of u0 (u1).
+  const v = v128.load(s);
+  const p = v128.shuffle<i32>(v, v, 0, 2, 1, 2);
+  const low = v128.or(
+    v128.and(p, i32x4(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0)),
+    v128.and(i32x4.shr_u(p, 4), i32x4(0, 0, 0, 0x0f0f0f0f)),
+  );
+  // (u >> 2) & 0x30 per byte: its bits 6-7 as bits 4-5
+  const high = v128.and(i32x4.shr_u(v128.shuffle<i32>(v, v, 0, 0, 1, 1), 2), i32x4(0, 0x30303030, 0, 0x30303030));
+  return v128.or(low, high);
 }
 
 /** [x0 + x1, x2 + x3, y0 + y1, y2 + y3]. */
