@@ -182,8 +182,13 @@ class Q4_0Group {
       e8,
     );
     const h = v128.load32_zero(w + (r << 1));
-    const d = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 8, 0, 9, 0, 8, 0, 9), da112);
+    const d = Q4_0Group.scales4(Q4_0Group.twice(v128.shuffle<i16>(i32x4.splat(0), h, 0, 8, 1, 9, 2, 10, 3, 11)), da112);
     return Lanes.fmaRowsMaybeFused(acc, sumi, d, fused);
+  }
+
+  /** [v0, v1, v0, v1] (i32 lanes; written as a shuffle that V8 does in one instruction, as it does the unpack before it). */
+  @inline static twice(v: v128): v128 {
+    return v128.shuffle<i64>(v, v, 0, 0);
   }
 
   /** splat(da * 2^112) for scales4, da the f32 scale of the activation block at a. */
@@ -216,9 +221,9 @@ export function dotQ4_0Rows8(w: usize, a: usize, nb: i32, out: usize, fused: boo
     const eight = i32x4.splat(load<i32>(a, 4) << 3);
     const da112 = Q4_0Group.da112(a);
     const h = v128.load(w);
-    const d03 = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 8, 0, 9, 0, 10, 0, 11), da112);
+    const d03 = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 8, 1, 9, 2, 10, 3, 11), da112);
     acc03 = Lanes.fmaRowsMaybeFused(acc03, Q4_0Group.sums4(w + 16, m4, x0, y1, x2, y3, eight), d03, fused);
-    const d47 = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 12, 0, 13, 0, 14, 0, 15), da112);
+    const d47 = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 4, 12, 5, 13, 6, 14, 7, 15), da112);
     acc47 = Lanes.fmaRowsMaybeFused(acc47, Q4_0Group.sums4(w + 80, m4, x0, y1, x2, y3, eight), d47, fused);
     w += Q4_0X8_BLOCK;
     a += Q8_STRIDE;
@@ -342,7 +347,7 @@ export function dotQ8_0Rows4(w: usize, a: usize, nb: i32, out: usize): void {
     const ay1 = i8x16.abs(y1);
     // dw * da for the four rows (Q4_0Group.scales4: f16 bits into f32 place, times da * 2^112)
     const h = v128.load64_zero(w);
-    const d = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 8, 0, 9, 0, 10, 0, 11), Q4_0Group.da112(a));
+    const d = Q4_0Group.scales4(v128.shuffle<i16>(i32x4.splat(0), h, 0, 8, 1, 9, 2, 10, 3, 11), Q4_0Group.da112(a));
     let dr = v128.shuffle<i32>(d, d, 0, 0, 0, 0);
     lo0 = Q8_0Row.fma(lo0, Q8_0Row.sums(w + 8, ay0, ms0), dr);
     hi0 = Q8_0Row.fma(hi0, Q8_0Row.sums(w + 24, ay1, ms1), dr);
