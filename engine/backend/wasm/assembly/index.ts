@@ -344,7 +344,13 @@ function chunkRows(n: i32, rows: i32): i32 {
   return min(max(fit & ~7, 16), 256);
 }
 const SPIN: i32 = 1 << 15;
-const BARRIER_SPIN: i32 = 1 << 12;
+/**
+ * Spins at a barrier before sleeping: about half a millisecond here. A thread that falls
+ * asleep takes 50-100 µs to wake, and the wait at a barrier is mostly the other threads'
+ * last chunk, tens of µs: at 2^12 spins a 2-thread decode step spent a fifth of its time
+ * at barriers, at 2^18 under a tenth.
+ */
+const BARRIER_SPIN: i32 = 1 << 18;
 
 /** Chunks of a matmul command's output rows (the JS side sums chunks to fill word 7). */
 export function chunksOf(nOut: i32, n: i32, rows: i32): i32 {
@@ -403,10 +409,9 @@ function runChunk(p: usize, rem: i32): void {
 }
 
 /**
- * Waits until `chunks` chunks of the batch are finished: spinning first (the chunks
- * before a barrier are often a light op of microseconds), then, where this thread
- * may block, asleep in steps of 1 ms (the finishing threads notify; the timeout
- * covers a notification missed in between).
+ * Waits until `chunks` chunks of the batch are finished: spinning first (BARRIER_SPIN),
+ * then, where this thread may block, asleep in steps of 1 ms (the finishing threads
+ * notify; the timeout covers a notification missed in between).
  */
 function awaitFinished(ctrl: usize, chunks: i32, mayWait: bool): void {
   for (let s = 0; s < BARRIER_SPIN; s++) if (atomic.load<i32>(ctrl, 8) >= chunks) return;
