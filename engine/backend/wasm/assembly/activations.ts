@@ -24,11 +24,27 @@ export const K16_BSUMS: i32 = 528;
 /**
  * The Q4_K activations: Q8_K's, the int16 quants in the Q4_K layout; the
  * relaxed-SIMD build (ASC_FEATURE_RELAXED_SIMD, a compile-time constant) adds
- * the plain int8 quants in natural order at K8_QUANTS, the signed operand of
- * i16x8.relaxed_dot_i8x16_i7x16_s against the nibbles (dots.ts Q4_KRow).
+ * the int8 quants at K8_QUANTS, the signed operand of
+ * i16x8.relaxed_dot_i8x16_i7x16_s against the nibbles (dots.ts Q4_KRow), each
+ * chunk of 64 in the order of pairSlot.
  */
 export const K8_QUANTS: i32 = K16_STRIDE;
 export const Q4K_STRIDE: i32 = ASC_FEATURE_RELAXED_SIMD ? K16_STRIDE + 256 : K16_STRIDE;
+
+/**
+ * Where value P (0..63) of a chunk of two Q4_K sub-blocks goes in the relaxed-SIMD
+ * build, for weight nibbles (repack.ts) and activation quants alike: slot t holds
+ * the nibble at byte t & 31 (the high one from t = 32), and the quant at byte t.
+ * Each pair of slots 4k, 4k + 1 takes two values of the first sub-block, and 4k + 2,
+ * 4k + 3 two of the second, so that the i16 lanes of a relaxed dot alternate
+ * between the two sub-blocks and one i32x4.dot_i16x8_s applies both their scales
+ * (dots.ts Q4_KRow.chunk). GGUF's own layout is the same addressing with slot P.
+ */
+export function pairSlot(P: i32): i32 {
+  const sub = P >> 5; // which sub-block
+  const v = P & 31; // value in it: 8 per 16-slot vector, in pairs
+  return ((v >> 3) << 4) | ((v & 6) << 1) | (sub << 1) | (v & 1);
+}
 
 /** Position of value j (0..15) of a group of 16 in the even-then-odd order. */
 function perm(j: i32): i32 {
@@ -124,7 +140,7 @@ export function quantizeQ8K(x: usize, nb: i32, dst: usize, q4k: bool = false): v
         if (q > 127) q = 127;
         sum += q;
         store<i16>(o + 16 + ((<usize>(16 * g + perm(j))) << 1), <i16>(q4k ? q * factorQ4_K(16 * g + j) : q));
-        if (int8) store<i8>(o + K8_QUANTS + <usize>(16 * g + j), <i8>q);
+        if (int8) store<i8>(o + K8_QUANTS + <usize>(((16 * g) & ~63) + pairSlot((16 * g + j) & 63)), <i8>q);
       }
       store<i16>(o + K16_BSUMS + ((<usize>g) << 1), <i16>sum);
     }

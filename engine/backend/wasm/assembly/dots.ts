@@ -879,21 +879,13 @@ class Q4_KRow {
    * kernel): 16 products a pass rather than pmaddwd's 8, no layout factor.
    */
   @inline static pairSumsRelaxed(q: usize, a8: usize, sm: v128): v128 {
-    // Each scale as an i16 splat, the pmaddwd that widens a chunk's i16 sums scales them too.
+    // Scales 2c and 2c + 1 as an i16 pair in i32 lane c
     const sc = i16x8.extend_low_i8x16_u(sm);
-    const s0 = v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0);
-    const s1 = v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1);
-    const s2 = v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 2, 2, 2, 2);
-    const s3 = v128.shuffle<i16>(sc, sc, 3, 3, 3, 3, 3, 3, 3, 3);
-    const s4 = v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 4, 4, 4, 4);
-    const s5 = v128.shuffle<i16>(sc, sc, 5, 5, 5, 5, 5, 5, 5, 5);
-    const s6 = v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6);
-    const s7 = v128.shuffle<i16>(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7);
     return hsum4(
-      Q4_KRow.chunk(q, a8, s0, s1),
-      Q4_KRow.chunk(q + 32, a8 + 64, s2, s3),
-      Q4_KRow.chunk(q + 64, a8 + 128, s4, s5),
-      Q4_KRow.chunk(q + 96, a8 + 192, s6, s7),
+      Q4_KRow.chunk(q, a8, v128.shuffle<i32>(sc, sc, 0, 0, 0, 0)),
+      Q4_KRow.chunk(q + 32, a8 + 64, v128.shuffle<i32>(sc, sc, 1, 1, 1, 1)),
+      Q4_KRow.chunk(q + 64, a8 + 128, v128.shuffle<i32>(sc, sc, 2, 2, 2, 2)),
+      Q4_KRow.chunk(q + 96, a8 + 192, v128.shuffle<i32>(sc, sc, 3, 3, 3, 3)),
     );
   }
 
@@ -904,24 +896,26 @@ class Q4_KRow {
    * row first (it lays out a basic block level by level) and spill most of them.
    */
   @inline static sumsRelaxed(q: usize, a8: usize, sm: v128): v128 {
-    // Scales 2c and 2c + 1 in i16 lanes 0 and 1 of sc at pass c
+    // Scales 2c and 2c + 1 as an i16 pair in i32 lane 0 of sc at pass c
     let sc = i16x8.extend_low_i8x16_u(sm);
     let acc = i32x4.splat(0);
-    for (let c: usize = 0; c < 4; c++) {
-      const sLo = v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0);
-      const sHi = v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1);
-      acc = i32x4.add(acc, Q4_KRow.chunk(q + (c << 5), a8 + (c << 6), sLo, sHi));
+    const end = q + 128;
+    for (let p = q, a = a8; p < end; p += 32, a += 64) {
+      acc = i32x4.add(acc, Q4_KRow.chunk(p, a, v128.shuffle<i32>(sc, sc, 0, 0, 0, 0)));
       sc = v128.shuffle<i32>(sc, sc, 1, 2, 3, 0);
     }
     return acc;
   }
 
   /**
-   * The 32 bytes at q against their 64 int8 activation quants at a8 (32 for the
-   * low nibbles, then 32 for the high ones), scaled by the splats sLo and sHi, in
-   * four i32 lanes. Each i16 sum of relaxed dots holds at most 4 * 127 * 15: exact.
+   * The 32 bytes at q (two sub-blocks' nibbles in activations.ts pairSlot's order,
+   * as repack.ts leaves them in this build) against their 64 int8 activation
+   * quants at a8 (the same order), scaled by s, the sub-blocks' scales as an i16
+   * pair in every i32 lane: four i32 lanes. The i16 lanes of the relaxed dots
+   * alternate between the sub-blocks, so that one dot with s applies both. Each i16
+   * lane of their sum holds at most 4 * 2 * 127 * 15: exact.
    */
-  @inline static chunk(q: usize, a8: usize, sLo: v128, sHi: v128): v128 {
+  @inline static chunk(q: usize, a8: usize, s: v128): v128 {
     const m = i8x16.splat(0x0f);
     const v0 = v128.load(q);
     const v1 = v128.load(q, 16);
@@ -933,7 +927,7 @@ class Q4_KRow {
       i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a8, 32), v128.and(i16x8.shr_u(v0, 4), m)),
       i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a8, 48), v128.and(i16x8.shr_u(v1, 4), m)),
     );
-    return i32x4.add(dot(lo, sLo), dot(hi, sHi));
+    return dot(i16x8.add(lo, hi), s);
   }
 }
 

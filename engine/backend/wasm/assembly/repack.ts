@@ -5,8 +5,10 @@
 // group rather than one per row, and a field of all its rows with one load.
 //
 //   Q4_0, 8 rows (block_q4_0x8): fields 2 (f16 scale), 16 (nibbles)
-//   Q4_K, 4 rows: fields 2 (d), 2 (dmin), 12 (6-bit scales and mins), 128 (nibbles)
+//   Q4_K, 4 rows: fields 2 (d), 2 (dmin), 12 (6-bit scales and mins), 128 (nibbles;
+//     in the relaxed-SIMD build each 32 bytes of them in activations.ts pairSlot's order)
 //   Q8_0, 4 rows (where dots.ts canRepackQ8_0 allows): fields 2 (scale), 32 (quants)
+import { pairSlot } from './activations';
 import { canRepackQ8_0 } from './dots';
 
 const Q4_0: i32 = 2;
@@ -96,6 +98,61 @@ class Layout {
   }
 }
 
+/** Nibble x (0..63) of the 32 bytes at p: the low nibble of byte x & 31 up to 31, then the high ones. */
+function nibble(p: usize, x: i32): i32 {
+  return (load<u8>(p + <usize>(x & 31)) >> ((<u32>(x >> 5)) << 2)) & 15;
+}
+
+/**
+ * 32 bytes of Q4_K nibbles in pairSlot's order at `from`, in GGUF's at `to` (a
+ * row taken back out, a nibble at a time: unpacking is rare).
+ */
+function nibblesFromPairSlots(from: usize, to: usize): void {
+  memory.fill(to, 0, 32);
+  for (let x = 0; x < 64; x++) {
+    const b = to + <usize>(x & 31);
+    store<u8>(b, load<u8>(b) | (nibble(from, pairSlot(x)) << ((<u32>(x >> 5)) << 2)));
+  }
+}
+
+/**
+ * 32 bytes of Q4_K nibbles at `from` (GGUF's order: byte b holds value b of the
+ * first sub-block, A, in its low nibble and of the second, B, in its high one)
+ * into pairSlot's order at `to`. Output byte 16h + j (j = 4m + 2s + p) holds, of
+ * sub-block s, value 8h + 2m + p in its low nibble and 16 + 8h + 2m + p in its
+ * high one: a byte shuffle of each half of the input, then nibble selects.
+ */
+function nibblesToPairSlots(from: usize, to: usize): void {
+  const g0 = v128.load(from);
+  const g1 = v128.load(from, 16);
+  const m = i8x16.splat(0x0f);
+  // s = 1 (sub-block B: the inputs' high nibbles) in bytes 4m + 2 and 4m + 3
+  const b = i8x16(0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1, -1);
+  let idx = i8x16(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7);
+  for (let h: usize = 0; h < 32; h += 16) {
+    const lo = i8x16.swizzle(g0, idx); // values 8h + 2m + p
+    const hi = i8x16.swizzle(g1, idx); // values 16 + 8h + 2m + p
+    const a = v128.or(v128.and(lo, m), i16x8.shl(v128.and(hi, m), 4));
+    const bb = v128.or(v128.and(i16x8.shr_u(lo, 4), m), v128.andnot(hi, m));
+    v128.store(to + h, v128.bitselect(bb, a, b));
+    idx = i8x16.add(idx, i8x16.splat(8));
+  }
+}
+
+/** The nibbles of repacked Q4_K rows into pairSlot's order, a group at a time from a copy in the scratch. */
+function q4KToPairSlots(w: usize, rb: usize, nOut: i32, scratch: usize): void {
+  for (let g: usize = 0; g < <usize>nOut; g += 4) {
+    const group = w + g * rb;
+    memory.copy(scratch, group, 4 * rb);
+    for (let i: usize = 0; i < rb / 144; i++) {
+      for (let r: usize = 0; r < 4; r++) {
+        const nibbles = i * 576 + 64 + r * 128; // row r's in repacked block i
+        for (let c: usize = 0; c < 128; c += 32) nibblesToPairSlots(scratch + nibbles + c, group + nibbles + c);
+      }
+    }
+  }
+}
+
 /**
  * Puts the nOut rows of `type` at w (rowBytes each) into the layout the kernels
  * read, in place, through 8 * rowBytes bytes of scratch: Q4_0 and Q4_K with a
@@ -108,8 +165,10 @@ class Layout {
 export function prepareWeights(type: i32, w: usize, rowBytes: i32, nOut: i32, scratch: usize, fused: bool): bool {
   const rb = <usize>rowBytes;
   if (type === Q4_0 && nOut % 8 === 0) Layout.pack(Q4_0, w, rb, nOut, scratch);
-  else if (type === Q4_K && nOut % 8 === 0) Layout.pack(Q4_K, w, rb, nOut, scratch);
-  else if (type === Q8_0 && canRepackQ8_0(w, rb, nOut, fused)) Layout.pack(Q8_0, w, rb, nOut, scratch);
+  else if (type === Q4_K && nOut % 8 === 0) {
+    Layout.pack(Q4_K, w, rb, nOut, scratch);
+    if (ASC_FEATURE_RELAXED_SIMD) q4KToPairSlots(w, rb, nOut, scratch);
+  } else if (type === Q8_0 && canRepackQ8_0(w, rb, nOut, fused)) Layout.pack(Q8_0, w, rb, nOut, scratch);
   else return false;
   return true;
 }
@@ -118,6 +177,15 @@ export function prepareWeights(type: i32, w: usize, rowBytes: i32, nOut: i32, sc
 export function unpackRow(type: i32, w: usize, rowBytes: i32, row: i32, dst: usize): void {
   const rb = <usize>rowBytes;
   if (type === Q4_0) Layout.unpack(Q4_0, w, rb, row, dst);
-  else if (type === Q4_K) Layout.unpack(Q4_K, w, rb, row, dst);
-  else if (type === Q8_0) Layout.unpack(Q8_0, w, rb, row, dst);
+  else if (type === Q4_K) {
+    Layout.unpack(Q4_K, w, rb, row, dst);
+    const r = <usize>row % 4;
+    const group = w + (<usize>row - r) * rb;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      for (let i: usize = 0; i < rb / 144; i++) {
+        const nibbles = group + i * 576 + 64 + r * 128;
+        for (let c: usize = 0; c < 128; c += 32) nibblesFromPairSlots(nibbles + c, dst + i * 144 + 16 + c);
+      }
+    }
+  } else if (type === Q8_0) Layout.unpack(Q8_0, w, rb, row, dst);
 }
