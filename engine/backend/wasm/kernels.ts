@@ -29,7 +29,7 @@ export interface KernelExports {
   probeFusedMadd(a: number, b: number, c: number): number;
   quantizeQ8(x: number, nb: number, dst: number): void;
   quantizeQ8K(x: number, nb: number, dst: number): void;
-  chunksOf(nOut: number, n: number, rows: number): number;
+  chunksOf(nOut: number, n: number, rows: number, threads: number): number;
   kvStore(
     kc: number,
     vc: number,

@@ -234,7 +234,7 @@ export function matmulRange(
   const count = n / blockOf(type);
   const fused = (flags & FUSED_MADD) !== 0;
   if (type === Q4_0 && flags & REPACKED) {
-    // Eight weight rows at a time (o0 and o1 are multiples of 8: chunkRows is).
+    // Eight weight rows at a time (o0 and o1 are multiples of 8: every chunk but the last is).
     const group = (<usize>rowBytes) << 3;
     for (let o = o0; o < o1; o += 8) {
       const wr = w + <usize>(o >> 3) * group;
@@ -318,7 +318,7 @@ export function probeFusedMadd(a: f32, b: f32, c: f32): f32 {
 //   8 the batch's number (12 bits)
 //   9 threads asleep at a barrier
 // A command (CMD_WORDS i32): kind 1 = matmul, then matmulRange's arguments
-// except o0, o1; its output rows are cut into chunks of chunkRows. Kind 2 =
+// except o0, o1; its output rows are cut into chunks (nextChunkRows). Kind 2 =
 // attention, then attentionHeads' arguments except h0, h1 (`fused` in word 15);
 // its heads cut into equal chunks (one per head, per group of heads sharing K
 // and V, or one for all). Kinds 3 and up: a light op (ops.ts), one chunk (SwiGLU and
@@ -333,16 +333,34 @@ export function probeFusedMadd(a: f32, b: f32, c: f32): f32 {
 
 const CMD_WORDS: i32 = 20;
 /**
- * Output rows of a matmul chunk: about 2^18 products (some 20 us of work), a
- * multiple of 8 (repacked Q4_0's groups) from 16 to 256. Each chunk costs a few
- * atomic operations on words that every thread writes, which move the cache
- * line between cores (~0.1-0.5 us each): with 16-row chunks of a 2048-wide
- * matrix those were a fifth of a decode step on 2 threads.
+ * A matmul's output rows are handed out guided: each chunk is a 1/(2 * threads) share
+ * of the rows not yet handed out, a multiple of 8 (repacked groups), so that chunks
+ * shrink as the rows run out and the threads reach the next barrier together; but at
+ * least minChunkRows rows, about 2^15 products (a few µs). Each chunk costs atomic
+ * operations on words that every thread writes (~0.1-0.5 µs each as the cache line
+ * moves between cores): with 16-row chunks of a 2048-wide matrix those were a fifth of
+ * a decode step on 2 threads, and with equal chunks of ~2^18 products a thread still
+ * waited up to one of them (~20 µs) at each barrier.
  */
-function chunkRows(n: i32, rows: i32): i32 {
-  const fit = (1 << 18) / max(n * rows, 1);
-  return min(max(fit & ~7, 16), 256);
+function minChunkRows(n: i32, rows: i32): i32 {
+  return max(((1 << 15) / max(n * rows, 1)) & ~7, 8);
 }
+
+/** Rows of the next chunk when `left` rows are left. */
+function nextChunkRows(left: i32, threads: i32, minRows: i32): i32 {
+  const share = (left + 2 * threads - 1) / (2 * threads);
+  return min(max((share + 7) & ~7, minRows), left);
+}
+
+/** The first output row of chunk k. */
+function chunkStart(nOut: i32, minRows: i32, k: i32): i32 {
+  let o = 0;
+  for (let i = 0; i < k; i++) o += nextChunkRows(nOut - o, threadCount, minRows);
+  return o;
+}
+
+/** The threads taking chunks (each instance has its own globals: set by work from the control block). */
+let threadCount: i32 = 1;
 const SPIN: i32 = 1 << 15;
 /**
  * Spins at a barrier before sleeping: about half a millisecond here. A thread that falls
@@ -352,10 +370,12 @@ const SPIN: i32 = 1 << 15;
  */
 const BARRIER_SPIN: i32 = 1 << 18;
 
-/** Chunks of a matmul command's output rows (the JS side sums chunks to fill word 7). */
-export function chunksOf(nOut: i32, n: i32, rows: i32): i32 {
-  const c = chunkRows(n, rows);
-  return (nOut + c - 1) / c;
+/** Chunks of a matmul command's output rows for `threads` threads (the JS side sums chunks to fill word 7). */
+export function chunksOf(nOut: i32, n: i32, rows: i32, threads: i32): i32 {
+  const minRows = minChunkRows(n, rows);
+  let chunks = 0;
+  for (let o = 0; o < nOut; chunks++) o += nextChunkRows(nOut - o, max(threads, 1), minRows);
+  return chunks;
 }
 
 /** Runs chunk `rem` of the command at p. */
@@ -390,8 +410,8 @@ function runChunk(p: usize, rem: i32): void {
     return;
   }
   const nOut = load<i32>(p, 20);
-  const c = chunkRows(load<i32>(p, 16), load<i32>(p, 32));
-  const o0 = rem * c;
+  const minRows = minChunkRows(load<i32>(p, 16), load<i32>(p, 32));
+  const o0 = chunkStart(nOut, minRows, rem);
   matmulRange(
     load<i32>(p, 4),
     <usize>load<u32>(p, 8),
@@ -403,7 +423,7 @@ function runChunk(p: usize, rem: i32): void {
     load<i32>(p, 32),
     <usize>load<u32>(p, 36),
     o0,
-    min(o0 + c, nOut),
+    o0 + nextChunkRows(nOut - o0, threadCount, minRows),
     load<i32>(p, 40),
   );
 }
@@ -426,6 +446,7 @@ function awaitFinished(ctrl: usize, chunks: i32, mayWait: bool): void {
 }
 
 function work(ctrl: usize, mayWait: bool): void {
+  threadCount = max(atomic.load<i32>(ctrl, 4), 1);
   // The command holding the chunk claimed last, and the batch's chunk index where it starts:
   // a thread's claims in a batch only go up, so the search goes on from there.
   let c = 0;

@@ -175,7 +175,7 @@ const TYPES = [
 
 /**
  * Cuts of nOut (24 or more, a multiple of 8) rows as threads take them: whole groups of 8 rows
- * (assembly/index.ts chunkRows is a multiple of 8, as the repacked layouts need), in any order.
+ * (every chunk but the last is a multiple of 8 rows, as the repacked layouts need: assembly/index.ts nextChunkRows), in any order.
  */
 function groupSplits(nOut: number): [number, number][][] {
   return [
