@@ -2,8 +2,13 @@
  * The browser rows: our engine (in a Worker) and wllama (its multi-threaded
  * WASM build, WebGPU off), each in a fresh headless Debian Chromium on the
  * same cross-origin isolated page, with the model served from 127.0.0.1.
- * Peak memory is the page's renderer process's VmHWM (its Workers are threads
- * of that process), read from /proc before the browser closes.
+ * Peak memory is the page's renderer process's peak private memory (its
+ * Workers are threads of that process): its anonymous resident memory
+ * (RssAnon), sampled every 50 ms from /proc, which is what Chrome's task
+ * manager counts as a tab's memory footprint. The renderer's VmHWM also counts
+ * the pages of Chromium's own executable that it has touched (shared with every
+ * Chromium process, ~100 MiB here, and ~12 MiB more once workers and wasm run):
+ * it goes into the row's note.
  *
  * Chromium runs with no DevTools client (no Playwright): the page runs its
  * script and posts what it measured to the harness's server. A DevTools
@@ -72,11 +77,8 @@ function baseRoutes(modelPath: string): Record<string, Route> {
   };
 }
 
-/**
- * The largest VmHWM (peak RSS) or VmRSS (now) among this browser's renderer
- * processes: those whose ancestry reaches the process started with our profile.
- */
-function rendererMemory(profile: string, field: 'VmHWM' | 'VmRSS'): number {
+/** This browser's renderer processes: those whose ancestry reaches the process started with our profile. */
+function rendererPids(profile: string): number[] {
   const parent = new Map<number, number>();
   const cmdline = new Map<number, string>();
   for (const entry of readdirSync('/proc')) {
@@ -94,17 +96,47 @@ function rendererMemory(profile: string, field: 'VmHWM' | 'VmRSS'): number {
     for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) if (roots.has(p)) return true;
     return false;
   };
-  let peak = 0;
-  for (const [pid, c] of cmdline) {
-    if (!c.includes('--type=renderer') || !ofBrowser(pid)) continue;
+  return [...cmdline].filter(([pid, c]) => c.includes('--type=renderer') && ofBrowser(pid)).map(([pid]) => pid);
+}
+
+type MemoryField = 'VmHWM' | 'VmRSS' | 'RssAnon';
+
+/** The largest value of a /proc status field (VmHWM: peak RSS; VmRSS, RssAnon: now) among these processes. */
+function statusBytes(pids: number[], field: MemoryField): number {
+  let most = 0;
+  for (const pid of pids) {
     try {
-      const hwm = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (hwm) peak = Math.max(peak, Number(hwm[1]) * 1024);
+      const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) most = Math.max(most, Number(m[1]) * 1024);
     } catch {
       // gone
     }
   }
-  return peak;
+  return most;
+}
+
+function rendererMemory(profile: string, field: MemoryField): number {
+  return statusBytes(rendererPids(profile), field);
+}
+
+/**
+ * The renderers' largest private memory (RssAnon) seen, sampled every 50 ms (the
+ * renderers looked up again every 500 ms: a scan of /proc is the costly part, and
+ * the run it measures shares the machine).
+ */
+function privateMemoryPeak(profile: () => string): { peak(): number; stop(): void } {
+  let peak = 0;
+  let pids: number[] = [];
+  let ticks = 0;
+  const timer = setInterval(() => {
+    if (profile() === '') return;
+    if (ticks++ % 10 === 0) pids = rendererPids(profile());
+    peak = Math.max(peak, statusBytes(pids, 'RssAnon'));
+  }, 50);
+  return {
+    peak: () => Math.max(peak, rendererMemory(profile(), 'RssAnon')),
+    stop: () => clearInterval(timer),
+  };
 }
 
 /** What the page's script gets: its argument, and a way to report partial results. */
@@ -141,9 +173,10 @@ async function withBenchPage<A, T>(
   routes: Record<string, Route>,
   script: PageScript<A, T>,
   arg: A,
-): Promise<{ value: T; peakMemBytes: number; baselineMemBytes: number; timedOut: boolean }> {
+): Promise<{ value: T; peakMemBytes: number; baselineMemBytes: number; peakRssBytes: number; timedOut: boolean }> {
   let baselineMemBytes = 0;
   let profile = '';
+  const sampler = privateMemoryPeak(() => profile);
   let lastProgress: T | undefined;
   let settle!: (r: { ok: true; value: T } | { ok: false; error: string }) => void;
   const settled = new Promise<{ ok: true; value: T } | { ok: false; error: string }>((r) => {
@@ -161,7 +194,7 @@ async function withBenchPage<A, T>(
             error: 'the bench page is not cross-origin isolated: no SharedArrayBuffer, no wasm threads',
           });
         }
-        baselineMemBytes = rendererMemory(profile, 'VmRSS');
+        baselineMemBytes = rendererMemory(profile, 'RssAnon');
         return 'go';
       },
     },
@@ -194,14 +227,16 @@ async function withBenchPage<A, T>(
       timer = setTimeout(() => resolve('timeout'), opts.timeoutMs);
     });
     const outcome = await Promise.race([settled, exited, timeout]);
-    const peakMemBytes = rendererMemory(profile, 'VmHWM');
+    const peakMemBytes = sampler.peak();
+    const peakRssBytes = rendererMemory(profile, 'VmHWM');
     if (outcome === 'timeout') {
       if (lastProgress === undefined) throw new Error(`the browser run took longer than ${opts.timeoutMs / 1000} s`);
-      return { value: lastProgress, peakMemBytes, baselineMemBytes, timedOut: true };
+      return { value: lastProgress, peakMemBytes, baselineMemBytes, peakRssBytes, timedOut: true };
     }
     if (!outcome.ok) throw new Error(outcome.error);
-    return { value: outcome.value, peakMemBytes, baselineMemBytes, timedOut: false };
+    return { value: outcome.value, peakMemBytes, baselineMemBytes, peakRssBytes, timedOut: false };
   } finally {
+    sampler.stop();
     clearTimeout(timer);
     if (browser && browser.exitCode === null) {
       const gone = new Promise((r) => browser!.once('exit', r));
@@ -213,7 +248,9 @@ async function withBenchPage<A, T>(
   }
 }
 
-const baselineNote = (bytes: number) => `renderer at ${(bytes / 2 ** 20).toFixed(0)} MiB before loading`;
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+const baselineNote = (baseline: number, peakRss: number) =>
+  `renderer's private memory ${mib(baseline)} MiB before loading; its VmHWM ${mib(peakRss)} MiB`;
 
 export async function runChordBrowser(
   benchOpts: BrowserBenchOptions & { backend: ChordBenchBackend },
@@ -228,7 +265,7 @@ export async function runChordBrowser(
     promptTokens: opts.promptTokens,
     genTokens: opts.genTokens,
   };
-  const { value, peakMemBytes, baselineMemBytes } = await withBenchPage(
+  const { value, peakMemBytes, baselineMemBytes, peakRssBytes } = await withBenchPage(
     opts,
     routes,
     (req: Omit<ChordWorkerRequest, 'url'>) =>
@@ -254,7 +291,7 @@ export async function runChordBrowser(
     backend: r.backend,
     promptTokens: opts.promptTokens,
     genTokens: opts.genTokens,
-    note: [r.fallback && `fell back to the js backend (${r.fallback})`, baselineNote(baselineMemBytes)]
+    note: [r.fallback && `fell back to the js backend (${r.fallback})`, baselineNote(baselineMemBytes, peakRssBytes)]
       .filter(Boolean)
       .join('; '),
   };
@@ -331,10 +368,10 @@ export async function runWllamaBrowser(opts: BrowserBenchOptions): Promise<Runti
     },
     args,
   );
-  const { value, peakMemBytes, baselineMemBytes, timedOut } = run;
+  const { value, peakMemBytes, baselineMemBytes, peakRssBytes, timedOut } = run;
   const t = value.timings;
   if (!t || value.loadS === undefined) throw new Error('wllama reported no timings');
-  const notes: string[] = [baselineNote(baselineMemBytes)];
+  const notes: string[] = [baselineNote(baselineMemBytes, peakRssBytes)];
   if (timedOut) {
     notes.unshift(
       `timed out after ${opts.timeoutMs / 1000} s, with ${t.predicted_n} of ${opts.genTokens} tokens generated: speeds so far`,
