@@ -421,7 +421,7 @@ export class WasmBackend implements Backend {
     }
     const c = this.command(CMD_MATMUL, this.k.chunksOf(nOut, nIn, x.rows, this.threads), act, -1, ptrOf(out));
     const flags = (this.fusedMadd ? MATMUL_FUSED_MADD : 0) | (wt.repacked ? MATMUL_REPACKED : 0);
-    this.put(c, wt.type, wt.ptr, wt.rowBytes, nIn, nOut, act, actStride, x.rows, ptrOf(out), flags);
+    this.put(c, wt.type, wt.ptr, wt.rowBytes, nIn, nOut, act, actStride, x.rows, ptrOf(out), flags, this.threads);
   }
 
   /**

@@ -318,7 +318,8 @@ export function probeFusedMadd(a: f32, b: f32, c: f32): f32 {
 //   8 the batch's number (12 bits)
 //   9 threads asleep at a barrier
 // A command (CMD_WORDS i32): kind 1 = matmul, then matmulRange's arguments
-// except o0, o1; its output rows are cut into chunks (nextChunkRows). Kind 2 =
+// except o0, o1, then the thread count its chunks were cut for (chunksOf,
+// nextChunkRows). Kind 2 =
 // attention, then attentionHeads' arguments except h0, h1 (`fused` in word 15);
 // its heads cut into equal chunks (one per head, per group of heads sharing K
 // and V, or one for all). Kinds 3 and up: a light op (ops.ts), one chunk (SwiGLU and
@@ -353,14 +354,11 @@ function nextChunkRows(left: i32, threads: i32, minRows: i32): i32 {
 }
 
 /** The first output row of chunk k. */
-function chunkStart(nOut: i32, minRows: i32, k: i32): i32 {
+function chunkStart(nOut: i32, threads: i32, minRows: i32, k: i32): i32 {
   let o = 0;
-  for (let i = 0; i < k; i++) o += nextChunkRows(nOut - o, threadCount, minRows);
+  for (let i = 0; i < k; i++) o += nextChunkRows(nOut - o, threads, minRows);
   return o;
 }
-
-/** The threads taking chunks (each instance has its own globals: set by work from the control block). */
-let threadCount: i32 = 1;
 const SPIN: i32 = 1 << 15;
 /**
  * Spins at a barrier before sleeping: about half a millisecond here. A thread that falls
@@ -410,8 +408,9 @@ function runChunk(p: usize, rem: i32): void {
     return;
   }
   const nOut = load<i32>(p, 20);
+  const threads = max(load<i32>(p, 44), 1); // the count chunksOf was given
   const minRows = minChunkRows(load<i32>(p, 16), load<i32>(p, 32));
-  const o0 = chunkStart(nOut, minRows, rem);
+  const o0 = chunkStart(nOut, threads, minRows, rem);
   matmulRange(
     load<i32>(p, 4),
     <usize>load<u32>(p, 8),
@@ -423,7 +422,7 @@ function runChunk(p: usize, rem: i32): void {
     load<i32>(p, 32),
     <usize>load<u32>(p, 36),
     o0,
-    o0 + nextChunkRows(nOut - o0, threadCount, minRows),
+    o0 + nextChunkRows(nOut - o0, threads, minRows),
     load<i32>(p, 40),
   );
 }
@@ -446,7 +445,6 @@ function awaitFinished(ctrl: usize, chunks: i32, mayWait: bool): void {
 }
 
 function work(ctrl: usize, mayWait: bool): void {
-  threadCount = max(atomic.load<i32>(ctrl, 4), 1);
   // The command holding the chunk claimed last, and the batch's chunk index where it starts:
   // a thread's claims in a batch only go up, so the search goes on from there.
   let c = 0;
