@@ -1280,11 +1280,6 @@ function reduceLanes32(p0: v128, p1: v128, p2: v128, p3: v128, p4: v128, p5: v12
 }
 
 /**
- * ggml_vec_dot_f32 / ggml_vec_dot_f16 on AVX2 (x86.ts dotFloat): 32 FMA lanes
- * over steps of 32, reduced as (l + l16) + (l8 + l24), then lanes (l + l4),
- * then pairs; the tail in a float sum for F32, in double for F16.
- */
-/**
  * ggml_vec_dot_f16's 32 lanes (AVX2) over the first np values (a multiple of
  * 32) of f16 weights w, or of f16 values held widened to f32 (`widened`: the
  * cache rows of attention.ts attendGroup), with a: the products are exact, so
@@ -1321,22 +1316,37 @@ class F16Lanes {
     if (widened) return v128.load(w + ((<usize>i) << 2));
     return halfLanesLo(v128.load64_zero(w + ((<usize>i) << 1)));
   }
+
+  /** Value i of w. */
+  @inline static one(w: usize, i: i32, widened: bool): f32 {
+    if (widened) return load<f32>(w + ((<usize>i) << 2));
+    return halfToF32(load<u16>(w + ((<usize>i) << 1)));
+  }
+
+  /** ggml_vec_dot_f16 of n values: the lanes over whole steps of 32, the tail added in double. */
+  @inline static dot(w: usize, a: usize, n: i32, widened: bool): f32 {
+    const np = n & ~31;
+    let s: f64 = np > 0 ? F16Lanes.sum(w, a, np, widened) : 0;
+    for (let i = np; i < n; i++) s += <f64>(F16Lanes.one(w, i, widened) * load<f32>(a + ((<usize>i) << 2)));
+    return <f32>s;
+  }
 }
 
 /** dotF16 of f16 values held widened to f32 at k (attention.ts attendGroup): the same products, the same sum. */
 export function dotF16Widened(k: usize, q: usize, n: i32): f32 {
-  const np = n & ~31;
-  let s: f64 = np > 0 ? F16Lanes.sum(k, q, np, true) : 0;
-  for (let i = np; i < n; i++) s += <f64>(load<f32>(k + ((<usize>i) << 2)) * load<f32>(q + ((<usize>i) << 2)));
-  return <f32>s;
+  return F16Lanes.dot(k, q, n, true);
 }
 
+/**
+ * ggml_vec_dot_f32 / ggml_vec_dot_f16 on AVX2 (x86.ts dotFloat): 32 FMA lanes
+ * over steps of 32, reduced as (l + l16) + (l8 + l24), then lanes (l + l4),
+ * then pairs; the tail in a float sum for F32, in double for F16.
+ */
 function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
+  if (half) return F16Lanes.dot(w, a, n, false);
   const np = n & ~31;
   let sum: f32 = 0;
-  if (np > 0 && half) {
-    sum = F16Lanes.sum(w, a, np, false);
-  } else if (np > 0) {
+  if (np > 0) {
     // P[q]: lanes 4q..4q+3
     const p0 = fmaLanes8(w, a, 0, 32, np);
     const p1 = lanesHigh;
@@ -1346,13 +1356,6 @@ function dotFloat(w: usize, a: usize, n: i32, half: bool): f32 {
     const p5 = lanesHigh;
     const p6 = fmaLanes8(w, a, 24, 32, np);
     sum = reduceLanes32(p0, p1, p2, p3, p4, p5, p6, lanesHigh);
-  }
-  if (half) {
-    let s: f64 = sum;
-    for (let i = np; i < n; i++) {
-      s += <f64>(halfToF32(load<u16>(w + ((<usize>i) << 1))) * load<f32>(a + ((<usize>i) << 2)));
-    }
-    return <f32>s;
   }
   // GCC's vectorized tail: products in vectors of 8, then 4, added one by one; the last 0-3 as fmaf.
   let i = np;
