@@ -220,6 +220,28 @@ export function vExpF32(x: f32): f32 {
   return fmaf(s2, j, s2) * s1;
 }
 
+/** Steps of the online softmax that every attention path takes alike, inlined into them. */
+// biome-ignore lint/complexity/noStaticOnlyClass: static methods are where @inline can go
+class Softmax {
+  /** ggml_vec_scale_f16 / f32: the running sum of V (headDim f32 at acc) times ms, to F16 with an F16 cache. */
+  @inline static rescale(acc: usize, headDim: i32, ms: f32, f16: bool): void {
+    const m = f32x4.splat(ms);
+    for (let d = 0; d < headDim; d += 4) {
+      const p = acc + ((<usize>d) << 2);
+      const y = f32x4.mul(v128.load(p), m);
+      v128.store(p, f16 ? roundHalf4(y) : y);
+    }
+  }
+
+  /** The head's output row: the running sum of V over the sum of weights (0 where that is 0). */
+  @inline static finish(acc: usize, headDim: i32, sum: f32, out: usize): void {
+    const inv: f32 = sum === 0 ? 0 : <f32>1 / sum;
+    for (let d = 0; d < headDim; d += 4) {
+      v128.store(out + ((<usize>d) << 2), f32x4.mul(v128.load(acc + ((<usize>d) << 2)), f32x4.splat(inv)));
+    }
+  }
+}
+
 /** Query and KV tile size of ggml's tiled CPU flash attention (GGML_FA_TILE_Q, GGML_FA_TILE_KV). */
 export const FA_TILE: i32 = 64;
 
@@ -276,11 +298,7 @@ function tiledRow(
     const mNew = max(M, tileMax);
     if (mNew > M) {
       const ms = expF32(M - mNew);
-      const m = f32x4.splat(ms);
-      for (let d = 0; d < headDim; d += 4) {
-        const p = acc + ((<usize>d) << 2);
-        v128.store(p, f32x4.mul(v128.load(p), m));
-      }
+      Softmax.rescale(acc, headDim, ms, false);
       S = S * ms;
     }
     M = mNew;
@@ -312,10 +330,7 @@ function tiledRow(
       v128.store(p, v128.shuffle<i32>(f32x4.demote_f64x2_zero(aLo), f32x4.demote_f64x2_zero(aHi), 0, 1, 4, 5));
     }
   }
-  const inv: f32 = S === 0 ? 0 : <f32>1 / S;
-  for (let d = 0; d < headDim; d += 4) {
-    v128.store(out + ((<usize>d) << 2), f32x4.mul(v128.load(acc + ((<usize>d) << 2)), f32x4.splat(inv)));
-  }
+  Softmax.finish(acc, headDim, S, out);
 }
 
 /**
@@ -380,11 +395,7 @@ function attendGroup(
         ms = expF32(max - s);
         max = s;
         store<f32>(state, max);
-        const m = f32x4.splat(ms);
-        for (let d: usize = 0; d < hd; d += 4) {
-          const p = acc + (d << 2);
-          v128.store(p, roundHalf4(f32x4.mul(v128.load(p), m)));
-        }
+        Softmax.rescale(acc, headDim, ms, true);
       } else {
         vs = expF32(s - max);
       }
@@ -399,12 +410,7 @@ function attendGroup(
   for (let h = hA; h < hB; h++) {
     const qh = scratch + <usize>h * per;
     const acc = qh + (hd << 2);
-    const sum = load<f32>(qh + (hd << 3), 4);
-    const inv: f32 = sum === 0 ? 0 : <f32>1 / sum;
-    const op = out + ((<usize>(r * outCols + h * headDim)) << 2);
-    for (let d: usize = 0; d < hd; d += 4) {
-      v128.store(op + (d << 2), f32x4.mul(v128.load(acc + (d << 2)), f32x4.splat(inv)));
-    }
+    Softmax.finish(acc, headDim, load<f32>(qh + (hd << 3), 4), out + ((<usize>(r * outCols + h * headDim)) << 2));
   }
 }
 
@@ -485,13 +491,7 @@ export function attentionHeads(
         if (s > max) {
           ms = expF32(max - s);
           max = s;
-          // ggml_vec_scale_f16: the float product, then to F16
-          const m = f32x4.splat(ms);
-          for (let d = 0; d < headDim; d += 4) {
-            const p = acc + ((<usize>d) << 2);
-            const y = f32x4.mul(v128.load(p), m);
-            v128.store(p, f16 ? roundHalf4(y) : y);
-          }
+          Softmax.rescale(acc, headDim, ms, f16);
         } else {
           vs = expF32(s - max);
         }
@@ -519,11 +519,7 @@ export function attentionHeads(
         }
         sum = sum * ms + vs; // a float product then a float sum: ggml_flash_attn_ext does not contract it
       }
-      const inv: f32 = sum === 0 ? 0 : <f32>1 / sum;
-      const op = out + ((<usize>(r * outCols + h * headDim)) << 2);
-      for (let d = 0; d < headDim; d += 4) {
-        v128.store(op + ((<usize>d) << 2), f32x4.mul(v128.load(acc + ((<usize>d) << 2)), f32x4.splat(inv)));
-      }
+      Softmax.finish(acc, headDim, sum, out + ((<usize>(r * outCols + h * headDim)) << 2));
     }
   }
 }
